@@ -1,0 +1,134 @@
+/*
+ * polyload.h - the C ABI between a polyload host and its bundles.
+ *
+ * Mirrors crates/polyload-abi/src/lib.rs field for field; the test
+ * crates/polyload-abi/tests/header.rs compiles this header and checks every
+ * size and offset against the Rust definitions.
+ *
+ * A native bundle exports:
+ *   uint32_t polyload_abi_version(void);        // POLYLOAD_ABI_VERSION_PACKED
+ *   int32_t  polyload_bundle_init(const PolyloadHost *host, PolyloadBundle *bundle);
+ *
+ * Strings and buffers cross as pointer + length, by value. A str/bytes/json
+ * returned by a bundle function is owned by the caller and must be allocated
+ * with host->alloc. A function that fails calls host->set_error and returns 0.
+ */
+#ifndef POLYLOAD_H
+#define POLYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define POLYLOAD_ABI_MAJOR 1
+#define POLYLOAD_ABI_MINOR 0
+#define POLYLOAD_ABI_VERSION_PACKED \
+    ((uint32_t)(((uint32_t)POLYLOAD_ABI_MAJOR << 16) | (uint32_t)POLYLOAD_ABI_MINOR))
+
+#define POLYLOAD_OK 0
+#define POLYLOAD_ERR (-1)
+#define POLYLOAD_ERR_INVALID (-2)
+#define POLYLOAD_ERR_DUPLICATE (-3)
+#define POLYLOAD_ERR_NOT_FOUND (-4)
+
+#define POLYLOAD_LOG_ERROR 1u
+#define POLYLOAD_LOG_WARN 2u
+#define POLYLOAD_LOG_INFO 3u
+#define POLYLOAD_LOG_DEBUG 4u
+
+/* UTF-8 text, not NUL-terminated. {NULL, 0} is the empty string. */
+typedef struct PolyloadStr {
+    const uint8_t *ptr;
+    size_t len;
+} PolyloadStr;
+
+/* A byte buffer. {NULL, 0} is the empty buffer. */
+typedef struct PolyloadBytes {
+    const uint8_t *ptr;
+    size_t len;
+} PolyloadBytes;
+
+/* Opaque: the bundle being initialised. */
+typedef struct PolyloadBundle PolyloadBundle;
+
+/* A published bundle version: one pointer per definition index. */
+typedef struct PolyloadCodeTable {
+    uint64_t generation;
+    size_t len;
+    const void *const *code;
+} PolyloadCodeTable;
+
+/* A stable reference to a definition (see host->lookup). */
+typedef struct PolyloadSlot {
+    const PolyloadCodeTable *const volatile *cell; /* read with an acquire load */
+    size_t index;
+} PolyloadSlot;
+
+typedef struct PolyloadHost {
+    size_t size;
+    uint32_t abi_version;
+    int32_t (*define)(PolyloadBundle *bundle, PolyloadStr name, PolyloadStr signature,
+                      const void *code);
+    const PolyloadSlot *(*lookup)(PolyloadBundle *bundle, PolyloadStr qualified_name);
+    void (*log)(uint32_t level, PolyloadStr message);
+    void *(*alloc)(size_t size, size_t align);
+    void (*free)(void *ptr, size_t size, size_t align);
+    void (*set_error)(PolyloadStr message);
+} PolyloadHost;
+
+/* A PolyloadStr viewing a NUL-terminated C string (no copy). */
+static inline PolyloadStr polyload_str(const char *s) {
+    PolyloadStr r;
+    r.ptr = (const uint8_t *)s;
+    r.len = s ? strlen(s) : 0;
+    return r;
+}
+
+/* The current code of a definition, or NULL while its bundle is not loaded
+ * or does not define it. Call the result right away: do not keep it past the
+ * current call, since a reload may retire it. */
+static inline const void *polyload_slot_get(const PolyloadSlot *slot) {
+    const PolyloadCodeTable *table = __atomic_load_n(slot->cell, __ATOMIC_ACQUIRE);
+    if (table == NULL || slot->index >= table->len) {
+        return NULL;
+    }
+    return table->code[slot->index];
+}
+
+/* Copies `len` bytes into a buffer from host->alloc, for returning a str/bytes. */
+static inline PolyloadStr polyload_str_dup(const PolyloadHost *host, const void *data,
+                                           size_t len) {
+    PolyloadStr r = {NULL, 0};
+    if (len == 0) {
+        return r;
+    }
+    uint8_t *buf = (uint8_t *)host->alloc(len, 1);
+    if (buf == NULL) {
+        return r;
+    }
+    memcpy(buf, data, len);
+    r.ptr = buf;
+    r.len = len;
+    return r;
+}
+
+/* Defines `name` in the bundle being initialised; returns early from the
+ * enclosing init function with the status if it fails. */
+#define POLYLOAD_DEFINE(host, bundle, name, signature, fn)                                  \
+    do {                                                                                   \
+        int32_t polyload_rc_ = (host)->define((bundle), polyload_str(name),                \
+                                              polyload_str(signature), (const void *)(fn)); \
+        if (polyload_rc_ != POLYLOAD_OK) {                                                 \
+            return polyload_rc_;                                                           \
+        }                                                                                  \
+    } while (0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POLYLOAD_H */

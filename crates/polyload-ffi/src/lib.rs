@@ -1,0 +1,31 @@
+//! Dynamic FFI for polyload: call any C function by a signature known only
+//! at run time.
+//!
+//! * [`FfiType`] — the C types (scalars, `cstr`, pointer + length buffers,
+//!   structs by value, arrays inside structs, callbacks) with their layout.
+//! * [`Signature`] — parsed from text such as `fn(f64, f64) -> f64`; the same
+//!   strings appear in bundle manifests.
+//! * [`Value`] — dynamically typed arguments and results.
+//! * [`PreparedCall`] — a libffi call interface prepared once and reused.
+//!
+//! ```
+//! use polyload_ffi::{PreparedCall, Signature, Value};
+//! extern "C" fn add(a: i64, b: i64) -> i64 { a + b }
+//! let sig: Signature = "fn(i64, i64) -> i64".parse().unwrap();
+//! let call = PreparedCall::new(&sig).unwrap();
+//! // SAFETY: `add` has exactly this signature.
+//! let r = unsafe { call.call(add as *const _, &[Value::I64(2), Value::I64(3)]) }.unwrap();
+//! assert_eq!(r, Value::I64(5));
+//! ```
+#![warn(missing_docs)]
+
+pub mod alloc;
+mod call;
+mod signature;
+mod types;
+mod value;
+
+pub use call::{libffi_type, FfiError, PreparedCall};
+pub use signature::{Signature, SignatureError};
+pub use types::{FfiType, TypeLayout};
+pub use value::{Value, ValueError};
