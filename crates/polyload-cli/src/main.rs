@@ -1,1 +1,256 @@
-fn main(){}
+//! `polyload`: list, inspect, call and build bundles; call C functions by
+//! signature. A thin shell over the `polyload` library: it parses arguments,
+//! dispatches, prints, and maps errors to exit codes (1 for errors, 2 for
+//! usage).
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use polyload::builder::BuildEvent;
+use polyload::{FfiType, Manifest, Runtime, Value};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Load bundles in any language and call what they export.
+#[derive(Parser, Debug)]
+#[command(name = "polyload", version, about, long_about = None)]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Build cache directory (default: $POLYLOAD_CACHE_DIR or ./target/polyload).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the bundles in DIR (read from their manifests; nothing is loaded).
+    List {
+        /// A bundle directory, or a directory of bundle directories.
+        dir: PathBuf,
+    },
+    /// Load one bundle (and the dependencies it names, from sibling
+    /// directories) and show its manifest and live definitions.
+    Inspect {
+        /// The bundle directory (holding manifest.toml).
+        bundle_dir: PathBuf,
+    },
+    /// Load the bundles in DIR and call BUNDLE.FUNCTION.
+    Call(CallCmd),
+    /// Build the bundles in DIR that carry sources (no loading).
+    Build {
+        /// A bundle directory, or a directory of bundle directories.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CallCmd {
+    /// A bundle directory, or a directory of bundle directories.
+    dir: PathBuf,
+    /// The definition to call, as `bundle.function`.
+    function: String,
+    /// Arguments, parsed by the function's signature. `@PATH` passes a file's
+    /// contents to a `str` or `bytes` parameter (`@@x` is the literal `@x`).
+    args: Vec<String>,
+}
+
+fn runtime(cli: &Cli) -> Result<Runtime> {
+    let mut b = Runtime::builder();
+    if let Some(d) = &cli.cache_dir {
+        b = b.cache_dir(d);
+    }
+    let progress = std::io::stderr().is_terminal() || std::env::var_os("POLYLOAD_PROGRESS").is_some();
+    let json = cli.json;
+    b = b.on_build(move |e| match e {
+        BuildEvent::Started { bundle, .. } if !json => eprintln!("   Building {bundle}"),
+        BuildEvent::Progress { bundle, line } if progress && !json => eprintln!("   [{bundle}] {line}"),
+        BuildEvent::Finished { bundle, elapsed, .. } if !json => {
+            eprintln!("      Built {bundle} in {:.1}s", elapsed.as_secs_f64())
+        }
+        _ => {}
+    });
+    Ok(b.build()?)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("POLYLOAD_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&cli) {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+        }
+        Err(e) => {
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                msg.push_str(&format!(": {cause}"));
+            }
+            eprintln!("error: {msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<String> {
+    match &cli.command {
+        Command::List { dir } => list(dir, cli.json),
+        Command::Inspect { bundle_dir } => inspect(&runtime(cli)?, bundle_dir, cli.json),
+        Command::Call(c) => call(&runtime(cli)?, c, cli.json),
+        Command::Build { dir } => build(&runtime(cli)?, dir, cli.json),
+    }
+}
+
+fn manifest_json(m: &Manifest) -> serde_json::Value {
+    json!({
+        "id": m.id,
+        "version": m.version.to_string(),
+        "loader": m.loader,
+        "file": m.file,
+        "abi": m.abi.to_string(),
+        "dir": m.dir(),
+        "exports": m.exports.iter().map(|e| (e.name.clone(), json!(e.signature.to_string()))).collect::<serde_json::Map<_, _>>(),
+        "dependencies": m.dependencies.iter().map(|d| json!({"id": d.id, "version": d.version.to_string()})).collect::<Vec<_>>(),
+        "provides": m.provides.iter().map(|p| format!("{}@{}", p.name, p.version)).collect::<Vec<_>>(),
+        "build": m.build.as_ref().map(|b| format!("{b:?}")),
+    })
+}
+
+fn list(dir: &Path, as_json: bool) -> Result<String> {
+    let manifests = polyload::scan_dir(dir)?;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&manifests.iter().map(manifest_json).collect::<Vec<_>>())?);
+    }
+    if manifests.is_empty() {
+        return Ok(format!("no bundles in {}", dir.display()));
+    }
+    let mut out = String::new();
+    for m in &manifests {
+        out.push_str(&format!(
+            "{} {} ({}, abi {}) {}\n",
+            m.id,
+            m.version,
+            m.loader,
+            m.abi,
+            m.dir().display()
+        ));
+        for e in &m.exports {
+            out.push_str(&format!("  {}.{}: {}\n", m.id, e.name, e.signature));
+        }
+    }
+    Ok(out.trim_end().to_string())
+}
+
+fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
+    let manifest = Manifest::from_dir(dir)?;
+    rt.load_bundle(dir)?;
+    let prefix = format!("{}.", manifest.id);
+    let defs: Vec<_> = rt.definitions().into_iter().filter(|d| d.name.starts_with(&prefix)).collect();
+    let generation = defs.first().map_or(0, |d| d.generation);
+    if as_json {
+        let mut v = manifest_json(&manifest);
+        v["generation"] = json!(generation);
+        v["definitions"] = defs
+            .iter()
+            .map(|d| json!({"name": d.name, "kind": format!("{:?}", d.kind).to_lowercase(), "signature": d.signature.to_string()}))
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v)?);
+    }
+    let mut out = format!(
+        "bundle   {} {}\nloader   {}\nabi      {}\nfile     {}\nmanifest {}\ngeneration {}\n",
+        manifest.id,
+        manifest.version,
+        manifest.loader,
+        manifest.abi,
+        manifest.file.display(),
+        manifest.path.display(),
+        generation
+    );
+    for d in &manifest.dependencies {
+        out.push_str(&format!("depends  {} {}\n", d.id, d.version));
+    }
+    out.push_str("definitions:\n");
+    for d in &defs {
+        out.push_str(&format!("  {}: {}\n", d.name, d.signature));
+    }
+    Ok(out.trim_end().to_string())
+}
+
+/// Parses one CLI argument for a parameter of type `ty`.
+fn parse_arg(ty: &FfiType, text: &str, index: usize) -> Result<Value> {
+    if let Some(rest) = text.strip_prefix('@') {
+        if let Some(literal) = rest.strip_prefix('@') {
+            return Value::parse(ty, &format!("@{literal}")).map_err(|e| anyhow!("argument {}: {e}", index + 1));
+        }
+        let data = std::fs::read(rest).with_context(|| format!("argument {}: reading {rest}", index + 1))?;
+        return match ty {
+            FfiType::Bytes => Ok(Value::Bytes(data)),
+            FfiType::Str | FfiType::CString => String::from_utf8(data)
+                .map(Value::Str)
+                .map_err(|_| anyhow!("argument {}: {rest} is not valid UTF-8 text", index + 1)),
+            FfiType::Json => Ok(Value::Json(
+                serde_json::from_slice(&data).with_context(|| format!("argument {}: {rest} is not JSON", index + 1))?,
+            )),
+            other => bail!("argument {}: `@file` works only for str, bytes and json parameters, not {other}", index + 1),
+        };
+    }
+    Value::parse(ty, text).map_err(|e| anyhow!("argument {}: {e}", index + 1))
+}
+
+fn call(rt: &Runtime, c: &CallCmd, as_json: bool) -> Result<String> {
+    rt.load_dir(&c.dir)?;
+    let def = rt
+        .namespace()
+        .definition(&c.function)
+        .ok_or_else(|| anyhow!("no definition named `{}` in {}", c.function, c.dir.display()))?;
+    let params = &def.signature.params;
+    if c.args.len() != params.len() {
+        bail!(
+            "`{}` takes {} argument(s) ({}), got {}",
+            c.function,
+            params.len(),
+            def.signature,
+            c.args.len()
+        );
+    }
+    let args = params
+        .iter()
+        .zip(&c.args)
+        .enumerate()
+        .map(|(i, (ty, text))| parse_arg(ty, text, i))
+        .collect::<Result<Vec<_>>>()?;
+    let result = rt.call(&c.function, &args)?;
+    Ok(if as_json {
+        json!({ "function": c.function, "result": result.to_json() }).to_string()
+    } else {
+        result.to_string()
+    })
+}
+
+fn build(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
+    let mut rows = Vec::new();
+    for m in polyload::scan_dir(dir)? {
+        if m.build.is_none() {
+            continue;
+        }
+        let artifact = rt.build(&m)?;
+        rows.push((m.id.clone(), artifact.path));
+    }
+    if as_json {
+        return Ok(serde_json::to_string_pretty(
+            &rows.iter().map(|(id, p)| json!({"id": id, "artifact": p})).collect::<Vec<_>>(),
+        )?);
+    }
+    Ok(rows
+        .iter()
+        .map(|(id, p)| format!("{id}: {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}

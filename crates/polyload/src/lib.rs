@@ -1,1 +1,71 @@
+//! polyload: load bundles (native shared libraries, later Lua, Python and
+//! JavaScript sources) at run time and call what they export as if it were
+//! the host's own code, with hot reload.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! bundle dir ─► manifest.toml ─► (build on demand) ─► loader ─► namespace ─► caller
+//! ```
+//!
+//! * [`Manifest`] — a bundle's `manifest.toml`, parsed and checked.
+//! * [`builder`] — builds `cargo`/`cc` bundles on demand, cached by a hash of
+//!   their inputs and toolchain.
+//! * [`BundleLoader`] — turns an artifact into definitions; [`NativeLoader`]
+//!   handles shared libraries through the C ABI of `polyload-abi`.
+//! * [`Namespace`] — every definition (`bundle.function`), each behind a slot
+//!   that always reaches the newest version.
+//! * [`Runtime`] — ties them together: [`Runtime::load_dir`],
+//!   [`Runtime::function`] (typed handle), [`Runtime::call`] (dynamic call).
+//! * [`SymbolProvider`] — static, dynamic and chained symbol lookup for
+//!   hosts and JITs.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # fn main() -> polyload::Result<()> {
+//! use polyload::{Runtime, Value};
+//! let rt = Runtime::new()?;
+//! rt.load_dir("examples/bundles")?;
+//! let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
+//! assert_eq!(add.call((2, 3))?, 5);
+//! let n = rt.call("textstats.word_count", &[Value::from("a b c")])?;
+//! assert_eq!(n, Value::U64(3));
+//! # Ok(()) }
+//! ```
+//!
+//! # Safety model
+//! Loading a bundle runs its code (library initialisers, `polyload_bundle_init`),
+//! so loading is trusting. Once loaded, calls are checked against the
+//! manifest's signatures, guest errors and Rust guest panics come back as
+//! [`Error::Guest`], and retired code is unmapped only after every thread
+//! that could be running it has left (see [`reclaim`]).
+//!
+//! # Crate features
+//! None yet: language loaders live in their own crates (`polyload-lua`,
+//! `polyload-python`, `polyload-js`) and are registered with
+//! [`RuntimeBuilder::loader`]; the `polyload` CLI enables them by feature.
+#![warn(missing_docs)]
 
+pub mod builder;
+mod error;
+mod function;
+mod host;
+mod loader;
+pub mod manifest;
+mod namespace;
+mod native;
+pub mod provider;
+pub mod reclaim;
+mod runtime;
+
+pub use error::{Error, Result};
+pub use function::{CFunction, CReturn, CType, Function};
+pub use loader::{BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext, LoadedBundle};
+pub use manifest::Manifest;
+pub use namespace::{CodePtr, DefinitionInfo, DefinitionKind, DynamicFn, GuestError, Namespace, Slot};
+pub use native::NativeLoader;
+pub use polyload_abi::AbiVersion;
+pub use polyload_ffi::{FfiType, Signature, Value};
+pub use provider::{ChainedProvider, DynamicProvider, RuntimeLoadMode, StaticProvider, SymbolProvider, create_provider};
+pub use runtime::{scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};

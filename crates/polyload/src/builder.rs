@@ -1,0 +1,350 @@
+//! Build on demand: make a bundle's artifact from its sources, cached by a
+//! hash of everything that affects the result.
+//!
+//! The key is SHA-256 over: the bundle's source files (for `cc`, the listed
+//! sources and every `.c`/`.h` file in the bundle directory; for `cargo`,
+//! every file of the crate outside `target/`, plus the crates it names by
+//! `path = ".."`), the `[build]` section, the toolchain (`rustc -vV` or
+//! `cc --version`, and the target triple) and the polyload ABI version.
+//! Artifacts live at `<cache>/<bundle-id>/<hash>/<file>`; a present artifact
+//! is reused without running any tool.
+
+use crate::manifest::{BuildSpec, Manifest};
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Progress of a build, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildEvent {
+    /// The cached artifact is up to date.
+    Fresh {
+        /// Bundle id.
+        bundle: String,
+        /// The artifact.
+        artifact: PathBuf,
+    },
+    /// A build starts.
+    Started {
+        /// Bundle id.
+        bundle: String,
+        /// The command line.
+        command: String,
+    },
+    /// A line of the tool's progress output (`Compiling sha2 v0.10.8`).
+    Progress {
+        /// Bundle id.
+        bundle: String,
+        /// The line.
+        line: String,
+    },
+    /// A build finished successfully.
+    Finished {
+        /// Bundle id.
+        bundle: String,
+        /// The artifact.
+        artifact: PathBuf,
+        /// Wall time.
+        elapsed: Duration,
+    },
+}
+
+/// A built (or prebuilt) artifact.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    /// Where it is.
+    pub path: PathBuf,
+    /// For cargo builds, the profile used (`release` or `debug`).
+    pub profile: Option<&'static str>,
+}
+
+/// The polyload C header, written next to cached builds for `cc` bundles.
+const HEADER: &str = include_str!("../../polyload-abi/include/polyload.h");
+
+fn tool_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("unavailable: {e}"))
+}
+
+fn rustc() -> String {
+    std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
+}
+
+fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+/// Files under `dir` (recursively, sorted), skipping `target/` and hidden entries.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn hash_files(h: &mut Sha256, base: &Path, files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        let data = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+        h.update(f.strip_prefix(base).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update((data.len() as u64).to_le_bytes());
+        h.update(&data);
+    }
+    Ok(())
+}
+
+/// `path = "..."` dependencies named in a Cargo.toml (one level).
+fn path_dependencies(crate_dir: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(crate_dir.join("Cargo.toml")) else {
+        return Vec::new();
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for section in ["dependencies", "build-dependencies"] {
+        if let Some(deps) = doc.get(section).and_then(|d| d.as_table()) {
+            for dep in deps.values() {
+                if let Some(p) = dep.get("path").and_then(|p| p.as_str()) {
+                    out.push(crate_dir.join(p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The cache key of a bundle's build (hex SHA-256, first 16 bytes).
+///
+/// # Errors
+/// [`Error::Io`] if a source file cannot be read.
+pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
+    let dir = manifest.dir();
+    let mut h = Sha256::new();
+    h.update(format!("polyload-abi {}\n{spec:?}\n", polyload_abi::POLYLOAD_ABI_VERSION).as_bytes());
+    h.update(manifest.file.to_string_lossy().as_bytes());
+    match spec {
+        BuildSpec::Cc { sources, .. } => {
+            let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
+            let mut all = Vec::new();
+            walk(dir, &mut all)?;
+            files.extend(all.into_iter().filter(|p| {
+                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
+            }));
+            files.sort();
+            files.dedup();
+            hash_files(&mut h, dir, &files)?;
+            h.update(tool_output(&cc(), &["--version"]).as_bytes());
+            h.update(tool_output(&cc(), &["-dumpmachine"]).as_bytes());
+            h.update(HEADER.as_bytes());
+        }
+        BuildSpec::Cargo { dir: crate_dir, .. } => {
+            let crate_dir = dir.join(crate_dir);
+            let mut files = Vec::new();
+            walk(&crate_dir, &mut files)?;
+            hash_files(&mut h, &crate_dir, &files)?;
+            for dep in path_dependencies(&crate_dir) {
+                let mut dep_files = Vec::new();
+                if dep.is_dir() {
+                    walk(&dep, &mut dep_files)?;
+                    hash_files(&mut h, &dep, &dep_files)?;
+                }
+            }
+            h.update(tool_output(&rustc(), &["-vV"]).as_bytes());
+        }
+    }
+    let digest = h.finalize();
+    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn run(
+    bundle: &str,
+    mut cmd: Command,
+    on_event: &mut dyn FnMut(BuildEvent),
+    filter: impl Fn(&str) -> Option<String>,
+) -> Result<String> {
+    let command = format!("{cmd:?}").replace('"', "");
+    on_event(BuildEvent::Started {
+        bundle: bundle.to_string(),
+        command: command.clone(),
+    });
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Build {
+            bundle: bundle.to_string(),
+            command: command.clone(),
+            status: format!("could not start: {e}"),
+            output: String::new(),
+        })?;
+    let stdout = child.stdout.take().expect("piped");
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    let mut errors = Vec::new();
+    for line in BufReader::new(child.stderr.take().expect("piped"))
+        .lines()
+        .map_while(std::result::Result::ok)
+    {
+        if let Some(p) = filter(&line) {
+            on_event(BuildEvent::Progress {
+                bundle: bundle.to_string(),
+                line: p,
+            });
+        }
+        errors.push(line);
+    }
+    let status = child.wait().map_err(|e| Error::io(PathBuf::from(&command), e))?;
+    let stdout = out_thread.join().unwrap_or_default();
+    if !status.success() {
+        let tail: Vec<_> = errors.iter().rev().take(40).rev().cloned().collect();
+        return Err(Error::Build {
+            bundle: bundle.to_string(),
+            command,
+            status: match status.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => "was killed by a signal".into(),
+            },
+            output: tail.join("\n"),
+        });
+    }
+    Ok(stdout)
+}
+
+/// Makes sure the bundle's artifact exists, building it into
+/// `cache_root/<id>/<hash>/` when the bundle has a `[build]` section and no
+/// artifact with the current hash exists.
+///
+/// Bundles without `[build]` use `dir/file` as is.
+///
+/// # Errors
+/// [`Error::Io`] for a missing prebuilt artifact or unreadable sources;
+/// [`Error::Build`] with the failing command and its output.
+pub fn ensure_artifact(
+    manifest: &Manifest,
+    cache_root: &Path,
+    on_event: &mut dyn FnMut(BuildEvent),
+) -> Result<Artifact> {
+    let Some(spec) = &manifest.build else {
+        let path = manifest.dir().join(&manifest.file);
+        if !path.is_file() {
+            return Err(Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "artifact not found (the bundle has no [build] section to make it)"),
+            ));
+        }
+        return Ok(Artifact { path, profile: None });
+    };
+    let profile = match spec {
+        BuildSpec::Cargo { release: true, .. } => Some("release"),
+        BuildSpec::Cargo { release: false, .. } => Some("debug"),
+        BuildSpec::Cc { .. } => None,
+    };
+    let hash = build_hash(manifest, spec)?;
+    let bundle_cache = cache_root.join(&manifest.id);
+    let out_dir = bundle_cache.join(&hash);
+    let file_name = manifest.file.file_name().map(PathBuf::from).unwrap_or_else(|| manifest.file.clone());
+    let artifact = out_dir.join(&file_name);
+    if artifact.is_file() {
+        on_event(BuildEvent::Fresh {
+            bundle: manifest.id.clone(),
+            artifact: artifact.clone(),
+        });
+        return Ok(Artifact { path: artifact, profile });
+    }
+    let start = Instant::now();
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    let tmp = out_dir.join(format!(".{}.tmp{}", file_name.display(), std::process::id()));
+    let dir = manifest.dir();
+    match spec {
+        BuildSpec::Cc { sources, libs, cflags } => {
+            let include = cache_root.join("include");
+            std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
+            let header = include.join("polyload.h");
+            if std::fs::read_to_string(&header).ok().as_deref() != Some(HEADER) {
+                std::fs::write(&header, HEADER).map_err(|e| Error::io(&header, e))?;
+            }
+            let mut cmd = Command::new(cc());
+            cmd.current_dir(dir)
+                .args(["-shared", "-fPIC", "-O2", "-Wall", "-std=c11"])
+                .arg("-I")
+                .arg(&include)
+                .args(cflags)
+                .args(sources)
+                .arg("-o")
+                .arg(&tmp)
+                .args(libs.iter().map(|l| format!("-l{l}")));
+            run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
+        }
+        BuildSpec::Cargo { dir: crate_dir, release } => {
+            let crate_dir = dir.join(crate_dir);
+            let target_dir = bundle_cache.join("cargo-target");
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(&crate_dir)
+                .args(["build", "--lib", "--message-format=json-render-diagnostics"])
+                .arg("--manifest-path")
+                .arg(crate_dir.join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target_dir);
+            if *release {
+                cmd.arg("--release");
+            }
+            // Do not inherit the host build's cargo environment (a build
+            // script's RUSTFLAGS or CARGO_TARGET_DIR would leak in).
+            for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "RUSTC_WRAPPER"] {
+                cmd.env_remove(var);
+            }
+            let stdout = run(&manifest.id, cmd, on_event, |l| {
+                let t = l.trim_start();
+                (t.starts_with("Compiling") || t.starts_with("Finished")).then(|| t.to_string())
+            })?;
+            let built = stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["reason"] == "compiler-artifact")
+                .filter(|m| m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
+                .filter_map(|m| m["filenames"].as_array().cloned())
+                .flatten()
+                .filter_map(|f| f.as_str().map(PathBuf::from))
+                .find(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("so" | "dylib" | "dll")))
+                .ok_or_else(|| Error::Build {
+                    bundle: manifest.id.clone(),
+                    command: "cargo build".into(),
+                    status: "produced no cdylib".into(),
+                    output: format!("add `[lib] crate-type = [\"cdylib\"]` to {}", crate_dir.join("Cargo.toml").display()),
+                })?;
+            std::fs::copy(&built, &tmp).map_err(|e| Error::io(&built, e))?;
+        }
+    }
+    std::fs::rename(&tmp, &artifact).map_err(|e| Error::io(&artifact, e))?;
+    on_event(BuildEvent::Finished {
+        bundle: manifest.id.clone(),
+        artifact: artifact.clone(),
+        elapsed: start.elapsed(),
+    });
+    Ok(Artifact { path: artifact, profile })
+}

@@ -1,0 +1,225 @@
+//! The runtime's error type.
+
+use polyload_abi::AbiVersion;
+use std::path::PathBuf;
+
+/// A `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong loading, building or calling a bundle.
+///
+/// Each variant carries the names a user needs to act: the bundle, the file,
+/// the symbol, both versions of a mismatch. The `Display` text is one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `manifest.toml` is malformed or inconsistent.
+    #[error("{path}:{line}: {field}: {message}", path = .path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// 1-based line of the offending key (or of the enclosing table).
+        line: usize,
+        /// Dotted path of the field (`exports.add`, `abi`, `dependency[0].id`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read, written or found.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bundle's ABI version is not compatible with the host's
+    /// (majors must be equal, host minor >= bundle minor).
+    #[error("bundle `{bundle}` ({path}) needs polyload ABI {required}, but this host provides ABI {provided} (majors must match and the host's minor must be >= the bundle's)", path = .path.display())]
+    AbiMismatch {
+        /// Bundle id (or the library file name for a provider).
+        bundle: String,
+        /// The library.
+        path: PathBuf,
+        /// What the bundle was built against.
+        required: AbiVersion,
+        /// What the host implements.
+        provided: AbiVersion,
+    },
+    /// The dynamic loader refused the file (missing, truncated, not a
+    /// shared library, unresolved dependencies).
+    #[error("cannot load library {}: {message}", path.display())]
+    LibraryLoad {
+        /// The library path.
+        path: PathBuf,
+        /// The loader's message (`dlerror()`).
+        message: String,
+    },
+    /// A required symbol is not exported by a library.
+    #[error("symbol `{symbol}` not found in {}", library.display())]
+    MissingSymbol {
+        /// The symbol.
+        symbol: String,
+        /// The library.
+        library: PathBuf,
+    },
+    /// `polyload_bundle_init` (or a VM loader's initialisation) failed.
+    #[error("bundle `{bundle}` failed to initialise (status {status}): {message}")]
+    Init {
+        /// Bundle id.
+        bundle: String,
+        /// The status returned.
+        status: i32,
+        /// The message the bundle set, or a description.
+        message: String,
+    },
+    /// What a bundle defines differs from its manifest's `[exports]`.
+    #[error("bundle `{bundle}`: {problem}")]
+    Exports {
+        /// Bundle id.
+        bundle: String,
+        /// The first difference found, e.g. "export `add` is declared in manifest.toml but not defined".
+        problem: String,
+    },
+    /// Two bundles define the same qualified name.
+    #[error("duplicate definition `{name}`: defined by bundle {first} and again by bundle {second}")]
+    Duplicate {
+        /// Qualified name.
+        name: String,
+        /// The bundle that defined it first (id and directory).
+        first: String,
+        /// The bundle that tried to define it again (id and directory).
+        second: String,
+    },
+    /// Bundles depend on each other in a cycle.
+    #[error("dependency cycle: {}", cycle.join(" -> "))]
+    DependencyCycle {
+        /// The bundle ids around the cycle, first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A declared dependency is not available.
+    #[error("bundle `{bundle}` depends on `{dependency}` {requirement}, {found}")]
+    MissingDependency {
+        /// The dependent bundle.
+        bundle: String,
+        /// The missing bundle id.
+        dependency: String,
+        /// The version requirement.
+        requirement: String,
+        /// "which is not present", or "but version X is present".
+        found: String,
+    },
+    /// No loader is registered for the manifest's `loader`.
+    #[error("bundle `{bundle}`: no loader `{loader}` is registered (available: {available}){hint}")]
+    UnknownLoader {
+        /// Bundle id.
+        bundle: String,
+        /// The `loader` field.
+        loader: String,
+        /// Registered loader names, comma separated.
+        available: String,
+        /// How to enable it, when known.
+        hint: String,
+    },
+    /// No definition has this qualified name.
+    #[error("no definition named `{name}`")]
+    NotFound {
+        /// The qualified name asked for.
+        name: String,
+    },
+    /// A bundle id is not loaded.
+    #[error("bundle `{bundle}` is not loaded")]
+    NotLoaded {
+        /// The bundle id.
+        bundle: String,
+    },
+    /// A bundle with this id is already loaded.
+    #[error("bundle `{bundle}` is already loaded (from {})", path.display())]
+    AlreadyLoaded {
+        /// The bundle id.
+        bundle: String,
+        /// Where the loaded one came from.
+        path: PathBuf,
+    },
+    /// A bundle cannot be unloaded while others depend on it.
+    #[error("bundle `{bundle}` is needed by {}; unload those first or unload with cascade", dependents.join(", "))]
+    InUse {
+        /// The bundle asked to unload.
+        bundle: String,
+        /// Loaded bundles that depend on it.
+        dependents: Vec<String>,
+    },
+    /// A typed handle's Rust type does not match the definition's signature.
+    #[error("`{name}` has signature `{found}`, but the handle's type is `{expected}`")]
+    SignatureMismatch {
+        /// Qualified name.
+        name: String,
+        /// The signature the Rust type implies.
+        expected: String,
+        /// The definition's signature.
+        found: String,
+    },
+    /// Arguments did not fit the signature, or the result could not be read.
+    #[error("calling `{name}`: {source}")]
+    Call {
+        /// Qualified name.
+        name: String,
+        /// What went wrong.
+        #[source]
+        source: polyload_ffi::FfiError,
+    },
+    /// The guest reported an error (a C bundle's `set_error`, a Rust guest's
+    /// panic or `Err`, a Lua/Python/JS exception).
+    #[error("`{name}` failed: {message}{}", traceback.as_deref().map(|t| format!("\n{t}")).unwrap_or_default())]
+    Guest {
+        /// Qualified name of the function that failed.
+        name: String,
+        /// The guest's message.
+        message: String,
+        /// The guest's traceback (file and line), when it has one.
+        traceback: Option<String>,
+    },
+    /// The definition's bundle was unloaded (or never loaded).
+    #[error("`{name}` is not available: its bundle is not loaded (stale handle)")]
+    Stale {
+        /// Qualified name.
+        name: String,
+    },
+    /// Building a bundle's artifact from its sources failed.
+    #[error("building bundle `{bundle}` failed: `{command}` {status}\n{output}")]
+    Build {
+        /// Bundle id.
+        bundle: String,
+        /// The command line that failed.
+        command: String,
+        /// How it ended ("exited with status 101", "could not start: ...").
+        status: String,
+        /// The tail of its output.
+        output: String,
+    },
+    /// A Rust guest's embedded build metadata does not match the host.
+    #[error("bundle `{bundle}` was built with {field} `{bundle_value}`, but the host expects `{host_value}`; rebuild the bundle")]
+    BuildMetadata {
+        /// Bundle id.
+        bundle: String,
+        /// The field (`rustc`, `target`, `profile`, `abi`).
+        field: String,
+        /// The bundle's value.
+        bundle_value: String,
+        /// The host's value.
+        host_value: String,
+    },
+    /// An operation that needs a feature this build or loader lacks.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Typed handles: call a definition as a Rust `extern "C" fn` type.
+
+use crate::host;
+use crate::namespace::Slot;
+use crate::reclaim::CallGuard;
+use crate::{Error, Result};
+use polyload_abi::{PolyloadBytes, PolyloadStr};
+use polyload_ffi::{FfiType, Signature};
+use std::ffi::c_void;
+use std::marker::PhantomData;
+
+/// A Rust type that crosses the C boundary as one polyload type.
+///
+/// # Safety
+/// `ffi_type()` must describe the type's C representation exactly.
+pub unsafe trait CType: Copy {
+    /// The polyload type with this representation.
+    fn ffi_type() -> FfiType;
+}
+
+macro_rules! ctype {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        // SAFETY: the Rust primitive has exactly this C representation.
+        unsafe impl CType for $t { fn ffi_type() -> FfiType { FfiType::$v } }
+    )*};
+}
+ctype!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64, PolyloadStr => Str, PolyloadBytes => Bytes);
+
+// SAFETY: a raw pointer is a C `void *`-sized address.
+unsafe impl<T> CType for *const T {
+    fn ffi_type() -> FfiType {
+        FfiType::Pointer
+    }
+}
+// SAFETY: as above.
+unsafe impl<T> CType for *mut T {
+    fn ffi_type() -> FfiType {
+        FfiType::Pointer
+    }
+}
+
+/// The C-level equivalence class of a type: `json` travels as `str`.
+fn lower(t: &FfiType) -> FfiType {
+    match t {
+        FfiType::Json => FfiType::Str,
+        FfiType::Callback(_) | FfiType::CString => FfiType::Pointer,
+        t => t.clone(),
+    }
+}
+
+/// An `extern "C" fn` type a [`Function`] handle can call.
+///
+/// Implemented for `extern "C" fn(A1, .., An) -> R` with up to 8
+/// parameters of [`CType`]s (and `()` as a void return).
+///
+/// # Safety
+/// `signature()` must describe the function type exactly.
+pub unsafe trait CFunction: Copy + Send + Sync + 'static {
+    /// The arguments, as a tuple.
+    type Args;
+    /// The return type.
+    type Ret;
+    /// The signature this type implies.
+    fn signature() -> Signature;
+    /// Calls `code` as this type.
+    ///
+    /// # Safety
+    /// `code` must be a live function of this exact type.
+    unsafe fn invoke(code: *const c_void, args: Self::Args) -> Self::Ret;
+}
+
+/// A return type of a [`CFunction`]: a [`CType`] or `()`.
+pub trait CReturn {
+    /// The polyload type (`void` for `()`).
+    fn ffi_type() -> FfiType;
+}
+impl CReturn for () {
+    fn ffi_type() -> FfiType {
+        FfiType::Void
+    }
+}
+impl<T: CType> CReturn for T {
+    fn ffi_type() -> FfiType {
+        T::ffi_type()
+    }
+}
+
+macro_rules! cfunction {
+    ($($a:ident),*) => {
+        // SAFETY: the signature lists exactly the parameter and return types.
+        unsafe impl<R: CReturn + 'static, $($a: CType + 'static),*> CFunction for extern "C" fn($($a),*) -> R {
+            type Args = ($($a,)*);
+            type Ret = R;
+            fn signature() -> Signature {
+                Signature::new(vec![$($a::ffi_type()),*], R::ffi_type())
+            }
+            #[inline(always)]
+            #[allow(non_snake_case, reason = "type parameters double as argument names")]
+            unsafe fn invoke(code: *const c_void, args: Self::Args) -> R {
+                // SAFETY: the caller guarantees `code` has this exact type.
+                let f: Self = unsafe { std::mem::transmute::<*const c_void, Self>(code) };
+                let ($($a,)*) = args;
+                f($($a),*)
+            }
+        }
+    };
+}
+cfunction!();
+cfunction!(A1);
+cfunction!(A1, A2);
+cfunction!(A1, A2, A3);
+cfunction!(A1, A2, A3, A4);
+cfunction!(A1, A2, A3, A4, A5);
+cfunction!(A1, A2, A3, A4, A5, A6);
+cfunction!(A1, A2, A3, A4, A5, A6, A7);
+cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
+
+/// A typed handle to a definition: always calls its newest version.
+///
+/// A call is a thread-local depth store, one atomic load of the bundle's
+/// code table, a bounds check, an indirect call and a check of the guest
+/// error flag. The handle follows hot reloads; after its bundle is unloaded
+/// a call returns [`Error::Stale`] instead of reaching freed code.
+///
+/// ```no_run
+/// # fn main() -> polyload::Result<()> {
+/// let rt = polyload::Runtime::new()?;
+/// rt.load_dir("examples/bundles")?;
+/// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
+/// assert_eq!(add.call((2, 3))?, 5);
+/// # Ok(()) }
+/// ```
+///
+/// A returned `PolyloadStr`/`PolyloadBytes` is owned by the caller: free it
+/// with [`polyload_ffi::alloc::polyload_free`]`(ptr, len, 1)`.
+pub struct Function<F: CFunction> {
+    slot: Slot,
+    name: Box<str>,
+    _f: PhantomData<F>,
+}
+
+impl<F: CFunction> Clone for Function<F> {
+    fn clone(&self) -> Self {
+        Self {
+            slot: self.slot.clone(),
+            name: self.name.clone(),
+            _f: PhantomData,
+        }
+    }
+}
+
+impl<F: CFunction> std::fmt::Debug for Function<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Function")
+            .field("name", &self.name)
+            .field("signature", &F::signature().to_string())
+            .finish()
+    }
+}
+
+impl<F: CFunction> Function<F> {
+    /// Checks `F` against the definition's `signature` and makes a handle.
+    pub(crate) fn new(slot: Slot, name: &str, signature: &Signature) -> Result<Self> {
+        let want = F::signature();
+        let same = want.params.len() == signature.params.len()
+            && want.params.iter().zip(&signature.params).all(|(a, b)| lower(a) == lower(b))
+            && lower(&want.ret) == lower(&signature.ret)
+            && !signature.variadic;
+        if !same {
+            return Err(Error::SignatureMismatch {
+                name: name.to_string(),
+                expected: want.to_string(),
+                found: signature.to_string(),
+            });
+        }
+        Ok(Self {
+            slot,
+            name: name.into(),
+            _f: PhantomData,
+        })
+    }
+
+    /// The qualified name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls the newest version of the definition.
+    ///
+    /// # Errors
+    /// [`Error::Stale`] if its bundle is not loaded; [`Error::Guest`] if the
+    /// guest reported an error (then the returned value is discarded).
+    #[inline]
+    pub fn call(&self, args: F::Args) -> Result<F::Ret> {
+        let _guard = CallGuard::enter();
+        let code = match self.slot.cell.table() {
+            Some(t) => t.code(self.slot.index),
+            None => std::ptr::null(),
+        };
+        if code.is_null() {
+            return Err(self.stale());
+        }
+        // SAFETY: the slot's code was checked against `F`'s signature when the
+        // handle was made; a reload that changes a signature moves the name to
+        // a new index, so this index only ever holds code of this type. The
+        // guard keeps the code mapped during the call.
+        let r = unsafe { F::invoke(code, args) };
+        if host::error_pending() {
+            return Err(self.guest_error());
+        }
+        Ok(r)
+    }
+
+    #[cold]
+    fn stale(&self) -> Error {
+        Error::Stale {
+            name: self.name.to_string(),
+        }
+    }
+
+    #[cold]
+    fn guest_error(&self) -> Error {
+        Error::Guest {
+            name: self.name.to_string(),
+            message: host::take_error().unwrap_or_default(),
+            traceback: None,
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The loader interface: how an artifact becomes definitions.
+//!
+//! A loader turns a bundle's artifact (a shared library, a script) into a
+//! list of [`Export`]s plus an instance that keeps the code alive. It never
+//! dispatches calls and never touches the namespace's slots: the runtime
+//! checks the exports against the manifest and publishes them.
+
+use crate::manifest::Manifest;
+use crate::namespace::{CodePtr, DynamicFn, Namespace};
+use crate::Result;
+use polyload_ffi::Signature;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a bundle's artifact comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BundleSource {
+    /// A file on disk (a shared library or an entry script).
+    Path(PathBuf),
+    /// Source text held in memory (VM loaders).
+    Code(String),
+    /// Raw bytes held in memory (e.g. precompiled bytecode).
+    Bytes(Vec<u8>),
+}
+
+/// The language a loader runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Language {
+    /// Native code through the C ABI (C, C++, Rust cdylibs, ...).
+    Native,
+    /// Lua.
+    Lua,
+    /// Python.
+    Python,
+    /// JavaScript.
+    JavaScript,
+}
+
+/// How an export is reached.
+#[derive(Clone)]
+pub enum ExportEntry {
+    /// A C function of the export's signature.
+    Native(CodePtr),
+    /// A function called with values (a VM function). The runtime gives it a
+    /// C entry point too, so typed handles and C callers reach it.
+    Dynamic(Arc<DynamicFn>),
+}
+
+impl std::fmt::Debug for ExportEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportEntry::Native(p) => write!(f, "Native({:p})", p.0),
+            ExportEntry::Dynamic(_) => f.write_str("Dynamic(..)"),
+        }
+    }
+}
+
+/// One definition produced by a loader.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// Unqualified name.
+    pub name: String,
+    /// Its signature as the artifact defines it.
+    pub signature: Signature,
+    /// Its entry point.
+    pub entry: ExportEntry,
+}
+
+/// A loaded version of a bundle: keeps its code (library mapping, VM state)
+/// alive. Dropped by the runtime only after no thread can be inside it.
+pub trait BundleInstance: Send {
+    /// Serialises state to carry into the next version on hot reload
+    /// (`None`: the bundle keeps no state across reloads).
+    ///
+    /// # Errors
+    /// A guest error while saving; the reload is then aborted.
+    fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// Receives the state saved by the previous version.
+    ///
+    /// # Errors
+    /// A guest error while restoring; the reload is then aborted.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a loader gets to load one bundle.
+pub struct LoadContext<'a> {
+    /// The bundle's manifest.
+    pub manifest: &'a Manifest,
+    /// The artifact (already built when the bundle has a `[build]` section).
+    pub source: &'a BundleSource,
+    /// The namespace the bundle's code may call into (`polyload.call`).
+    pub namespace: &'a Arc<Namespace>,
+    /// A private cache directory for this bundle (packages, shadow copies).
+    pub cache_dir: &'a Path,
+    /// The Cargo profile the runtime built a Rust bundle with, when it built it.
+    pub built_profile: Option<&'a str>,
+}
+
+/// The result of a successful load.
+pub struct LoadedBundle {
+    /// The definitions, in any order.
+    pub exports: Vec<Export>,
+    /// Keeps them alive.
+    pub instance: Box<dyn BundleInstance>,
+}
+
+impl std::fmt::Debug for LoadedBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedBundle").field("exports", &self.exports).finish()
+    }
+}
+
+/// Turns artifacts of one kind into definitions.
+///
+/// The runtime picks the loader whose [`loader_name`](BundleLoader::loader_name)
+/// equals the manifest's `loader` field.
+pub trait BundleLoader: Send + Sync {
+    /// The manifest `loader` value this loader handles (`native`, `lua`, ...).
+    fn loader_name(&self) -> &'static str;
+
+    /// The language it runs.
+    fn language(&self) -> Language;
+
+    /// Whether [`reload`](BundleLoader::reload) can replace a live version.
+    fn supports_hot_reload(&self) -> bool {
+        true
+    }
+
+    /// Loads a bundle. Runs foreign code (library initialisers, scripts).
+    ///
+    /// # Errors
+    /// Anything that keeps the artifact from loading: I/O, ABI mismatch,
+    /// missing symbols, guest errors during initialisation.
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle>;
+
+    /// Loads a new version of a bundle that is already loaded. The default
+    /// loads it afresh; the runtime carries state and swaps versions.
+    ///
+    /// # Errors
+    /// As [`load`](BundleLoader::load); the old version keeps serving.
+    fn reload(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        self.load(cx)
+    }
+
+    /// Releases a version that no thread can reach any more. The default
+    /// drops it.
+    fn unload(&self, instance: Box<dyn BundleInstance>) {
+        drop(instance);
+    }
+}

@@ -1,0 +1,536 @@
+//! `manifest.toml`: what a bundle is, what it exports and how to build it.
+//!
+//! ```toml
+//! id = "hello"                 # [A-Za-z0-9_-]+, unique in a namespace
+//! version = "0.1.0"            # semver
+//! loader = "native"            # native | lua | python | js
+//! file = "libhello.so"         # or { linux-x86_64 = "libhello.so", macos-aarch64 = "libhello.dylib" }
+//! abi = "1.0"                  # polyload ABI the bundle needs
+//! provides = ["greeter@1.0"]   # optional interfaces
+//!
+//! [exports]                    # name = signature
+//! add = "fn(i64, i64) -> i64"
+//!
+//! [[dependency]]               # optional, repeated
+//! id = "base"
+//! version = "^0.1"
+//!
+//! [build]                      # optional: how to make `file`
+//! cc = ["src/hello.c"]         # or cargo = "."
+//! libs = ["z"]
+//! ```
+//!
+//! Parsing is pure: [`Manifest::parse`] reads only the text it is given.
+//! Every error is an [`Error::Manifest`] naming the file, the line and the
+//! field. Unknown keys are errors.
+
+use crate::{Error, Result};
+use polyload_abi::AbiVersion;
+use polyload_ffi::Signature;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use toml::Spanned;
+
+/// A parsed, validated `manifest.toml`.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The manifest file (used in messages and to resolve relative paths).
+    pub path: PathBuf,
+    /// Bundle id: the first part of every qualified name it defines.
+    pub id: String,
+    /// The bundle's own version.
+    pub version: semver::Version,
+    /// Name of the loader that handles it (`native`, `lua`, ...).
+    pub loader: String,
+    /// The artifact (shared library or entry script), relative to the
+    /// bundle directory, resolved for this platform.
+    pub file: PathBuf,
+    /// The polyload ABI the bundle needs.
+    pub abi: AbiVersion,
+    /// Declared exports, sorted by name.
+    pub exports: Vec<ExportDecl>,
+    /// Interfaces the bundle provides, as `name@major.minor`.
+    pub provides: Vec<Interface>,
+    /// Bundles this one needs loaded first.
+    pub dependencies: Vec<Dependency>,
+    /// How to build `file` from sources, if the bundle carries them.
+    pub build: Option<BuildSpec>,
+    /// `[python]` section.
+    pub python: Option<PythonSection>,
+    /// `[js]` section.
+    pub js: Option<JsSection>,
+    /// `[lua]` section.
+    pub lua: Option<LuaSection>,
+}
+
+/// One `[exports]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportDecl {
+    /// Unqualified name (`add`).
+    pub name: String,
+    /// Declared signature.
+    pub signature: Signature,
+    /// Line in the manifest.
+    pub line: usize,
+}
+
+/// An interface a bundle provides: `name@major.minor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Interface name.
+    pub name: String,
+    /// Its version; resolution follows the ABI rule (major equal, minor >=).
+    pub version: AbiVersion,
+}
+
+/// One `[[dependency]]` entry.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// The bundle id needed.
+    pub id: String,
+    /// Versions accepted (semver requirement, e.g. `^0.1`).
+    pub version: semver::VersionReq,
+}
+
+/// The `[build]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildSpec {
+    /// `cargo = "DIR"`: a crate (relative to the bundle dir) built as a cdylib.
+    Cargo {
+        /// Crate directory, relative to the bundle dir.
+        dir: PathBuf,
+        /// `profile = "release"` (default) or `"debug"`.
+        release: bool,
+    },
+    /// `cc = [sources]`: C sources compiled into a shared library.
+    Cc {
+        /// Source files, relative to the bundle dir.
+        sources: Vec<PathBuf>,
+        /// Libraries to link (`libs = ["z"]` gives `-lz`).
+        libs: Vec<String>,
+        /// Extra compiler flags.
+        cflags: Vec<String>,
+    },
+}
+
+/// `[python]`: packages installed with pip into the bundle's cache.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PythonSection {
+    /// pip requirement specifiers.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+}
+
+/// `[js]`: packages installed with npm into the bundle's cache.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsSection {
+    /// npm package specifiers.
+    #[serde(default)]
+    pub packages: Vec<String>,
+}
+
+/// `[lua]`: extra module search paths.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LuaSection {
+    /// Entries added to `package.path` (e.g. `/usr/share/lua/5.1/?.lua`).
+    #[serde(default)]
+    pub path: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    id: Spanned<String>,
+    version: Spanned<String>,
+    loader: Spanned<String>,
+    file: Spanned<RawFile>,
+    abi: Spanned<String>,
+    #[serde(default)]
+    provides: Vec<Spanned<String>>,
+    #[serde(default)]
+    exports: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default, rename = "dependency")]
+    dependencies: Vec<Spanned<RawDependency>>,
+    build: Option<Spanned<RawBuild>>,
+    python: Option<PythonSection>,
+    js: Option<JsSection>,
+    lua: Option<LuaSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFile {
+    One(String),
+    PerPlatform(BTreeMap<String, String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDependency {
+    id: Spanned<String>,
+    version: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    cargo: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    cc: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    libs: Vec<String>,
+    #[serde(default)]
+    cflags: Vec<String>,
+}
+
+/// The platform key used in per-platform `file` tables: `{os}-{arch}` from
+/// Rust's `std::env::consts` (`linux-x86_64`, `macos-aarch64`, `windows-x86_64`).
+pub fn platform_key() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text[..offset].bytes().filter(|b| *b == b'\n').count() + 1
+    }
+
+    fn err<T>(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> Result<T> {
+        Err(Error::Manifest {
+            path: self.path.to_path_buf(),
+            line: self.line_of(span.start),
+            field: field.to_string(),
+            message: message.into(),
+        })
+    }
+
+    /// The `[table]` header in force at `line`, if any.
+    fn section_at(&self, line: usize) -> Option<String> {
+        self.text
+            .lines()
+            .take(line)
+            .filter_map(|l| {
+                let l = l.trim();
+                let inner = l.strip_prefix("[[").and_then(|r| r.split_once("]]"))
+                    .or_else(|| l.strip_prefix('[').and_then(|r| r.split_once(']')))?;
+                Some(inner.0.trim().to_string())
+            })
+            .last()
+    }
+
+    /// Turns a TOML/serde error into a manifest error with line and field.
+    fn from_toml(&self, e: toml::de::Error) -> Error {
+        let msg = e.message().trim().to_string();
+        let line = e.span().map(|s| self.line_of(s.start)).unwrap_or(1);
+        let quoted = |prefix: &str| {
+            msg.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('`'))
+                .and_then(|r| r.split_once('`'))
+                .map(|(f, _)| f.to_string())
+        };
+        let key_on_line = self.text.lines().nth(line - 1).and_then(|l| {
+            let (k, _) = l.split_once('=')?;
+            let k = k.trim().trim_matches('"');
+            (!k.is_empty() && !k.starts_with('[')).then(|| k.to_string())
+        });
+        let name = quoted("unknown field ")
+            .or_else(|| quoted("missing field "))
+            .or(key_on_line);
+        let section = self.section_at(line);
+        let field = match (section, name) {
+            (Some(s), Some(n)) if msg.starts_with("missing field") && e.span().is_none() => {
+                format!("{s}.{n}")
+            }
+            (Some(s), Some(n)) => format!("{s}.{n}"),
+            (None, Some(n)) => n,
+            (Some(s), None) => s,
+            (None, None) => "(document)".to_string(),
+        };
+        Error::Manifest {
+            path: self.path.to_path_buf(),
+            line,
+            field,
+            message: msg,
+        }
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether `p` is relative and stays inside its base directory (no `..`,
+/// no root, no prefix).
+pub(crate) fn is_contained(p: &Path) -> bool {
+    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+impl Manifest {
+    /// Reads and parses `dir/manifest.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; [`Error::Manifest`] as for
+    /// [`Manifest::parse`].
+    pub fn from_dir(dir: &Path) -> Result<Manifest> {
+        let path = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        Manifest::parse(&text, &path)
+    }
+
+    /// The bundle directory (the manifest's parent).
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// The declared export `name`, if any.
+    pub fn export(&self, name: &str) -> Option<&ExportDecl> {
+        self.exports.iter().find(|e| e.name == name)
+    }
+
+    /// Parses manifest text. `path` is used for messages and as the bundle
+    /// directory's anchor; nothing is read from disk.
+    ///
+    /// # Errors
+    /// [`Error::Manifest`] naming `path`, the line and the field: TOML syntax
+    /// errors, unknown keys, missing or mistyped fields, an invalid id,
+    /// version, ABI version, signature, dependency requirement or build
+    /// section, and a `file` that is absolute or climbs out of the bundle
+    /// directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
+        let cx = Ctx { path, text };
+        let raw: Raw = toml::from_str(text).map_err(|e| cx.from_toml(e))?;
+
+        let id = raw.id.get_ref();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return cx.err(raw.id.span(), "id", format!("`{id}` is not a valid bundle id (use letters, digits, `_` and `-`; no `.`)"));
+        }
+        let version = semver::Version::parse(raw.version.get_ref()).or_else(|e| {
+            cx.err(raw.version.span(), "version", format!("`{}` is not a semantic version: {e}", raw.version.get_ref()))
+        })?;
+        let loader = raw.loader.get_ref();
+        if !is_ident(loader) {
+            return cx.err(raw.loader.span(), "loader", format!("`{loader}` is not a loader name"));
+        }
+        let abi: AbiVersion = raw.abi.get_ref().parse().or_else(|e| {
+            cx.err(raw.abi.span(), "abi", format!("`{}`: {e}", raw.abi.get_ref()))
+        })?;
+
+        let file_span = raw.file.span();
+        let file = match raw.file.into_inner() {
+            RawFile::One(f) => f,
+            RawFile::PerPlatform(table) => {
+                let key = platform_key();
+                match table.get(&key) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let have: Vec<_> = table.keys().cloned().collect();
+                        return cx.err(file_span, "file", format!("no entry for this platform `{key}` (entries: {})", have.join(", ")));
+                    }
+                }
+            }
+        };
+        if !is_contained(Path::new(&file)) {
+            return cx.err(file_span, "file", format!("`{file}` must be a relative path inside the bundle directory"));
+        }
+
+        let mut exports = Vec::with_capacity(raw.exports.len());
+        for (name, sig) in &raw.exports {
+            let field = format!("exports.{}", name.get_ref());
+            if !is_ident(name.get_ref()) {
+                return cx.err(name.span(), &field, format!("`{}` is not a valid export name (a C identifier)", name.get_ref()));
+            }
+            let signature: Signature = sig.get_ref().parse().or_else(|e: polyload_ffi::SignatureError| {
+                cx.err(sig.span(), &field, e.to_string())
+            })?;
+            if signature.variadic {
+                return cx.err(sig.span(), &field, "variadic functions cannot be bundle exports");
+            }
+            exports.push(ExportDecl {
+                name: name.get_ref().clone(),
+                signature,
+                line: cx.line_of(name.span().start),
+            });
+        }
+
+        let mut provides = Vec::new();
+        for (i, p) in raw.provides.iter().enumerate() {
+            let bad = || cx.err(p.span(), &format!("provides[{i}]"), format!("`{}` is not of the form name@MAJOR.MINOR", p.get_ref()));
+            let Some((name, ver)) = p.get_ref().split_once('@') else { return bad() };
+            let Ok(version) = ver.parse::<AbiVersion>() else { return bad() };
+            if name.is_empty() {
+                return bad();
+            }
+            provides.push(Interface { name: name.to_string(), version });
+        }
+
+        let mut dependencies = Vec::new();
+        for (i, d) in raw.dependencies.iter().enumerate() {
+            let d = d.get_ref();
+            let req = semver::VersionReq::parse(d.version.get_ref()).or_else(|e| {
+                cx.err(d.version.span(), &format!("dependency[{i}].version"), format!("`{}` is not a version requirement: {e}", d.version.get_ref()))
+            })?;
+            dependencies.push(Dependency { id: d.id.get_ref().clone(), version: req });
+        }
+
+        let build = match raw.build {
+            None => None,
+            Some(b) => {
+                let span = b.span();
+                let b = b.into_inner();
+                Some(match (b.cargo, b.cc) {
+                    (Some(dir), None) => {
+                        if !is_contained(Path::new(dir.get_ref())) {
+                            return cx.err(dir.span(), "build.cargo", "must be a relative path inside the bundle directory");
+                        }
+                        let release = match b.profile.as_ref().map(|p| p.get_ref().as_str()) {
+                            None | Some("release") => true,
+                            Some("debug") => false,
+                            Some(other) => return cx.err(b.profile.as_ref().unwrap().span(), "build.profile", format!("`{other}` is not `release` or `debug`")),
+                        };
+                        BuildSpec::Cargo { dir: PathBuf::from(dir.into_inner()), release }
+                    }
+                    (None, Some(sources)) => {
+                        if sources.is_empty() {
+                            return cx.err(span, "build.cc", "lists no source files");
+                        }
+                        let mut out = Vec::new();
+                        for s in sources {
+                            if !is_contained(Path::new(s.get_ref())) {
+                                return cx.err(s.span(), "build.cc", format!("`{}` must be a relative path inside the bundle directory", s.get_ref()));
+                            }
+                            out.push(PathBuf::from(s.into_inner()));
+                        }
+                        if let Some(p) = b.profile {
+                            return cx.err(p.span(), "build.profile", "applies only to `cargo` builds");
+                        }
+                        BuildSpec::Cc { sources: out, libs: b.libs, cflags: b.cflags }
+                    }
+                    (Some(_), Some(_)) => return cx.err(span, "build", "give either `cargo` or `cc`, not both"),
+                    (None, None) => return cx.err(span, "build", "needs `cargo = \"DIR\"` or `cc = [\"src/file.c\"]`"),
+                })
+            }
+        };
+
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            id: id.clone(),
+            version,
+            loader: loader.clone(),
+            file: PathBuf::from(file),
+            abi,
+            exports,
+            provides,
+            dependencies,
+            build,
+            python: raw.python,
+            js: raw.js,
+            lua: raw.lua,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "hello"
+version = "0.1.0"
+loader = "native"
+file = "libhello.so"
+abi = "1.0"
+provides = ["greeter@1.2"]
+
+[exports]
+add = "fn(i64, i64) -> i64"
+greet = "fn(str) -> str"
+
+[[dependency]]
+id = "base"
+version = "^0.1"
+
+[build]
+cc = ["src/hello.c"]
+libs = ["z"]
+"#;
+
+    fn parse(t: &str) -> Result<Manifest> {
+        Manifest::parse(t, Path::new("b/manifest.toml"))
+    }
+
+    fn err(t: &str) -> (usize, String, String) {
+        match parse(t) {
+            Err(Error::Manifest { line, field, message, .. }) => (line, field, message),
+            other => panic!("expected a manifest error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_everything() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.id, "hello");
+        assert_eq!(m.abi, AbiVersion::new(1, 0));
+        assert_eq!(m.exports.len(), 2);
+        assert_eq!(m.export("add").unwrap().signature.to_string(), "fn(i64, i64) -> i64");
+        assert_eq!(m.export("add").unwrap().line, 10);
+        assert_eq!(m.provides[0].version, AbiVersion::new(1, 2));
+        assert_eq!(m.dependencies[0].id, "base");
+        assert!(matches!(m.build, Some(BuildSpec::Cc { ref libs, .. }) if libs == &["z"]));
+        assert_eq!(m.dir(), Path::new("b"));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let (line, field, msg) = err(&GOOD.replace("abi = \"1.0\"", "abi = \"1.0\"\ncolour = \"red\""));
+        assert_eq!((line, field.as_str()), (7, "colour"), "{msg}");
+        assert!(msg.contains("unknown field"), "{msg}");
+
+        let (line, field, _) = err(&GOOD.replace("greet = \"fn(str) -> str\"", "greet = \"fn(str) -> strr\""));
+        assert_eq!((line, field.as_str()), (11, "exports.greet"));
+
+        let (line, field, _) = err(&GOOD.replace("abi = \"1.0\"", "abi = \"one\""));
+        assert_eq!((line, field.as_str()), (6, "abi"));
+
+        let (_, field, msg) = err(&GOOD.replace("id = \"hello\"\n", ""));
+        assert_eq!(field, "id", "{msg}");
+        assert!(msg.contains("missing field"), "{msg}");
+
+        let (line, field, _) = err(&GOOD.replace("libs = [\"z\"]", "libs = [\"z\"]\nbogus = 1"));
+        assert_eq!((line, field.as_str()), (20, "build.bogus"));
+
+        let (line, _, msg) = err("id = \"x\"\nversion = [\n");
+        assert_eq!(line, 3, "{msg}");
+
+        let (_, field, msg) = err(&GOOD.replace("version = \"0.1.0\"", "version = 3"));
+        assert_eq!(field, "version", "{msg}");
+    }
+
+    #[test]
+    fn file_must_stay_inside() {
+        for bad in ["../x.so", "/etc/x.so", "a/../../x.so"] {
+            let (line, field, msg) = err(&GOOD.replace("libhello.so", bad));
+            assert_eq!((line, field.as_str()), (5, "file"), "{msg}");
+            assert!(msg.contains("inside the bundle directory"));
+        }
+        assert!(parse(&GOOD.replace("libhello.so", "lib/x.so")).is_ok());
+    }
+
+    #[test]
+    fn per_platform_file() {
+        let t = GOOD.replace("file = \"libhello.so\"", &format!("file = {{ {} = \"a.so\", other-os = \"b\" }}", platform_key()));
+        assert_eq!(parse(&t).unwrap().file, PathBuf::from("a.so"));
+        let t = GOOD.replace("file = \"libhello.so\"", "file = { other-os = \"b\" }");
+        assert!(err(&t).2.contains("no entry for this platform"));
+    }
+}

@@ -1,0 +1,502 @@
+//! The namespace: one registry of definitions, each reached through a slot.
+//!
+//! # Layout
+//! Each bundle id has a [`BundleCell`]: an atomic pointer to the bundle's
+//! current [`CodeTable`] (null while not loaded). A definition is a bundle
+//! cell plus an index into that table; indexes are assigned by name the first
+//! time a name is mentioned (defined, or looked up before its bundle loads)
+//! and never change, so a slot stays valid for the namespace's life.
+//!
+//! A call is: load the cell's table (acquire), bounds-check the index, load
+//! the code pointer, call. Publishing a new version swaps the whole table in
+//! one store, so every definition of a bundle changes at once and a caller
+//! never sees half old, half new. The old table (and the code it points to)
+//! is retired through the [`Reclaimer`].
+
+use crate::host;
+use crate::reclaim::{CallGuard, Reclaimer};
+use crate::{Error, Result};
+use polyload_abi::{PolyloadCodeTable, PolyloadSlot};
+use polyload_ffi::{PreparedCall, Signature, Value};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A code address that may be sent between threads (it is only an address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodePtr(pub *const c_void);
+// SAFETY: a code address carries no thread affinity; calling it is what needs
+// care, and every call site is `unsafe` or goes through a checked slot.
+unsafe impl Send for CodePtr {}
+// SAFETY: as above.
+unsafe impl Sync for CodePtr {}
+
+/// A definition's dynamic entry point: called with values, by signature.
+pub type DynamicFn = dyn Fn(&[Value]) -> std::result::Result<Value, GuestError> + Send + Sync;
+
+/// An error raised by guest code: message plus optional traceback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestError {
+    /// The guest's message.
+    pub message: String,
+    /// Guest traceback (file and line), if the language has one.
+    pub traceback: Option<String>,
+}
+
+impl GuestError {
+    /// An error with a message and no traceback.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            traceback: None,
+        }
+    }
+}
+
+impl fmt::Display for GuestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(tb) = &self.traceback {
+            write!(f, "\n{tb}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of thing a definition is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DefinitionKind {
+    /// A function with a signature.
+    Function,
+}
+
+/// How a definition is called dynamically.
+pub(crate) enum Invoke {
+    /// Native code: libffi call interface prepared at publish time.
+    Native(PreparedCall),
+    /// A VM function (or other Rust closure).
+    Dynamic(Arc<DynamicFn>),
+}
+
+/// One published definition inside a [`CodeTable`].
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) signature: Signature,
+    pub(crate) invoke: Invoke,
+    /// Keeps the C entry of a dynamic definition alive (its trampoline).
+    pub(crate) _keep: Option<Box<dyn Send + Sync>>,
+}
+
+/// A published bundle version. `#[repr(C)]` with the C-visible
+/// [`PolyloadCodeTable`] first, so a `*const CodeTable` is a valid
+/// `*const PolyloadCodeTable` for C readers.
+#[repr(C)]
+pub(crate) struct CodeTable {
+    header: PolyloadCodeTable,
+    code: Box<[*const c_void]>,
+    entries: Box<[Option<Entry>]>,
+}
+
+// SAFETY: the raw pointers are code addresses and a pointer into `code`,
+// which the table owns; the table is immutable once published.
+unsafe impl Send for CodeTable {}
+// SAFETY: as above.
+unsafe impl Sync for CodeTable {}
+
+impl CodeTable {
+    pub(crate) fn generation(&self) -> u64 {
+        self.header.generation
+    }
+    pub(crate) fn entry(&self, index: usize) -> Option<&Entry> {
+        self.entries.get(index).and_then(Option::as_ref)
+    }
+    #[inline(always)]
+    pub(crate) fn code(&self, index: usize) -> *const c_void {
+        match self.code.get(index) {
+            Some(p) => *p,
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// The per-bundle cell every slot of that bundle reads.
+pub struct BundleCell {
+    id: String,
+    current: AtomicPtr<PolyloadCodeTable>,
+    names: Mutex<Names>,
+}
+
+#[derive(Default)]
+struct Names {
+    index: HashMap<String, usize>,
+    c_slots: HashMap<usize, CSlot>,
+}
+
+/// A C-visible slot at a stable address.
+struct CSlot(Box<PolyloadSlot>);
+// SAFETY: the slot points at its cell's `AtomicPtr`, which lives as long as
+// the cell (and the cell owns this slot); it is read atomically by C code.
+unsafe impl Send for CSlot {}
+// SAFETY: as above; the slot itself is immutable.
+unsafe impl Sync for CSlot {}
+
+impl fmt::Debug for BundleCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BundleCell").field("id", &self.id).finish()
+    }
+}
+
+impl BundleCell {
+    fn index_of(&self, name: &str) -> usize {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let next = names.index.len();
+        *names.index.entry(name.to_string()).or_insert(next)
+    }
+
+    /// The current table, valid while the caller holds a [`CallGuard`].
+    #[inline(always)]
+    pub(crate) fn table(&self) -> Option<&CodeTable> {
+        let p = self.current.load(Ordering::Acquire).cast::<CodeTable>();
+        // SAFETY: a non-null pointer is a published table; it is retired only
+        // through the reclaimer, which waits for every thread inside a call
+        // (the caller holds a guard), so it outlives this borrow.
+        unsafe { p.as_ref() }
+    }
+
+    /// The bundle id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Where a definition lives: its bundle's cell and its index there.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub(crate) cell: Arc<BundleCell>,
+    pub(crate) index: usize,
+}
+
+/// A definition as seen by callers listing the namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefinitionInfo {
+    /// `bundle.function`.
+    pub name: String,
+    /// What it is.
+    pub kind: DefinitionKind,
+    /// Its signature.
+    pub signature: Signature,
+    /// Generation of the bundle version that defines it (1 = first load).
+    pub generation: u64,
+}
+
+/// A definition to publish.
+pub struct NewDefinition {
+    /// Unqualified name.
+    pub name: String,
+    /// Signature.
+    pub signature: Signature,
+    /// C entry point (for typed handles and C callers); null if none.
+    pub code: CodePtr,
+    /// How dynamic calls reach it.
+    pub(crate) invoke: Invoke,
+    pub(crate) keep: Option<Box<dyn Send + Sync>>,
+}
+
+/// The registry of all definitions of a runtime.
+pub struct Namespace {
+    cells: RwLock<HashMap<String, Arc<BundleCell>>>,
+    reclaimer: Arc<Reclaimer>,
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("bundles", &self.cells.read().map(|c| c.len()).unwrap_or(0))
+            .finish()
+    }
+}
+
+/// Splits `bundle.function` into its two parts.
+pub(crate) fn split_name(qualified: &str) -> Option<(&str, &str)> {
+    let (b, f) = qualified.split_once('.')?;
+    (!b.is_empty() && !f.is_empty() && !f.contains('.')).then_some((b, f))
+}
+
+impl Namespace {
+    pub(crate) fn new(reclaimer: Arc<Reclaimer>) -> Self {
+        Self {
+            cells: RwLock::new(HashMap::new()),
+            reclaimer,
+        }
+    }
+
+    pub(crate) fn reclaimer(&self) -> &Arc<Reclaimer> {
+        &self.reclaimer
+    }
+
+    /// The cell of bundle `id`, created (unloaded) on first mention.
+    pub(crate) fn cell(&self, id: &str) -> Arc<BundleCell> {
+        if let Some(c) = self.cells.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return c.clone();
+        }
+        self.cells
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                Arc::new(BundleCell {
+                    id: id.to_string(),
+                    current: AtomicPtr::new(std::ptr::null_mut()),
+                    names: Mutex::new(Names::default()),
+                })
+            })
+            .clone()
+    }
+
+    /// The slot for `bundle.function`, whether or not it is defined yet.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if `qualified` is not of the form `bundle.function`.
+    pub fn slot(&self, qualified: &str) -> Result<Slot> {
+        let (b, f) = split_name(qualified).ok_or_else(|| Error::NotFound {
+            name: qualified.to_string(),
+        })?;
+        let cell = self.cell(b);
+        let index = cell.index_of(f);
+        Ok(Slot { cell, index })
+    }
+
+    /// A stable C slot for `bundle.function` (see `PolyloadHost::lookup`).
+    pub(crate) fn c_slot(&self, qualified: &str) -> Option<*const PolyloadSlot> {
+        let slot = self.slot(qualified).ok()?;
+        let mut names = slot.cell.names.lock().unwrap_or_else(|e| e.into_inner());
+        let cell_ptr: *const AtomicPtr<PolyloadCodeTable> = &slot.cell.current;
+        let boxed = names.c_slots.entry(slot.index).or_insert_with(|| {
+            CSlot(Box::new(PolyloadSlot {
+                cell: cell_ptr,
+                index: slot.index,
+            }))
+        });
+        Some(&*boxed.0 as *const PolyloadSlot)
+    }
+
+    /// Publishes a new version of bundle `id` with `defs`, replacing the
+    /// previous version in one atomic store, and retires the previous table
+    /// together with `retire_with` (e.g. the old library).
+    ///
+    /// Returns the new generation.
+    pub(crate) fn publish(
+        &self,
+        id: &str,
+        defs: Vec<NewDefinition>,
+        retire_with: Option<Box<dyn Send>>,
+    ) -> u64 {
+        let cell = self.cell(id);
+        let indexed: Vec<(usize, NewDefinition)> =
+            defs.into_iter().map(|d| (cell.index_of(&d.name), d)).collect();
+        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).index.len();
+        let mut code = vec![std::ptr::null::<c_void>(); len].into_boxed_slice();
+        let mut entries: Box<[Option<Entry>]> = (0..len).map(|_| None).collect();
+        for (i, d) in indexed {
+            code[i] = d.code.0;
+            entries[i] = Some(Entry {
+                name: format!("{id}.{}", d.name),
+                signature: d.signature,
+                invoke: d.invoke,
+                _keep: d.keep,
+            });
+        }
+        let old = cell.current.load(Ordering::Acquire).cast::<CodeTable>();
+        // SAFETY: non-null tables are live until retired below.
+        let generation = unsafe { old.as_ref() }.map_or(0, |t| t.header.generation) + 1;
+        let mut table = Box::new(CodeTable {
+            header: PolyloadCodeTable {
+                generation,
+                len,
+                code: std::ptr::null(),
+            },
+            code,
+            entries,
+        });
+        table.header.code = table.code.as_ptr();
+        let new = Box::into_raw(table);
+        let prev = cell.current.swap(new.cast(), Ordering::AcqRel);
+        self.retire(id, prev.cast(), retire_with);
+        generation
+    }
+
+    /// Unpublishes bundle `id`: its slots become stale. Returns whether it
+    /// was published.
+    pub(crate) fn unpublish(&self, id: &str, retire_with: Option<Box<dyn Send>>) -> bool {
+        let cell = self.cell(id);
+        let prev = cell.current.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        let was = !prev.is_null();
+        self.retire(id, prev.cast(), retire_with);
+        was
+    }
+
+    fn retire(&self, id: &str, table: *mut CodeTable, with: Option<Box<dyn Send>>) {
+        struct Retired(*mut CodeTable, Option<Box<dyn Send>>);
+        // SAFETY: the table is unpublished and owned solely by this value.
+        unsafe impl Send for Retired {}
+        impl Drop for Retired {
+            fn drop(&mut self) {
+                if !self.0.is_null() {
+                    // SAFETY: created by Box::into_raw in `publish`, retired once.
+                    drop(unsafe { Box::from_raw(self.0) });
+                }
+                // The code's owner (a library) goes after its table.
+                drop(self.1.take());
+            }
+        }
+        if table.is_null() && with.is_none() {
+            return;
+        }
+        self.reclaimer
+            .retire(format!("bundle `{id}` version"), Box::new(Retired(table, with)));
+    }
+
+    /// Generation of bundle `id`'s current version, if it is published.
+    pub fn generation(&self, id: &str) -> Option<u64> {
+        let _g = CallGuard::enter();
+        self.cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .and_then(|c| c.table().map(CodeTable::generation))
+    }
+
+    /// Information about a defined name.
+    pub fn definition(&self, qualified: &str) -> Option<DefinitionInfo> {
+        let (b, f) = split_name(qualified)?;
+        let cell = self.cells.read().unwrap_or_else(|e| e.into_inner()).get(b)?.clone();
+        let index = *cell.names.lock().unwrap_or_else(|e| e.into_inner()).index.get(f)?;
+        let _g = CallGuard::enter();
+        let table = cell.table()?;
+        let e = table.entry(index)?;
+        Some(DefinitionInfo {
+            name: e.name.clone(),
+            kind: DefinitionKind::Function,
+            signature: e.signature.clone(),
+            generation: table.generation(),
+        })
+    }
+
+    /// Every published definition, sorted by name.
+    pub fn definitions(&self) -> Vec<DefinitionInfo> {
+        let cells: Vec<_> = self
+            .cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let _g = CallGuard::enter();
+        let mut out: Vec<_> = cells
+            .iter()
+            .filter_map(|c| c.table())
+            .flat_map(|t| {
+                t.entries.iter().flatten().map(|e| DefinitionInfo {
+                    name: e.name.clone(),
+                    kind: DefinitionKind::Function,
+                    signature: e.signature.clone(),
+                    generation: t.generation(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Calls `bundle.function` with `args`, converted by its signature.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown name; [`Error::Stale`] when its
+    /// bundle is not loaded; [`Error::Call`] for arguments that do not fit
+    /// the signature; [`Error::Guest`] when the guest reports an error.
+    pub fn call(&self, qualified: &str, args: &[Value]) -> Result<Value> {
+        let (b, f) = split_name(qualified).ok_or_else(|| Error::NotFound {
+            name: qualified.to_string(),
+        })?;
+        let cell = self
+            .cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(b)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                name: qualified.to_string(),
+            })?;
+        let index = cell
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .get(f)
+            .copied()
+            .ok_or_else(|| Error::NotFound {
+                name: qualified.to_string(),
+            })?;
+        call_slot(&Slot { cell, index }, qualified, args)
+    }
+}
+
+/// Dynamic call through a slot.
+pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value> {
+    let _guard = CallGuard::enter();
+    let Some(table) = slot.cell.table() else {
+        return Err(Error::Stale {
+            name: name.to_string(),
+        });
+    };
+    let Some(entry) = table.entry(slot.index) else {
+        return Err(Error::NotFound {
+            name: name.to_string(),
+        });
+    };
+    match &entry.invoke {
+        Invoke::Native(prepared) => {
+            host::clear_error();
+            // SAFETY: the code pointer was checked at load time to be the
+            // definition registered with exactly this signature; the guard
+            // keeps the code mapped for the duration of the call.
+            let r = unsafe { prepared.call(table.code(slot.index), args) };
+            if let Some(message) = host::take_error() {
+                return Err(Error::Guest {
+                    name: entry.name.clone(),
+                    message,
+                    traceback: None,
+                });
+            }
+            r.map_err(|source| Error::Call {
+                name: entry.name.clone(),
+                source,
+            })
+        }
+        Invoke::Dynamic(f) => {
+            for (i, (ty, v)) in entry.signature.params.iter().zip(args).enumerate() {
+                v.check(ty).map_err(|source| Error::Call {
+                    name: entry.name.clone(),
+                    source: polyload_ffi::FfiError::BadArgument { index: i, source },
+                })?;
+            }
+            if args.len() != entry.signature.params.len() {
+                return Err(Error::Call {
+                    name: entry.name.clone(),
+                    source: polyload_ffi::FfiError::ArgCount {
+                        expected: entry.signature.params.len(),
+                        got: args.len(),
+                    },
+                });
+            }
+            f(args).map_err(|e| Error::Guest {
+                name: entry.name.clone(),
+                message: e.message,
+                traceback: e.traceback,
+            })
+        }
+    }
+}

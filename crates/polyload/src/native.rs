@@ -1,0 +1,255 @@
+//! The `native` loader: shared libraries through the polyload C ABI.
+//!
+//! Loading a bundle:
+//! 1. copies the artifact to a private *shadow* file and `dlopen`s that, so
+//!    a rebuild that rewrites the original never touches mapped code and the
+//!    OS loader's cache never hands back an old version;
+//! 2. checks `polyload_abi_version()` against the host ABI and the
+//!    manifest's `abi`;
+//! 3. checks the build metadata of Rust guests (`polyload_build_info`);
+//! 4. calls `polyload_bundle_init(&HOST, bundle)`, which registers
+//!    definitions with `define`.
+//!
+//! The runtime then checks the definitions against the manifest's
+//! `[exports]` and publishes them.
+
+use crate::host::{self, BundleContext, HOST};
+use crate::loader::{BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext, LoadedBundle};
+use crate::{Error, Result};
+use polyload_abi::{AbiVersion, PolyloadBundle, PolyloadHost, PolyloadStr, POLYLOAD_ABI_VERSION};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Loader for `loader = "native"` bundles.
+#[derive(Debug, Default)]
+pub struct NativeLoader;
+
+/// Keeps a native bundle version mapped; `dlclose` happens on drop.
+struct NativeInstance {
+    // Field order matters: the context (used by the library's code) is
+    // dropped after the library.
+    library: Option<libloading::Library>,
+    _context: Box<BundleContext>,
+    path: PathBuf,
+}
+
+impl Drop for NativeInstance {
+    fn drop(&mut self) {
+        if let Some(lib) = self.library.take() {
+            if let Err(e) = lib.close() {
+                tracing::warn!(path = %self.path.display(), "dlclose failed: {e}");
+            }
+        }
+    }
+}
+
+type SaveFn = unsafe extern "C" fn(*const PolyloadHost) -> polyload_abi::PolyloadBytes;
+type RestoreFn = unsafe extern "C" fn(*const PolyloadHost, polyload_abi::PolyloadBytes) -> i32;
+
+impl BundleInstance for NativeInstance {
+    fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
+        let lib = self.library.as_ref().expect("library present until drop");
+        // SAFETY: the symbol, when present, has the documented ABI signature.
+        let Ok(save) = (unsafe { lib.get::<SaveFn>(polyload_abi::STATE_SAVE_SYMBOL.as_bytes()) }) else {
+            return Ok(None);
+        };
+        host::clear_error();
+        let _g = crate::reclaim::CallGuard::enter();
+        // SAFETY: calling the bundle's own export with the host table.
+        let bytes = unsafe { save(&HOST) };
+        if let Some(message) = host::take_error() {
+            return Err(Error::Guest { name: format!("{}.polyload_state_save", self._context.id), message, traceback: None });
+        }
+        // SAFETY: per the ABI, a returned buffer is valid and owned by us.
+        let data = unsafe { bytes.as_bytes() }.to_vec();
+        // SAFETY: allocated by the bundle with host->alloc(len, 1).
+        unsafe { polyload_ffi::alloc::polyload_free(bytes.ptr as *mut _, bytes.len, 1) };
+        Ok(Some(data))
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<()> {
+        let lib = self.library.as_ref().expect("library present until drop");
+        // SAFETY: the symbol, when present, has the documented ABI signature.
+        let Ok(restore) = (unsafe { lib.get::<RestoreFn>(polyload_abi::STATE_RESTORE_SYMBOL.as_bytes()) }) else {
+            return Ok(());
+        };
+        host::clear_error();
+        let _g = crate::reclaim::CallGuard::enter();
+        // SAFETY: the buffer is valid for the call; the bundle copies what it keeps.
+        let rc = unsafe { restore(&HOST, polyload_abi::PolyloadBytes::from_slice(state)) };
+        let msg = host::take_error();
+        if rc != polyload_abi::POLYLOAD_OK || msg.is_some() {
+            return Err(Error::Guest {
+                name: format!("{}.polyload_state_restore", self._context.id),
+                message: msg.unwrap_or_else(|| format!("returned status {rc}")),
+                traceback: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+static SHADOW_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Host build metadata compared with a Rust guest's `polyload_build_info`.
+pub(crate) fn host_build_info() -> [(&'static str, String); 3] {
+    [
+        ("rustc", env!("POLYLOAD_RUSTC_RELEASE").to_string()),
+        ("target", env!("POLYLOAD_TARGET").to_string()),
+        ("abi", POLYLOAD_ABI_VERSION.to_string()),
+    ]
+}
+
+fn shadow_copy(src: &Path, cache_dir: &Path, id: &str) -> Result<PathBuf> {
+    let dir = cache_dir.join("shadow");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let n = SHADOW_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let ext = src.extension().and_then(|e| e.to_str()).unwrap_or("so");
+    let dst = dir.join(format!("{id}-{}-{n}.{ext}", std::process::id()));
+    std::fs::copy(src, &dst).map_err(|e| Error::io(src, e))?;
+    Ok(dst)
+}
+
+impl BundleLoader for NativeLoader {
+    fn loader_name(&self) -> &'static str {
+        "native"
+    }
+
+    fn language(&self) -> Language {
+        Language::Native
+    }
+
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        let m = cx.manifest;
+        let BundleSource::Path(path) = cx.source else {
+            return Err(Error::Unsupported(format!(
+                "bundle `{}`: the native loader loads shared libraries from files, not from memory",
+                m.id
+            )));
+        };
+        if !path.is_file() {
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        }
+        let shadow = shadow_copy(path, cx.cache_dir, &m.id)?;
+        // SAFETY: loading a library runs its initialisers (foreign code); the
+        // user asked to load this bundle, which is trusting its code.
+        let loaded = unsafe { libloading::Library::new(&shadow) };
+        // The mapping survives the unlink on every Unix; the shadow file
+        // itself is not needed any more.
+        let _ = std::fs::remove_file(&shadow);
+        let library = loaded.map_err(|e| Error::LibraryLoad {
+            path: path.clone(),
+            message: e.to_string().replace(&shadow.display().to_string(), &path.display().to_string()),
+        })?;
+
+        let missing = |symbol: &str| Error::MissingSymbol { symbol: symbol.to_string(), library: path.clone() };
+        // SAFETY: the ABI fixes this symbol's type.
+        let version_fn = unsafe { library.get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes()) }
+            .map_err(|_| missing(polyload_abi::ABI_VERSION_SYMBOL))?;
+        // SAFETY: a pure function by the ABI contract.
+        let built = AbiVersion::from_packed(unsafe { version_fn() });
+        for required in [built, m.abi] {
+            if !POLYLOAD_ABI_VERSION.is_compatible_with(required) {
+                return Err(Error::AbiMismatch { bundle: m.id.clone(), path: path.clone(), required, provided: POLYLOAD_ABI_VERSION });
+            }
+        }
+
+        // SAFETY: the ABI fixes this optional symbol's type.
+        if let Ok(info_fn) = unsafe { library.get::<unsafe extern "C" fn() -> PolyloadStr>(polyload_abi::BUILD_INFO_SYMBOL.as_bytes()) } {
+            // SAFETY: returns a static string by the ABI contract.
+            let text = String::from_utf8_lossy(unsafe { info_fn().as_bytes() }).into_owned();
+            check_build_info(&m.id, &text, cx.built_profile)?;
+        }
+
+        // SAFETY: the ABI fixes this symbol's type.
+        let init = unsafe {
+            library.get::<unsafe extern "C" fn(*const PolyloadHost, *mut PolyloadBundle) -> i32>(
+                polyload_abi::BUNDLE_INIT_SYMBOL.as_bytes(),
+            )
+        }
+        .map_err(|_| missing(polyload_abi::BUNDLE_INIT_SYMBOL))?;
+
+        let context = BundleContext::new(&m.id, Arc::downgrade(cx.namespace));
+        context.begin_init();
+        host::clear_error();
+        let status = {
+            let _g = crate::reclaim::CallGuard::enter();
+            // SAFETY: `init` has the ABI's signature; HOST is 'static and the
+            // context outlives the library (both owned by the instance).
+            unsafe { init(&HOST, context.as_bundle_ptr()) }
+        };
+        let staged = context.end_init();
+        let message = host::take_error();
+        if status != polyload_abi::POLYLOAD_OK {
+            return Err(Error::Init {
+                bundle: m.id.clone(),
+                status,
+                message: message.unwrap_or_else(|| "polyload_bundle_init returned an error without a message".into()),
+            });
+        }
+        let exports = staged
+            .into_iter()
+            .map(|s| Export { name: s.name, signature: s.signature, entry: ExportEntry::Native(s.code) })
+            .collect();
+        Ok(LoadedBundle {
+            exports,
+            instance: Box::new(NativeInstance { library: Some(library), _context: context, path: path.clone() }),
+        })
+    }
+}
+
+/// Compares a guest's `key=value` build metadata with the host's.
+fn check_build_info(bundle: &str, text: &str, built_profile: Option<&str>) -> Result<()> {
+    let fields: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let mismatch = |field: &str, bundle_value: &str, host_value: &str| Error::BuildMetadata {
+        bundle: bundle.to_string(),
+        field: field.to_string(),
+        bundle_value: bundle_value.to_string(),
+        host_value: host_value.to_string(),
+    };
+    for (key, host_value) in host_build_info() {
+        match fields.get(key) {
+            Some(v) if key == "abi" => {
+                let ok = v.parse::<AbiVersion>().is_ok_and(|b| POLYLOAD_ABI_VERSION.is_compatible_with(b));
+                if !ok {
+                    return Err(mismatch(key, v, &host_value));
+                }
+            }
+            Some(v) if *v != host_value => return Err(mismatch(key, v, &host_value)),
+            Some(_) => {}
+            None => return Err(mismatch(key, "(missing)", &host_value)),
+        }
+    }
+    if let (Some(want), Some(got)) = (built_profile, fields.get("profile")) {
+        if want != *got {
+            return Err(mismatch("profile", got, want));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_info_mismatch_names_both_sides() {
+        let [(_, rustc), (_, target), _] = host_build_info();
+        let good = format!("rustc={rustc}\ntarget={target}\nprofile=release\nabi=1.0\n");
+        assert!(check_build_info("b", &good, Some("release")).is_ok());
+        let e = check_build_info("b", &good.replace(&rustc, "1.2.3"), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("bundle `b` was built with rustc `1.2.3`, but the host expects `{rustc}`; rebuild the bundle")
+        );
+        let e = check_build_info("b", &good, Some("debug")).unwrap_err();
+        assert!(e.to_string().contains("profile `release`, but the host expects `debug`"), "{e}");
+        let e = check_build_info("b", &good.replace("abi=1.0", "abi=2.0"), None).unwrap_err();
+        assert!(e.to_string().contains("abi `2.0`"), "{e}");
+    }
+}

@@ -1,0 +1,401 @@
+//! Quiescent-state-based reclamation of retired code.
+//!
+//! # The problem
+//! A reload swaps a bundle's code table; threads already inside the old code
+//! must finish there, and the old library may be unmapped only once no
+//! thread can be executing it. The read side runs on every call, so it must
+//! cost next to nothing: `crossbeam_epoch::pin()` per call costs about 6x a
+//! bare call on our machines.
+//!
+//! # The scheme
+//! Every thread that calls through polyload owns a [`ThreadRecord`] with one
+//! word of state: the low 32 bits are its call *depth* (how many polyload
+//! calls it is inside), the high 32 bits count its returns to depth 0 (its
+//! *quiescent states*). Entering a call is a thread-local load and a plain
+//! store (`depth + 1`); leaving is a load and a release store. No atomic
+//! read-modify-write, no fence on x86-64.
+//!
+//! A writer that retires old code (after publishing the new table):
+//! 1. issues a **heavy barrier**: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`,
+//!    which runs a full memory barrier on every thread of the process. Paired
+//!    with the readers' compiler-only barrier between "store depth" and "load
+//!    table", it gives the asymmetric Dekker guarantee: for each thread,
+//!    either its depth increment is visible to the writer now, or its table
+//!    load happens after the barrier and sees the new table;
+//! 2. snapshots every record's state;
+//! 3. frees the garbage once each thread that was inside a call at the
+//!    snapshot has since been seen at depth 0 or has bumped its quiescent
+//!    count (it returned to depth 0 at least once).
+//!
+//! Where `membarrier` is unavailable (old kernels, other OSes) the read side
+//! falls back to a full fence after the depth store (a few tens of cycles),
+//! and the heavy barrier becomes a plain fence.
+//!
+//! # The rule for users
+//! Code reached through polyload must not be kept and called outside a
+//! polyload call: typed handles and dynamic calls do the bookkeeping; a raw
+//! pointer obtained inside a call (a C bundle's `polyload_slot_get`) is valid
+//! only until that call returns. A thread that never returns to depth 0 (an
+//! event loop running inside a bundle function) delays reclamation of every
+//! retired version until it does; memory is kept, never freed early.
+//!
+//! Garbage is freed by [`Reclaimer::collect`], called after each retire and
+//! by a background thread while anything is pending.
+
+use std::cell::Cell;
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const DEPTH_MASK: u64 = 0xffff_ffff;
+const QUIESCENT_ONE: u64 = 1 << 32;
+
+/// Per-thread reader state (see the module docs). Cache-line aligned so that
+/// two threads' stores never contend.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct ThreadRecord {
+    state: AtomicU64,
+}
+
+/// Records of live threads; a record leaves when its thread exits.
+static REGISTRY: Mutex<Vec<Arc<ThreadRecord>>> = Mutex::new(Vec::new());
+/// Depth of calls made while a thread's record is being torn down (thread
+/// exit runs TLS destructors that may still call). Read-modify-write
+/// atomics: slow, but only used in that window.
+static TEARDOWN_DEPTH: AtomicU64 = AtomicU64::new(0);
+/// Whether the heavy barrier is `membarrier` (readers need only a compiler
+/// barrier) or a fence (readers need a full fence).
+static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+static MODE: OnceLock<bool> = OnceLock::new();
+
+thread_local! {
+    static RECORD: Cell<*const ThreadRecord> = const { Cell::new(std::ptr::null()) };
+    static OWNER: RecordOwner = const { RecordOwner(Cell::new(None)) };
+}
+
+struct RecordOwner(Cell<Option<Arc<ThreadRecord>>>);
+
+impl Drop for RecordOwner {
+    fn drop(&mut self) {
+        if let Some(rec) = self.0.take() {
+            // Further calls on this thread (from later TLS destructors) use
+            // the shared teardown counter.
+            RECORD.with(|r| r.set(std::ptr::dangling()));
+            let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+            reg.retain(|r| !Arc::ptr_eq(r, &rec));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn membarrier_register() -> bool {
+    const QUERY: libc::c_int = 0;
+    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+    // SAFETY: membarrier with these commands takes no pointers; an unknown
+    // command fails with an error code, never undefined behaviour.
+    unsafe {
+        let supported = libc::syscall(libc::SYS_membarrier, QUERY, 0, 0);
+        if supported < 0 || supported & PRIVATE_EXPEDITED == 0 {
+            return false;
+        }
+        libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn membarrier_register() -> bool {
+    false
+}
+
+fn mode() -> bool {
+    *MODE.get_or_init(|| {
+        let asym = std::env::var_os("POLYLOAD_NO_MEMBARRIER").is_none() && membarrier_register();
+        ASYMMETRIC.store(asym, Ordering::SeqCst);
+        asym
+    })
+}
+
+/// The writer's side of the asymmetric barrier.
+fn heavy_barrier() {
+    if mode() {
+        #[cfg(target_os = "linux")]
+        {
+            const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+            // SAFETY: registered in `mode()`; takes no pointers.
+            let r = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
+            assert_eq!(r, 0, "internal error: membarrier failed after registration (this is a bug)");
+        }
+    }
+    fence(Ordering::SeqCst);
+}
+
+#[cold]
+#[inline(never)]
+fn register() -> *const ThreadRecord {
+    mode();
+    let rec = Arc::new(ThreadRecord::default());
+    let ptr = Arc::as_ptr(&rec);
+    match OWNER.try_with(|o| o.0.set(Some(rec.clone()))) {
+        Ok(()) => {
+            REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
+            RECORD.with(|r| r.set(ptr));
+            ptr
+        }
+        // The thread is exiting: use the shared teardown counter.
+        Err(_) => std::ptr::dangling(),
+    }
+}
+
+/// Marks the current thread as inside a polyload call until the guard drops.
+///
+/// Cost: a TLS read, a load and a store, and a compiler barrier (full fence
+/// only where `membarrier` is unavailable).
+#[must_use = "the call is only protected while the guard lives"]
+pub struct CallGuard {
+    rec: *const ThreadRecord,
+}
+
+impl CallGuard {
+    /// Enters a call.
+    #[inline(always)]
+    pub fn enter() -> CallGuard {
+        let mut rec = RECORD.with(Cell::get);
+        if rec.is_null() {
+            rec = register();
+        }
+        if rec == std::ptr::dangling() {
+            TEARDOWN_DEPTH.fetch_add(1, Ordering::SeqCst);
+            return CallGuard { rec };
+        }
+        // SAFETY: `rec` points to this thread's record, kept alive by OWNER
+        // (and by REGISTRY) until the thread's TLS is torn down, after which
+        // RECORD holds the dangling sentinel handled above.
+        let state = unsafe { &(*rec).state };
+        let s = state.load(Ordering::Relaxed);
+        state.store(s + 1, Ordering::Relaxed);
+        if ASYMMETRIC.load(Ordering::Relaxed) {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+        CallGuard { rec }
+    }
+}
+
+impl Drop for CallGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.rec == std::ptr::dangling() {
+            TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        // SAFETY: as in `enter`; only this thread stores to its record.
+        let state = unsafe { &(*self.rec).state };
+        let s = state.load(Ordering::Relaxed);
+        let next = if s & DEPTH_MASK == 1 {
+            (s & !DEPTH_MASK).wrapping_add(QUIESCENT_ONE)
+        } else {
+            s - 1
+        };
+        // Release: everything this thread did inside the call (including
+        // running the code) happens-before a reclaimer's acquire load that
+        // sees the new state.
+        state.store(next, Ordering::Release);
+    }
+}
+
+/// Whether the current thread is inside a polyload call.
+pub fn in_call() -> bool {
+    let rec = RECORD.with(Cell::get);
+    if rec.is_null() || rec == std::ptr::dangling() {
+        return TEARDOWN_DEPTH.load(Ordering::SeqCst) > 0 && rec == std::ptr::dangling();
+    }
+    // SAFETY: as in `CallGuard::enter`.
+    unsafe { (*rec).state.load(Ordering::Relaxed) & DEPTH_MASK != 0 }
+}
+
+struct Pending {
+    garbage: Box<dyn Send>,
+    /// Threads that were inside a call at retirement, with their state then.
+    waiting: Vec<(Arc<ThreadRecord>, u64)>,
+    teardown_busy: bool,
+    what: String,
+}
+
+/// Defers dropping retired code until no thread can be executing it.
+#[derive(Default)]
+pub struct Reclaimer {
+    pending: Mutex<Vec<Pending>>,
+    reaper: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Reclaimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reclaimer").field("pending", &self.pending_count()).finish()
+    }
+}
+
+impl Reclaimer {
+    /// Retires `garbage` (an old code table, a library handle): it is dropped
+    /// once every thread inside a call now has left it. Call only after the
+    /// code was unpublished (no new caller can reach it).
+    pub fn retire(self: &Arc<Self>, what: impl Into<String>, garbage: Box<dyn Send>) {
+        heavy_barrier();
+        let waiting: Vec<_> = REGISTRY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|r| {
+                let s = r.state.load(Ordering::Acquire);
+                (s & DEPTH_MASK != 0).then(|| (r.clone(), s))
+            })
+            .collect();
+        let teardown_busy = TEARDOWN_DEPTH.load(Ordering::SeqCst) > 0;
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(Pending {
+            garbage,
+            waiting,
+            teardown_busy,
+            what: what.into(),
+        });
+        if self.collect() > 0 {
+            self.start_reaper();
+        }
+    }
+
+    /// Drops every retired item whose grace period has ended; returns how
+    /// many remain pending.
+    pub fn collect(&self) -> usize {
+        let mut freed = Vec::new();
+        let remaining = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let teardown_idle = TEARDOWN_DEPTH.load(Ordering::SeqCst) == 0;
+            pending.retain_mut(|p| {
+                p.waiting.retain(|(rec, then)| {
+                    let now = rec.state.load(Ordering::Acquire);
+                    let quiescent = now & DEPTH_MASK == 0 || (now >> 32) != (then >> 32);
+                    !quiescent
+                });
+                if p.teardown_busy && teardown_idle {
+                    p.teardown_busy = false;
+                }
+                if p.waiting.is_empty() && !p.teardown_busy {
+                    freed.push(std::mem::replace(&mut p.garbage, Box::new(())));
+                    tracing::debug!(what = %p.what, "reclaimed");
+                    false
+                } else {
+                    true
+                }
+            });
+            pending.len()
+        };
+        // Dropped outside the lock: a library's destructors run here.
+        drop(freed);
+        remaining
+    }
+
+    /// Number of retired items still waiting for their grace period.
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Collects until nothing is pending or `timeout` passes; returns how
+    /// many remain. Never call it from inside a polyload call made on this
+    /// thread for code retired since (it would wait for itself).
+    pub fn wait_idle(&self, timeout: Duration) -> usize {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let left = self.collect();
+            if left == 0 || start.elapsed() >= timeout {
+                return left;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    fn start_reaper(self: &Arc<Self>) {
+        let mut reaper = self.reaper.lock().unwrap_or_else(|e| e.into_inner());
+        if reaper.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        *reaper = std::thread::Builder::new()
+            .name("polyload-reaper".into())
+            .spawn(move || {
+                let mut pause = Duration::from_micros(100);
+                loop {
+                    std::thread::sleep(pause);
+                    let Some(this) = weak.upgrade() else { return };
+                    if this.collect() == 0 {
+                        return;
+                    }
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+            })
+            .ok();
+    }
+}
+
+impl Drop for Reclaimer {
+    fn drop(&mut self) {
+        // The runtime is going away; any thread still inside its code would be
+        // a use of a dropped runtime, which the handles' lifetimes prevent.
+        self.collect();
+        let left = std::mem::take(self.pending.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for p in left {
+            tracing::warn!(what = %p.what, "leaking retired code still in use at shutdown");
+            std::mem::forget(p.garbage);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn garbage_waits_for_threads_inside_calls() {
+        let r = Arc::new(Reclaimer::default());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (tx_in, rx_in) = std::sync::mpsc::channel();
+        let (tx_out, rx_out) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _g = CallGuard::enter();
+            let _nested = CallGuard::enter();
+            tx_in.send(()).unwrap();
+            rx_out.recv().unwrap();
+        });
+        rx_in.recv().unwrap();
+        r.retire("test", Box::new(Flag(dropped.clone())));
+        assert_eq!(r.collect(), 1);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        tx_out.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(r.wait_idle(Duration::from_secs(5)), 0);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn idle_threads_do_not_block() {
+        let r = Arc::new(Reclaimer::default());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        drop(CallGuard::enter());
+        r.retire("x", Box::new(Flag(dropped.clone())));
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert!(!in_call());
+        let g = CallGuard::enter();
+        assert!(in_call());
+        drop(g);
+    }
+}

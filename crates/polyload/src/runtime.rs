@@ -1,0 +1,584 @@
+//! The runtime: loads bundles into a namespace and hands out handles.
+
+use crate::builder::{self, Artifact, BuildEvent};
+use crate::function::{CFunction, Function};
+use crate::loader::{BundleInstance, BundleLoader, BundleSource, ExportEntry, LoadContext, LoadedBundle};
+use crate::manifest::Manifest;
+use crate::namespace::{CodePtr, DefinitionInfo, Invoke, Namespace, NewDefinition};
+use crate::native::NativeLoader;
+use crate::reclaim::Reclaimer;
+use crate::{Error, Result};
+use polyload_ffi::{PreparedCall, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+type BuildHook = Box<dyn FnMut(BuildEvent) + Send>;
+
+/// Configures a [`Runtime`].
+pub struct RuntimeBuilder {
+    cache_dir: Option<PathBuf>,
+    loaders: Vec<Arc<dyn BundleLoader>>,
+    on_build: Option<BuildHook>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder").field("cache_dir", &self.cache_dir).finish()
+    }
+}
+
+/// The environment variable that sets the default build cache directory.
+pub const CACHE_DIR_ENV: &str = "POLYLOAD_CACHE_DIR";
+
+impl RuntimeBuilder {
+    /// Where built artifacts, shadow copies and package installs go.
+    /// Default: `$POLYLOAD_CACHE_DIR`, else `target/polyload` under the
+    /// current directory.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Registers a loader (replacing one with the same name). The `native`
+    /// loader is always registered.
+    pub fn loader(mut self, loader: impl BundleLoader + 'static) -> Self {
+        self.loaders.push(Arc::new(loader));
+        self
+    }
+
+    /// Receives build progress (e.g. to show it in a terminal).
+    pub fn on_build(mut self, f: impl FnMut(BuildEvent) + Send + 'static) -> Self {
+        self.on_build = Some(Box::new(f));
+        self
+    }
+
+    /// Creates the runtime.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the cache directory cannot be made absolute.
+    pub fn build(self) -> Result<Runtime> {
+        let cache_dir = match self.cache_dir.or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from)) {
+            Some(d) => d,
+            None => PathBuf::from("target").join("polyload"),
+        };
+        let cache_dir = if cache_dir.is_absolute() {
+            cache_dir
+        } else {
+            std::env::current_dir().map_err(|e| Error::io(".", e))?.join(cache_dir)
+        };
+        let reclaimer = Arc::new(Reclaimer::default());
+        let mut loaders: HashMap<&'static str, Arc<dyn BundleLoader>> = HashMap::new();
+        loaders.insert("native", Arc::new(NativeLoader));
+        for l in self.loaders {
+            loaders.insert(l.loader_name(), l);
+        }
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                namespace: Arc::new(Namespace::new(reclaimer.clone())),
+                reclaimer,
+                loaders: RwLock::new(loaders),
+                bundles: Mutex::new(BTreeMap::new()),
+                cache_dir,
+                on_build: Mutex::new(self.on_build),
+            }),
+        })
+    }
+}
+
+struct Loaded {
+    manifest: Manifest,
+    loader: Arc<dyn BundleLoader>,
+    source: BundleSource,
+    instance: Option<Box<dyn BundleInstance>>,
+}
+
+struct Inner {
+    namespace: Arc<Namespace>,
+    reclaimer: Arc<Reclaimer>,
+    loaders: RwLock<HashMap<&'static str, Arc<dyn BundleLoader>>>,
+    bundles: Mutex<BTreeMap<String, Loaded>>,
+    cache_dir: PathBuf,
+    on_build: Mutex<Option<BuildHook>>,
+}
+
+/// A loaded bundle, as listed by [`Runtime::bundles`].
+#[derive(Clone, Debug)]
+pub struct BundleInfo {
+    /// The manifest it was loaded from.
+    pub manifest: Manifest,
+    /// Generation of the live version (1 = first load).
+    pub generation: u64,
+}
+
+/// Retired bundle version: the loader releases the instance after its
+/// grace period.
+struct RetiredInstance(Arc<dyn BundleLoader>, Option<Box<dyn BundleInstance>>);
+impl Drop for RetiredInstance {
+    fn drop(&mut self) {
+        if let Some(i) = self.1.take() {
+            self.0.unload(i);
+        }
+    }
+}
+
+/// The polyload runtime: a namespace of definitions and the bundles that
+/// provide them.
+///
+/// ```no_run
+/// # fn main() -> polyload::Result<()> {
+/// use polyload::{Runtime, Value};
+/// let rt = Runtime::new()?;
+/// rt.load_dir("examples/bundles")?;               // builds what needs building
+/// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
+/// assert_eq!(add.call((2, 40))?, 42);
+/// assert_eq!(rt.call("hello.add", &[Value::I64(2), Value::I64(40)])?, Value::I64(42));
+/// # Ok(()) }
+/// ```
+///
+/// `Runtime` is cheap to clone (an `Arc`) and thread-safe.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.inner.cache_dir)
+            .field("bundles", &self.bundle_ids())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with default settings (see [`RuntimeBuilder`]).
+    ///
+    /// # Errors
+    /// As [`RuntimeBuilder::build`].
+    pub fn new() -> Result<Runtime> {
+        Self::builder().build()
+    }
+
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            cache_dir: None,
+            loaders: Vec::new(),
+            on_build: None,
+        }
+    }
+
+    /// The namespace of all definitions.
+    pub fn namespace(&self) -> &Arc<Namespace> {
+        &self.inner.namespace
+    }
+
+    /// The build cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        &self.inner.cache_dir
+    }
+
+    /// Ids of the loaded bundles, sorted.
+    pub fn bundle_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// The loaded bundles, sorted by id.
+    pub fn bundles(&self) -> Vec<BundleInfo> {
+        self.lock()
+            .values()
+            .map(|l| BundleInfo {
+                manifest: l.manifest.clone(),
+                generation: self.inner.namespace.generation(&l.manifest.id).unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Every published definition, sorted by name.
+    pub fn definitions(&self) -> Vec<DefinitionInfo> {
+        self.inner.namespace.definitions()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Loaded>> {
+        self.inner.bundles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads `dir`: the bundle in it if it has a `manifest.toml`, otherwise
+    /// every bundle in its immediate subdirectories, in dependency order.
+    /// Bundles with a `[build]` section are built first when needed.
+    /// Returns the ids loaded, in load order.
+    ///
+    /// Bundles loaded before a failure stay loaded.
+    ///
+    /// # Errors
+    /// [`Error::Manifest`] for a malformed manifest, [`Error::DependencyCycle`],
+    /// [`Error::MissingDependency`], and any error of [`Runtime::load_manifest`].
+    pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        let manifests = scan_dir(dir.as_ref())?;
+        let loaded: HashMap<String, semver::Version> =
+            self.lock().values().map(|l| (l.manifest.id.clone(), l.manifest.version.clone())).collect();
+        let order = dependency_order(&manifests, &loaded)?;
+        let mut ids = Vec::new();
+        for i in order {
+            let m = &manifests[i];
+            let source = BundleSource::Path(m.dir().join(&m.file));
+            self.load_manifest(m.clone(), source)?;
+            ids.push(m.id.clone());
+        }
+        Ok(ids)
+    }
+
+    /// Loads the bundle in `dir`, first loading the dependencies it names
+    /// that are not loaded yet from sibling directories (`dir/..`).
+    /// Returns the ids loaded, in load order.
+    ///
+    /// # Errors
+    /// As [`Runtime::load_dir`].
+    pub fn load_bundle(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        let dir = dir.as_ref();
+        let target = Manifest::from_dir(dir)?;
+        let loaded: HashMap<String, semver::Version> =
+            self.lock().values().map(|l| (l.manifest.id.clone(), l.manifest.version.clone())).collect();
+        let siblings = match dir.parent() {
+            Some(p) if !target.dependencies.is_empty() => scan_dir(p).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        // The dependency closure of the target among the siblings.
+        let mut wanted = vec![target];
+        let mut i = 0;
+        while i < wanted.len() {
+            let deps: Vec<String> = wanted[i].dependencies.iter().map(|d| d.id.clone()).collect();
+            for d in deps {
+                if loaded.contains_key(&d) || wanted.iter().any(|w| w.id == d) {
+                    continue;
+                }
+                if let Some(m) = siblings.iter().find(|m| m.id == d) {
+                    wanted.push(m.clone());
+                }
+            }
+            i += 1;
+        }
+        let order = dependency_order(&wanted, &loaded)?;
+        let mut ids = Vec::new();
+        for i in order {
+            let m = &wanted[i];
+            self.load_manifest(m.clone(), BundleSource::Path(m.dir().join(&m.file)))?;
+            ids.push(m.id.clone());
+        }
+        Ok(ids)
+    }
+
+    /// Builds `manifest`'s artifact if it has a `[build]` section and the
+    /// cache has no artifact for its current inputs; returns the artifact.
+    ///
+    /// # Errors
+    /// As [`builder::ensure_artifact`].
+    pub fn build(&self, manifest: &Manifest) -> Result<Artifact> {
+        let mut hook = self.inner.on_build.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sink = |e: BuildEvent| {
+            if let Some(h) = hook.as_mut() {
+                h(e);
+            }
+        };
+        builder::ensure_artifact(manifest, &self.inner.cache_dir, &mut sink)
+    }
+
+    /// Loads one bundle from its manifest. For a [`BundleSource::Path`] of a
+    /// bundle with a `[build]` section the artifact is built (or taken from
+    /// the cache) first and the path is ignored.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyLoaded`] or [`Error::Duplicate`] if the id is taken,
+    /// [`Error::MissingDependency`], [`Error::UnknownLoader`], build errors,
+    /// the loader's errors, and [`Error::Exports`] when the definitions differ
+    /// from the manifest's `[exports]`.
+    pub fn load_manifest(&self, manifest: Manifest, source: BundleSource) -> Result<()> {
+        let id = manifest.id.clone();
+        {
+            let bundles = self.lock();
+            if let Some(l) = bundles.get(&id) {
+                if l.manifest.dir() == manifest.dir() {
+                    return Err(Error::AlreadyLoaded { bundle: id, path: l.manifest.dir().to_path_buf() });
+                }
+                let first_export = l.manifest.exports.first().map_or("*".to_string(), |e| e.name.clone());
+                return Err(Error::Duplicate {
+                    name: format!("{id}.{first_export}"),
+                    first: format!("{id} ({})", l.manifest.dir().display()),
+                    second: format!("{id} ({})", manifest.dir().display()),
+                });
+            }
+            for dep in &manifest.dependencies {
+                match bundles.get(&dep.id) {
+                    Some(l) if dep.version.matches(&l.manifest.version) => {}
+                    Some(l) => return Err(missing_dep(&manifest, dep, Some(&l.manifest.version))),
+                    None => return Err(missing_dep(&manifest, dep, None)),
+                }
+            }
+        }
+        let loader = self.loader_for(&manifest)?;
+        let (source, artifact) = self.prepare_source(&manifest, source)?;
+        let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), false)?;
+        let LoadedBundle { exports, instance } = loaded;
+        let defs = check_exports(&manifest, exports)?;
+        self.inner.namespace.publish(&id, defs, None);
+        self.lock().insert(id.clone(), Loaded { manifest, loader, source, instance: Some(instance) });
+        tracing::info!(bundle = %id, "loaded");
+        Ok(())
+    }
+
+    fn loader_for(&self, manifest: &Manifest) -> Result<Arc<dyn BundleLoader>> {
+        let loaders = self.inner.loaders.read().unwrap_or_else(|e| e.into_inner());
+        loaders.get(manifest.loader.as_str()).cloned().ok_or_else(|| {
+            let mut available: Vec<_> = loaders.keys().copied().collect();
+            available.sort_unstable();
+            let hint = match manifest.loader.as_str() {
+                l @ ("lua" | "python" | "js") => format!(
+                    "; enable the `{l}` feature of polyload-cli, or register polyload_{}::{}Loader with RuntimeBuilder::loader",
+                    if l == "js" { "js" } else { l },
+                    match l { "lua" => "Lua", "python" => "Python", _ => "Js" }
+                ),
+                _ => String::new(),
+            };
+            Error::UnknownLoader {
+                bundle: manifest.id.clone(),
+                loader: manifest.loader.clone(),
+                available: available.join(", "),
+                hint,
+            }
+        })
+    }
+
+    fn prepare_source(&self, manifest: &Manifest, source: BundleSource) -> Result<(BundleSource, Option<Artifact>)> {
+        if !matches!(source, BundleSource::Path(_)) || manifest.build.is_none() {
+            return Ok((source, None));
+        }
+        let artifact = self.build(manifest)?;
+        Ok((BundleSource::Path(artifact.path.clone()), Some(artifact)))
+    }
+
+    fn run_loader(
+        &self,
+        loader: &Arc<dyn BundleLoader>,
+        manifest: &Manifest,
+        source: &BundleSource,
+        artifact: Option<&Artifact>,
+        reload: bool,
+    ) -> Result<LoadedBundle> {
+        let cache_dir = self.inner.cache_dir.join(&manifest.id);
+        let cx = LoadContext {
+            manifest,
+            source,
+            namespace: &self.inner.namespace,
+            cache_dir: &cache_dir,
+            built_profile: artifact.and_then(|a| a.profile),
+        };
+        if reload {
+            loader.reload(&cx)
+        } else {
+            loader.load(&cx)
+        }
+    }
+
+    /// A typed handle to `bundle.function`, checked against its signature.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if nothing by that name is defined;
+    /// [`Error::SignatureMismatch`] if `F` does not match its signature.
+    pub fn function<F: CFunction>(&self, name: &str) -> Result<Function<F>> {
+        let info = self.inner.namespace.definition(name).ok_or_else(|| Error::NotFound { name: name.to_string() })?;
+        let slot = self.inner.namespace.slot(name)?;
+        Function::new(slot, name, &info.signature)
+    }
+
+    /// Calls `bundle.function` with dynamically typed arguments.
+    ///
+    /// # Errors
+    /// As [`Namespace::call`].
+    pub fn call(&self, name: &str, args: &[Value]) -> Result<Value> {
+        self.inner.namespace.call(name, args)
+    }
+
+    /// Unloads a bundle: its definitions become stale at once, and its code
+    /// is released when no thread can be running it.
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`]; [`Error::InUse`] if loaded bundles depend on it
+    /// and `cascade` is false (with `cascade`, those are unloaded first).
+    pub fn unload(&self, id: &str, cascade: bool) -> Result<()> {
+        let mut bundles = self.lock();
+        if !bundles.contains_key(id) {
+            return Err(Error::NotLoaded { bundle: id.to_string() });
+        }
+        let dependents: Vec<String> = bundles
+            .values()
+            .filter(|l| l.manifest.dependencies.iter().any(|d| d.id == id))
+            .map(|l| l.manifest.id.clone())
+            .collect();
+        if !dependents.is_empty() && !cascade {
+            return Err(Error::InUse { bundle: id.to_string(), dependents });
+        }
+        drop(bundles);
+        for d in dependents {
+            self.unload(&d, true)?;
+        }
+        bundles = self.lock();
+        let Some(mut l) = bundles.remove(id) else {
+            return Ok(());
+        };
+        drop(bundles);
+        let instance = l.instance.take();
+        self.inner
+            .namespace
+            .unpublish(id, Some(Box::new(RetiredInstance(l.loader.clone(), instance))));
+        tracing::info!(bundle = %id, "unloaded");
+        Ok(())
+    }
+
+    /// Frees retired code whose grace period has ended, waiting up to
+    /// `timeout`; returns how many retired versions are still pending.
+    pub fn collect_garbage(&self, timeout: Duration) -> usize {
+        self.inner.reclaimer.wait_idle(timeout)
+    }
+}
+
+fn missing_dep(m: &Manifest, dep: &crate::manifest::Dependency, found: Option<&semver::Version>) -> Error {
+    Error::MissingDependency {
+        bundle: m.id.clone(),
+        dependency: dep.id.clone(),
+        requirement: dep.version.to_string(),
+        found: match found {
+            Some(v) => format!("but version {v} is loaded"),
+            None => "which is not loaded or present".into(),
+        },
+    }
+}
+
+/// Checks what a loader produced against the manifest and prepares the
+/// definitions for publishing.
+pub(crate) fn check_exports(manifest: &Manifest, exports: Vec<crate::loader::Export>) -> Result<Vec<NewDefinition>> {
+    let problem = |p: String| Error::Exports { bundle: manifest.id.clone(), problem: p };
+    for decl in &manifest.exports {
+        if !exports.iter().any(|e| e.name == decl.name) {
+            return Err(problem(format!(
+                "export `{}` is declared in {} (line {}) but the bundle does not define it",
+                decl.name,
+                manifest.path.display(),
+                decl.line
+            )));
+        }
+    }
+    let mut defs = Vec::with_capacity(exports.len());
+    for e in exports {
+        let Some(decl) = manifest.export(&e.name) else {
+            return Err(problem(format!(
+                "the bundle defines `{}`, which {} does not declare in [exports]",
+                e.name,
+                manifest.path.display()
+            )));
+        };
+        if decl.signature != e.signature {
+            return Err(problem(format!(
+                "export `{}`: {} declares `{}` (line {}), but the bundle defines `{}`",
+                e.name,
+                manifest.path.display(),
+                decl.signature,
+                decl.line,
+                e.signature
+            )));
+        }
+        let (code, invoke) = match e.entry {
+            ExportEntry::Native(code) => {
+                let prepared = PreparedCall::new(&e.signature).map_err(|source| Error::Call {
+                    name: format!("{}.{}", manifest.id, e.name),
+                    source,
+                })?;
+                (code, Invoke::Native(prepared))
+            }
+            ExportEntry::Dynamic(f) => (CodePtr(std::ptr::null()), Invoke::Dynamic(f)),
+        };
+        defs.push(NewDefinition { name: e.name, signature: e.signature, code, invoke, keep: None });
+    }
+    Ok(defs)
+}
+
+/// The manifests in `dir`: its own if it is a bundle, else those of its
+/// immediate subdirectories, sorted by directory name.
+///
+/// # Errors
+/// [`Error::Io`] if `dir` cannot be read; [`Error::Manifest`] for the first
+/// malformed manifest.
+pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
+    if dir.join("manifest.toml").is_file() {
+        return Ok(vec![Manifest::from_dir(dir)?]);
+    }
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.iter().map(|d| Manifest::from_dir(d)).collect()
+}
+
+/// Indexes of `manifests` in an order where each bundle's dependencies come
+/// first (ties by id). Dependencies may also be satisfied by `loaded`.
+pub(crate) fn dependency_order(manifests: &[Manifest], loaded: &HashMap<String, semver::Version>) -> Result<Vec<usize>> {
+    let by_id: HashMap<&str, usize> = manifests.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
+    for m in manifests {
+        for d in &m.dependencies {
+            match (by_id.get(d.id.as_str()), loaded.get(&d.id)) {
+                (Some(&i), _) if d.version.matches(&manifests[i].version) => {}
+                (None, Some(v)) if d.version.matches(v) => {}
+                (Some(&i), _) => return Err(missing_dep(m, d, Some(&manifests[i].version))),
+                (None, found) => return Err(missing_dep(m, d, found)),
+            }
+        }
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        ms: &[Manifest],
+        by_id: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        out: &mut Vec<usize>,
+    ) -> Result<()> {
+        match marks[i] {
+            Mark::Done => return Ok(()),
+            Mark::Active => {
+                let start = stack.iter().position(|&s| s == i).unwrap_or(0);
+                let mut cycle: Vec<String> = stack[start..].iter().map(|&s| ms[s].id.clone()).collect();
+                cycle.push(ms[i].id.clone());
+                return Err(Error::DependencyCycle { cycle });
+            }
+            Mark::New => {}
+        }
+        marks[i] = Mark::Active;
+        stack.push(i);
+        let mut deps: Vec<usize> = ms[i].dependencies.iter().filter_map(|d| by_id.get(d.id.as_str()).copied()).collect();
+        deps.sort_by(|a, b| ms[*a].id.cmp(&ms[*b].id));
+        for d in deps {
+            visit(d, ms, by_id, marks, stack, out)?;
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+        out.push(i);
+        Ok(())
+    }
+    let mut ids: Vec<usize> = (0..manifests.len()).collect();
+    ids.sort_by(|a, b| manifests[*a].id.cmp(&manifests[*b].id));
+    let mut marks = vec![Mark::New; manifests.len()];
+    let mut out = Vec::new();
+    for i in ids {
+        visit(i, manifests, &by_id, &mut marks, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
