@@ -181,7 +181,11 @@ fn run(
     on_event: &mut dyn FnMut(BuildEvent),
     filter: impl Fn(&str) -> Option<String>,
 ) -> Result<String> {
-    let command = format!("{cmd:?}").replace('"', "");
+    let command = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     on_event(BuildEvent::Started {
         bundle: bundle.to_string(),
         command: command.clone(),

@@ -129,9 +129,13 @@ impl BundleLoader for NativeLoader {
             )));
         };
         if !path.is_file() {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "shared library not found")));
         }
         let shadow = shadow_copy(path, cx.cache_dir, &m.id)?;
+        if let Err(message) = check_image(&shadow) {
+            let _ = std::fs::remove_file(&shadow);
+            return Err(Error::LibraryLoad { path: path.clone(), message });
+        }
         // SAFETY: loading a library runs its initialisers (foreign code); the
         // user asked to load this bundle, which is trusting its code.
         let loaded = unsafe { libloading::Library::new(&shadow) };
@@ -140,7 +144,7 @@ impl BundleLoader for NativeLoader {
         let _ = std::fs::remove_file(&shadow);
         let library = loaded.map_err(|e| Error::LibraryLoad {
             path: path.clone(),
-            message: e.to_string().replace(&shadow.display().to_string(), &path.display().to_string()),
+            message: crate::provider::dl_message(&e).replace(&shadow.display().to_string(), &path.display().to_string()),
         })?;
 
         let missing = |symbol: &str| Error::MissingSymbol { symbol: symbol.to_string(), library: path.clone() };
@@ -197,6 +201,40 @@ impl BundleLoader for NativeLoader {
             instance: Box::new(NativeInstance { library: Some(library), _context: context, path: path.clone() }),
         })
     }
+}
+
+/// Checks that a file is a complete shared library for this machine before
+/// `dlopen` sees it. glibc maps segments as the headers describe them, so a
+/// truncated library would fault (SIGBUS) on first touch instead of failing
+/// cleanly; here every segment must lie inside the file.
+pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
+    use object::{Object, ObjectSegment};
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let file = object::File::parse(&*data).map_err(|e| format!("not a shared library ({e})"))?;
+    if file.kind() != object::ObjectKind::Dynamic {
+        return Err(format!("not a shared library (object kind {:?})", file.kind()));
+    }
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => Some(object::Architecture::X86_64),
+        "aarch64" => Some(object::Architecture::Aarch64),
+        _ => None,
+    };
+    if let Some(a) = host_arch {
+        if file.architecture() != a {
+            return Err(format!("built for {:?}, but this machine is {a:?}", file.architecture()));
+        }
+    }
+    let len = data.len() as u64;
+    for seg in file.segments() {
+        let (offset, size) = seg.file_range();
+        if offset.checked_add(size).is_none_or(|end| end > len) {
+            return Err(format!(
+                "truncated: a segment spans bytes {offset}..{} but the file has {len} bytes",
+                offset.saturating_add(size)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Compares a guest's `key=value` build metadata with the host's.

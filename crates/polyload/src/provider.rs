@@ -95,6 +95,19 @@ pub fn library_file_name(base: &str) -> String {
     }
 }
 
+/// The full text of a libloading error: its message and the `dlerror()`
+/// text behind it.
+pub(crate) fn dl_message(e: &libloading::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
 /// A shared library loaded with `dlopen` (libloading).
 ///
 /// If the library exports `polyload_abi_version`, its version must be
@@ -131,7 +144,7 @@ impl DynamicProvider {
         // SAFETY: forwarded to the caller.
         let library = unsafe { libloading::Library::new(&path) }.map_err(|e| Error::LibraryLoad {
             path: path.clone(),
-            message: e.to_string(),
+            message: dl_message(&e),
         })?;
         // SAFETY: the ABI fixes this symbol's type.
         let abi = match unsafe {

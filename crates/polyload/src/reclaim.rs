@@ -392,6 +392,8 @@ mod tests {
         let dropped = Arc::new(AtomicUsize::new(0));
         drop(CallGuard::enter());
         r.retire("x", Box::new(Flag(dropped.clone())));
+        // Other tests' threads may be inside calls right now; none stays.
+        assert_eq!(r.wait_idle(Duration::from_secs(5)), 0);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert!(!in_call());
         let g = CallGuard::enter();

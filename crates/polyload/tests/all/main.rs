@@ -1,0 +1,8 @@
+//! Integration tests over real shared libraries built by the runtime.
+
+mod support;
+
+mod build_cache;
+mod load_errors;
+mod native;
+mod providers;

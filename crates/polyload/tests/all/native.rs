@@ -1,0 +1,160 @@
+//! Loading and calling real native bundles.
+
+use crate::support::{c_source, examples, Scratch};
+use polyload::{Error, Value};
+use polyload_abi::{PolyloadBytes, PolyloadStr};
+use std::time::Duration;
+
+#[test]
+fn typed_and_dynamic_calls_on_the_examples() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    rt.load_bundle(examples().join("hello")).unwrap();
+    rt.load_bundle(examples().join("zlib")).unwrap();
+
+    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add").unwrap();
+    assert_eq!(add.call((2, 40)).unwrap(), 42);
+    assert_eq!(add.call((i64::MAX, 1)).unwrap(), i64::MIN, "C wrapping arithmetic");
+    assert_eq!(rt.call("hello.add", &[Value::I64(-5), Value::I64(3)]).unwrap(), Value::I64(-2));
+
+    assert_eq!(rt.call("hello.greet", &[Value::from("polyload")]).unwrap(), Value::from("Hello, polyload!"));
+    // The typed path with a buffer return: the caller owns and frees it.
+    let greet = rt.function::<extern "C" fn(PolyloadStr) -> PolyloadStr>("hello.greet").unwrap();
+    let out = greet.call((PolyloadStr::from_str("you"),)).unwrap();
+    // SAFETY: a returned str is valid until freed.
+    assert_eq!(unsafe { out.as_bytes() }, b"Hello, you!");
+    // SAFETY: allocated by the bundle with host->alloc(len, 1).
+    unsafe { polyload_ffi::alloc::polyload_free(out.ptr as *mut _, out.len, 1) };
+
+    let data = b"The quick brown fox jumps over the lazy dog";
+    assert_eq!(rt.call("zlib.crc32", &[Value::Bytes(data.to_vec())]).unwrap(), Value::U32(0x414f_a339));
+    assert_eq!(rt.call("zlib.adler32", &[Value::Bytes(data.to_vec())]).unwrap(), Value::U32(0x5bdc_0fda));
+    let crc = rt.function::<extern "C" fn(PolyloadBytes) -> u32>("zlib.crc32").unwrap();
+    assert_eq!(crc.call((PolyloadBytes::EMPTY,)).unwrap(), 0);
+}
+
+#[test]
+fn typed_handle_checks_the_signature() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    rt.load_bundle(examples().join("hello")).unwrap();
+    let e = rt.function::<extern "C" fn(i32) -> i32>("hello.add").unwrap_err();
+    assert_eq!(e.to_string(), "`hello.add` has signature `fn(i64, i64) -> i64`, but the handle's type is `fn(i32) -> i32`");
+    assert!(matches!(rt.function::<extern "C" fn()>("hello.nope"), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn dynamic_call_checks_arguments() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    rt.load_bundle(examples().join("hello")).unwrap();
+    let e = rt.call("hello.add", &[Value::I64(1)]).unwrap_err();
+    assert_eq!(e.to_string(), "calling `hello.add`: expected 2 argument(s), got 1");
+    let e = rt.call("hello.add", &[Value::I64(1), Value::from("x")]).unwrap_err();
+    assert_eq!(e.to_string(), "calling `hello.add`: argument 1: expected i64, got str");
+    assert_eq!(rt.call("nobody.add", &[]).unwrap_err().to_string(), "no definition named `nobody.add`");
+}
+
+#[test]
+fn cross_bundle_reference_works_in_either_load_order() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    // calc first: its init looks up hello.add before hello exists.
+    let calc_manifest = polyload::Manifest::from_dir(&examples().join("calc")).unwrap();
+    let mut no_deps = calc_manifest.clone();
+    no_deps.dependencies.clear();
+    rt.load_manifest(no_deps, polyload::BundleSource::Path(calc_manifest.dir().join(&calc_manifest.file)))
+        .unwrap();
+    let e = rt.call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)]).unwrap_err();
+    assert_eq!(e.to_string(), "`calc.sum3` failed: calc: hello.add is not loaded");
+    rt.load_bundle(examples().join("hello")).unwrap();
+    assert_eq!(rt.call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)]).unwrap(), Value::I64(6));
+    let dbl = rt.function::<extern "C" fn(i64) -> i64>("calc.double_it").unwrap();
+    assert_eq!(dbl.call((21,)).unwrap(), 42);
+
+    // The declared dependency orders a directory load.
+    let s = Scratch::new();
+    let rt = s.runtime();
+    let order = rt.load_dir(examples()).unwrap();
+    let pos = |id: &str| order.iter().position(|x| x == id).unwrap();
+    assert!(pos("hello") < pos("calc"), "{order:?}");
+}
+
+fn is_mapped(path_fragment: &str) -> bool {
+    std::fs::read_to_string("/proc/self/maps").unwrap().contains(path_fragment)
+}
+
+#[test]
+fn unload_closes_the_library_and_stales_handles() {
+    let s = Scratch::new();
+    s.c_bundle("gone", "[exports]\ninc = \"fn(i64) -> i64\"\n", &c_source("POLYLOAD_ABI_VERSION_PACKED", &[("inc", "fn(i64) -> i64", "x + 1")]));
+    let rt = s.runtime();
+    rt.load_dir(s.bundles()).unwrap();
+    let inc = rt.function::<extern "C" fn(i64) -> i64>("gone.inc").unwrap();
+    assert_eq!(inc.call((1,)).unwrap(), 2);
+    // The shadow copy is what is mapped (deleted file, same name prefix).
+    assert!(is_mapped("/shadow/gone-"));
+
+    rt.unload("gone", false).unwrap();
+    assert_eq!(rt.collect_garbage(Duration::from_secs(5)), 0);
+    assert!(!is_mapped("/shadow/gone-"), "library still mapped after unload");
+    let e = inc.call((1,)).unwrap_err();
+    assert_eq!(e.to_string(), "`gone.inc` is not available: its bundle is not loaded (stale handle)");
+    assert!(matches!(rt.call("gone.inc", &[Value::I64(1)]), Err(Error::Stale { .. })));
+    assert!(matches!(rt.unload("gone", false), Err(Error::NotLoaded { .. })));
+
+    // Loading it again revives existing handles.
+    rt.load_dir(s.bundles()).unwrap();
+    assert_eq!(inc.call((41,)).unwrap(), 42);
+}
+
+#[test]
+fn unload_refuses_while_dependents_are_loaded() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    rt.load_dir(examples()).unwrap();
+    let e = rt.unload("hello", false).unwrap_err();
+    assert_eq!(e.to_string(), "bundle `hello` is needed by calc; unload those first or unload with cascade");
+    rt.unload("hello", true).unwrap();
+    assert!(!rt.bundle_ids().contains(&"calc".to_string()));
+    assert!(!rt.bundle_ids().contains(&"hello".to_string()));
+}
+
+#[test]
+fn guest_errors_come_back_as_values_and_the_bundle_keeps_working() {
+    let s = Scratch::new();
+    let src = r#"#include <polyload.h>
+static const PolyloadHost *host;
+static int64_t checked_div(int64_t a, int64_t b) {
+    if (b == 0) { host->set_error(polyload_str("division by zero")); return 0; }
+    return a / b;
+}
+uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    host = h;
+    POLYLOAD_DEFINE(h, b, "div", "fn(i64, i64) -> i64", checked_div);
+    return POLYLOAD_OK;
+}
+"#;
+    s.c_bundle("divide", "[exports]\ndiv = \"fn(i64, i64) -> i64\"\n", src);
+    let rt = s.runtime();
+    rt.load_dir(s.bundles()).unwrap();
+    let e = rt.call("divide.div", &[Value::I64(1), Value::I64(0)]).unwrap_err();
+    assert_eq!(e.to_string(), "`divide.div` failed: division by zero");
+    let div = rt.function::<extern "C" fn(i64, i64) -> i64>("divide.div").unwrap();
+    assert!(matches!(div.call((1, 0)), Err(Error::Guest { ref message, .. }) if message == "division by zero"));
+    assert_eq!(div.call((9, 3)).unwrap(), 3);
+    assert_eq!(rt.call("divide.div", &[Value::I64(8), Value::I64(2)]).unwrap(), Value::I64(4));
+}
+
+#[test]
+fn definitions_and_generations_are_listed() {
+    let s = Scratch::new();
+    let rt = s.runtime();
+    rt.load_bundle(examples().join("hello")).unwrap();
+    let defs = rt.definitions();
+    let names: Vec<_> = defs.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["hello.add", "hello.greet"]);
+    assert!(defs.iter().all(|d| d.generation == 1));
+    assert_eq!(rt.bundles()[0].generation, 1);
+}
