@@ -210,7 +210,13 @@ impl BundleLoader for NativeLoader {
 pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
     use object::{Object, ObjectSegment};
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    let file = object::File::parse(&*data).map_err(|e| format!("not a shared library ({e})"))?;
+    let file = object::File::parse(&*data).map_err(|e| {
+        if data.starts_with(b"\x7fELF") {
+            format!("corrupt or truncated ELF file ({e})")
+        } else {
+            format!("not a shared library ({e})")
+        }
+    })?;
     if file.kind() != object::ObjectKind::Dynamic {
         return Err(format!("not a shared library (object kind {:?})", file.kind()));
     }
