@@ -1,1 +1,53 @@
-fn main(){}
+//! Call dispatch cost, in one criterion group so the figures are ratios:
+//! a raw `extern "C"` function pointer (from dlsym), the typed handle, and
+//! the dynamic `Runtime::call`, all reaching the same `add(i64, i64)` in a
+//! real bundle.
+//!
+//! Run: `cargo bench -p polyload --bench dispatch`
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use polyload::{Runtime, Value};
+
+const SOURCE: &str = r#"#include <polyload.h>
+int64_t bench_add(int64_t a, int64_t b) { return a + b; }
+uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    POLYLOAD_DEFINE(h, b, "add", "fn(i64, i64) -> i64", bench_add);
+    return POLYLOAD_OK;
+}
+"#;
+
+fn dispatch(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("benchadd");
+    std::fs::create_dir_all(bundle.join("src")).unwrap();
+    std::fs::write(
+        bundle.join("manifest.toml"),
+        "id = \"benchadd\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libbenchadd.so\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n[build]\ncc = [\"src/add.c\"]\n",
+    )
+    .unwrap();
+    std::fs::write(bundle.join("src/add.c"), SOURCE).unwrap();
+    let rt = Runtime::builder().cache_dir(dir.path().join("cache")).build().unwrap();
+    rt.load_dir(&bundle).unwrap();
+    let artifact = rt.build(&polyload::Manifest::from_dir(&bundle).unwrap()).unwrap().path;
+
+    // The baseline: the same function in the same file, straight from dlsym.
+    // SAFETY: our own library; `bench_add` is int64_t(int64_t, int64_t).
+    let lib = unsafe { libloading::Library::new(&artifact) }.unwrap();
+    // SAFETY: as above.
+    let raw: extern "C" fn(i64, i64) -> i64 = *unsafe { lib.get(b"bench_add") }.unwrap();
+    let typed = rt.function::<extern "C" fn(i64, i64) -> i64>("benchadd.add").unwrap();
+    let args = [Value::I64(2), Value::I64(3)];
+
+    let mut g = c.benchmark_group("dispatch");
+    g.bench_function("raw_fn_pointer", |b| {
+        let f = black_box(raw);
+        b.iter(|| f(black_box(2), black_box(3)))
+    });
+    g.bench_function("typed_handle", |b| b.iter(|| typed.call((black_box(2), black_box(3))).unwrap()));
+    g.bench_function("dynamic_call", |b| b.iter(|| rt.call(black_box("benchadd.add"), black_box(&args)).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);

@@ -1,7 +1,9 @@
 //! Typed handles: call a definition as a Rust `extern "C" fn` type.
 
 use crate::host;
-use crate::namespace::Slot;
+use crate::namespace::{code_at, Slot};
+use polyload_abi::PolyloadCodeTable;
+use std::sync::atomic::AtomicPtr;
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
 use polyload_abi::{PolyloadBytes, PolyloadStr};
@@ -135,14 +137,25 @@ cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// A returned `PolyloadStr`/`PolyloadBytes` is owned by the caller: free it
 /// with [`polyload_ffi::alloc::polyload_free`]`(ptr, len, 1)`.
 pub struct Function<F: CFunction> {
+    /// The bundle cell's table pointer, kept alive by `slot`.
+    cell: *const AtomicPtr<PolyloadCodeTable>,
+    index: usize,
     slot: Slot,
     name: Box<str>,
     _f: PhantomData<F>,
 }
 
+// SAFETY: `cell` points into the `Arc<BundleCell>` held by `slot` and is only
+// read atomically; `F` is a `Send + Sync` function pointer type.
+unsafe impl<F: CFunction> Send for Function<F> {}
+// SAFETY: as above.
+unsafe impl<F: CFunction> Sync for Function<F> {}
+
 impl<F: CFunction> Clone for Function<F> {
     fn clone(&self) -> Self {
         Self {
+            cell: self.cell,
+            index: self.index,
             slot: self.slot.clone(),
             name: self.name.clone(),
             _f: PhantomData,
@@ -175,6 +188,8 @@ impl<F: CFunction> Function<F> {
             });
         }
         Ok(Self {
+            cell: slot.cell.current(),
+            index: slot.index,
             slot,
             name: name.into(),
             _f: PhantomData,
@@ -194,10 +209,9 @@ impl<F: CFunction> Function<F> {
     #[inline]
     pub fn call(&self, args: F::Args) -> Result<F::Ret> {
         let _guard = CallGuard::enter();
-        let code = match self.slot.cell.table() {
-            Some(t) => t.code(self.slot.index),
-            None => std::ptr::null(),
-        };
+        // SAFETY: `cell` is kept alive by `self.slot`; the guard is held
+        // across the use of `code`.
+        let code = unsafe { code_at(&*self.cell, self.index) };
         if code.is_null() {
             return Err(self.stale());
         }
@@ -206,7 +220,7 @@ impl<F: CFunction> Function<F> {
         // a new index, so this index only ever holds code of this type. The
         // guard keeps the code mapped during the call.
         let r = unsafe { F::invoke(code, args) };
-        if host::error_pending() {
+        if _guard.take_error_flag() {
             return Err(self.guest_error());
         }
         Ok(r)
@@ -223,7 +237,7 @@ impl<F: CFunction> Function<F> {
     fn guest_error(&self) -> Error {
         Error::Guest {
             name: self.name.to_string(),
-            message: host::take_error().unwrap_or_default(),
+            message: host::take_message(),
             traceback: None,
         }
     }

@@ -2,6 +2,7 @@
 //! per-thread error slot, and the context behind `PolyloadBundle *`.
 
 use crate::namespace::{CodePtr, Namespace};
+use crate::reclaim;
 use polyload_abi::{
     PolyloadBundle, PolyloadHost, PolyloadSlot, PolyloadStr, POLYLOAD_ABI_VERSION, POLYLOAD_ERR,
     POLYLOAD_ERR_DUPLICATE, POLYLOAD_ERR_INVALID, POLYLOAD_OK,
@@ -12,41 +13,53 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, Weak};
 
+// The "an error is pending" flag lives in the thread's reclamation record
+// (the call guard already holds it, so checking it after a call is one load);
+// the message lives here. Threads that are exiting use TEARDOWN_ERROR.
 thread_local! {
-    static ERROR_SET: Cell<bool> = const { Cell::new(false) };
     static ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static TEARDOWN_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Clears the calling thread's guest error.
 pub(crate) fn clear_error() {
-    if ERROR_SET.with(Cell::get) {
-        ERROR_SET.with(|s| s.set(false));
+    if reclaim::error_flag() {
+        reclaim::set_error_flag(false);
     }
+    let _ = TEARDOWN_ERROR.try_with(|f| f.set(false));
 }
 
-/// Whether a guest set an error on this thread since the last take.
-#[inline(always)]
-pub(crate) fn error_pending() -> bool {
-    ERROR_SET.with(Cell::get)
+pub(crate) fn teardown_error_pending() -> bool {
+    TEARDOWN_ERROR.try_with(|f| f.replace(false)).unwrap_or(false)
 }
 
-/// Takes the calling thread's guest error, if one was set.
+/// Takes the calling thread's guest error message, if one was set.
 pub(crate) fn take_error() -> Option<String> {
-    if !ERROR_SET.with(Cell::get) {
+    let pending = reclaim::error_flag() || TEARDOWN_ERROR.try_with(Cell::get).unwrap_or(false);
+    if !pending {
         return None;
     }
-    ERROR_SET.with(|s| s.set(false));
-    Some(ERROR.with(|e| std::mem::take(&mut *e.borrow_mut())))
+    clear_error();
+    Some(take_message())
+}
+
+/// Takes the message after a guard reported the error flag.
+pub(crate) fn take_message() -> String {
+    ERROR
+        .try_with(|e| std::mem::take(&mut *e.borrow_mut()))
+        .unwrap_or_else(|_| "guest error (message lost: thread exiting)".into())
 }
 
 /// Sets the calling thread's guest error (what `set_error` does).
 pub(crate) fn set_error(message: &str) {
-    ERROR.with(|e| {
+    let _ = ERROR.try_with(|e| {
         let mut e = e.borrow_mut();
         e.clear();
         e.push_str(message);
     });
-    ERROR_SET.with(|s| s.set(true));
+    if !reclaim::set_error_flag(true) {
+        let _ = TEARDOWN_ERROR.try_with(|f| f.set(true));
+    }
 }
 
 /// A definition registered by `define` during init, before checking.

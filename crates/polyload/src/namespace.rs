@@ -122,6 +122,30 @@ impl CodeTable {
     }
 }
 
+/// The code at `index` of the table `cell` points to; null when the bundle
+/// is not loaded or does not define that index. Exactly what C's
+/// `polyload_slot_get` does.
+///
+/// # Safety
+/// The caller must hold a [`CallGuard`] for as long as it uses the result.
+#[inline(always)]
+pub(crate) unsafe fn code_at(cell: &AtomicPtr<PolyloadCodeTable>, index: usize) -> *const c_void {
+    let t = cell.load(Ordering::Acquire);
+    if t.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: a published table stays valid while the caller's guard lives;
+    // `code` holds `len` pointers.
+    unsafe {
+        let t = &*t;
+        if index < t.len {
+            *t.code.add(index)
+        } else {
+            std::ptr::null()
+        }
+    }
+}
+
 /// The per-bundle cell every slot of that bundle reads.
 pub struct BundleCell {
     id: String,
@@ -164,6 +188,11 @@ impl BundleCell {
         // through the reclaimer, which waits for every thread inside a call
         // (the caller holds a guard), so it outlives this borrow.
         unsafe { p.as_ref() }
+    }
+
+    /// The cell's atomic table pointer (for handles that cache it).
+    pub(crate) fn current(&self) -> &AtomicPtr<PolyloadCodeTable> {
+        &self.current
     }
 
     /// The bundle id.

@@ -56,6 +56,9 @@ const QUIESCENT_ONE: u64 = 1 << 32;
 #[derive(Debug, Default)]
 pub struct ThreadRecord {
     state: AtomicU64,
+    /// Set when a guest reported an error on this thread (see `host`).
+    /// Only the owning thread touches it; atomic only to be `Sync`.
+    error: AtomicBool,
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -64,10 +67,23 @@ static REGISTRY: Mutex<Vec<Arc<ThreadRecord>>> = Mutex::new(Vec::new());
 /// exit runs TLS destructors that may still call). Read-modify-write
 /// atomics: slow, but only used in that window.
 static TEARDOWN_DEPTH: AtomicU64 = AtomicU64::new(0);
-/// Whether the heavy barrier is `membarrier` (readers need only a compiler
-/// barrier) or a fence (readers need a full fence).
-static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
-static MODE: OnceLock<bool> = OnceLock::new();
+/// Which heavy barrier the writer uses (decided once).
+static MODE: OnceLock<HeavyBarrier> = OnceLock::new();
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeavyBarrier {
+    /// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` (Linux >= 4.14).
+    Membarrier,
+    /// `mprotect` on a private page: the kernel must interrupt every CPU
+    /// running this process to flush its TLB, which serialises those CPUs
+    /// (the technique behind .NET's `FlushProcessWriteBuffers` on Linux).
+    Mprotect,
+    /// No asymmetric barrier: readers use full fences (non-Linux targets).
+    Fence,
+}
+
+/// Whether readers need a full fence (no asymmetric barrier on this target).
+const READER_FENCE: bool = !cfg!(target_os = "linux");
 
 thread_local! {
     static RECORD: Cell<*const ThreadRecord> = const { Cell::new(std::ptr::null()) };
@@ -79,9 +95,9 @@ struct RecordOwner(Cell<Option<Arc<ThreadRecord>>>);
 impl Drop for RecordOwner {
     fn drop(&mut self) {
         if let Some(rec) = self.0.take() {
-            // Further calls on this thread (from later TLS destructors) use
-            // the shared teardown counter.
-            RECORD.with(|r| r.set(std::ptr::dangling()));
+            // Further calls on this thread (from later TLS destructors) find
+            // no record, fail to re-register and use the teardown counter.
+            RECORD.with(|r| r.set(std::ptr::null()));
             let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
             reg.retain(|r| !Arc::ptr_eq(r, &rec));
         }
@@ -109,42 +125,96 @@ fn membarrier_register() -> bool {
     false
 }
 
-fn mode() -> bool {
+fn mode() -> HeavyBarrier {
     *MODE.get_or_init(|| {
-        let asym = std::env::var_os("POLYLOAD_NO_MEMBARRIER").is_none() && membarrier_register();
-        ASYMMETRIC.store(asym, Ordering::SeqCst);
-        asym
+        if READER_FENCE {
+            HeavyBarrier::Fence
+        } else if std::env::var_os("POLYLOAD_NO_MEMBARRIER").is_none() && membarrier_register() {
+            HeavyBarrier::Membarrier
+        } else {
+            HeavyBarrier::Mprotect
+        }
     })
+}
+
+#[cfg(target_os = "linux")]
+fn mprotect_barrier() {
+    use std::sync::Mutex as M;
+    struct Page(*mut libc::c_void);
+    // SAFETY: the page is only touched under the mutex below.
+    unsafe impl Send for Page {}
+    static PAGE: M<Option<Page>> = M::new(None);
+    let mut page = PAGE.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: an anonymous private mapping of one page, kept for the life of
+    // the process; mprotect and the write stay within it.
+    unsafe {
+        let size = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+        let p = match &*page {
+            Some(p) => p.0,
+            None => {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED, "mmap for the reclamation barrier failed");
+                *page = Some(Page(p));
+                p
+            }
+        };
+        // Make the page resident and dirty, then downgrade it: the kernel
+        // shoots down every TLB that may cache it, with an IPI to each CPU
+        // running a thread of this process.
+        p.cast::<u8>().write_volatile(1);
+        assert_eq!(libc::mprotect(p, size, libc::PROT_READ), 0, "mprotect failed");
+        assert_eq!(libc::mprotect(p, size, libc::PROT_READ | libc::PROT_WRITE), 0, "mprotect failed");
+    }
 }
 
 /// The writer's side of the asymmetric barrier.
 fn heavy_barrier() {
-    if mode() {
+    fence(Ordering::SeqCst);
+    match mode() {
         #[cfg(target_os = "linux")]
-        {
+        HeavyBarrier::Membarrier => {
             const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
             // SAFETY: registered in `mode()`; takes no pointers.
             let r = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
             assert_eq!(r, 0, "internal error: membarrier failed after registration (this is a bug)");
         }
+        #[cfg(target_os = "linux")]
+        HeavyBarrier::Mprotect => mprotect_barrier(),
+        _ => {}
     }
     fence(Ordering::SeqCst);
 }
 
+/// Registers the calling thread; returns null when its thread-locals are
+/// being torn down (the caller then uses the shared teardown counter).
 #[cold]
 #[inline(never)]
 fn register() -> *const ThreadRecord {
     mode();
     let rec = Arc::new(ThreadRecord::default());
     let ptr = Arc::as_ptr(&rec);
-    match OWNER.try_with(|o| o.0.set(Some(rec.clone()))) {
-        Ok(()) => {
+    let owned = OWNER.try_with(|o| {
+        let fresh = o.0.take().is_none();
+        o.0.set(Some(rec.clone()));
+        fresh
+    });
+    match owned {
+        Ok(true) => {
             REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
             RECORD.with(|r| r.set(ptr));
             ptr
         }
-        // The thread is exiting: use the shared teardown counter.
-        Err(_) => std::ptr::dangling(),
+        // OWNER was already dropped once (`Ok(false)` cannot happen: RECORD
+        // is only null before registration or after OWNER's destructor), or
+        // is being destroyed: the thread is exiting.
+        Ok(false) | Err(_) => std::ptr::null(),
     }
 }
 
@@ -161,33 +231,39 @@ impl CallGuard {
     /// Enters a call.
     #[inline(always)]
     pub fn enter() -> CallGuard {
-        let mut rec = RECORD.with(Cell::get);
+        let rec = RECORD.with(Cell::get);
         if rec.is_null() {
-            rec = register();
-        }
-        if rec == std::ptr::dangling() {
-            TEARDOWN_DEPTH.fetch_add(1, Ordering::SeqCst);
-            return CallGuard { rec };
+            return Self::enter_slow();
         }
         // SAFETY: `rec` points to this thread's record, kept alive by OWNER
-        // (and by REGISTRY) until the thread's TLS is torn down, after which
-        // RECORD holds the dangling sentinel handled above.
+        // (and by REGISTRY) until the thread's TLS is torn down, when RECORD
+        // is reset to null.
         let state = unsafe { &(*rec).state };
         let s = state.load(Ordering::Relaxed);
         state.store(s + 1, Ordering::Relaxed);
-        if ASYMMETRIC.load(Ordering::Relaxed) {
-            compiler_fence(Ordering::SeqCst);
-        } else {
+        if READER_FENCE {
             fence(Ordering::SeqCst);
+        } else {
+            compiler_fence(Ordering::SeqCst);
         }
         CallGuard { rec }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_slow() -> CallGuard {
+        if register().is_null() {
+            TEARDOWN_DEPTH.fetch_add(1, Ordering::SeqCst);
+            return CallGuard { rec: std::ptr::null() };
+        }
+        Self::enter()
     }
 }
 
 impl Drop for CallGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.rec == std::ptr::dangling() {
+        if self.rec.is_null() {
             TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
             return;
         }
@@ -206,11 +282,51 @@ impl Drop for CallGuard {
     }
 }
 
+impl CallGuard {
+    /// Whether a guest reported an error on this thread (and clears it).
+    #[inline(always)]
+    pub(crate) fn take_error_flag(&self) -> bool {
+        if self.rec.is_null() {
+            return crate::host::teardown_error_pending();
+        }
+        // SAFETY: as in `enter`.
+        let e = unsafe { &(*self.rec).error };
+        if e.load(Ordering::Relaxed) {
+            e.store(false, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Sets or clears the calling thread's guest-error flag; returns false when
+/// the thread has no record (it is exiting).
+pub(crate) fn set_error_flag(value: bool) -> bool {
+    let mut rec = RECORD.with(Cell::get);
+    if rec.is_null() {
+        rec = register();
+        if rec.is_null() {
+            return false;
+        }
+    }
+    // SAFETY: as in `CallGuard::enter`.
+    unsafe { (*rec).error.store(value, Ordering::Relaxed) };
+    true
+}
+
+/// The calling thread's guest-error flag.
+pub(crate) fn error_flag() -> bool {
+    let rec = RECORD.with(Cell::get);
+    // SAFETY: as in `CallGuard::enter`.
+    !rec.is_null() && unsafe { (*rec).error.load(Ordering::Relaxed) }
+}
+
 /// Whether the current thread is inside a polyload call.
 pub fn in_call() -> bool {
     let rec = RECORD.with(Cell::get);
-    if rec.is_null() || rec == std::ptr::dangling() {
-        return TEARDOWN_DEPTH.load(Ordering::SeqCst) > 0 && rec == std::ptr::dangling();
+    if rec.is_null() {
+        return false;
     }
     // SAFETY: as in `CallGuard::enter`.
     unsafe { (*rec).state.load(Ordering::Relaxed) & DEPTH_MASK != 0 }
