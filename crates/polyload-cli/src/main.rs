@@ -90,8 +90,12 @@ fn main() {
         }
         Err(e) => {
             let mut msg = e.to_string();
+            // polyload's errors already say their cause; add only what is new.
             for cause in e.chain().skip(1) {
-                msg.push_str(&format!(": {cause}"));
+                let cause = cause.to_string();
+                if !msg.contains(&cause) {
+                    msg.push_str(&format!(": {cause}"));
+                }
             }
             eprintln!("error: {msg}");
             std::process::exit(1);

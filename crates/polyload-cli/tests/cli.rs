@@ -1,0 +1,154 @@
+//! Runs the real `polyload` binary against the example bundles.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bundles")
+}
+
+struct Cli {
+    cache: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli { cache: tempfile::tempdir().unwrap() }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_polyload"))
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+    }
+
+    /// Runs a command that must fail; returns its error line (stderr minus
+    /// build progress lines, which are indented), checking it is one line.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should fail with status 1");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("   ")).collect();
+        assert_eq!(errors.len(), 1, "one error line: {stderr}");
+        format!("{}\n", errors[0])
+    }
+}
+
+#[test]
+fn call_parses_arguments_by_signature() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    assert_eq!(cli.ok(&["call", ex, "hello.add", "2", "40"]), "42");
+    assert_eq!(cli.ok(&["call", ex, "hello.add", "--", "-2", "-40"]), "-42");
+    assert_eq!(cli.ok(&["call", ex, "hello.greet", "CLI"]), "Hello, CLI!");
+    assert_eq!(cli.ok(&["call", ex, "calc.sum3", "1", "2", "3"]), "6");
+    assert_eq!(
+        cli.ok(&["--json", "call", ex, "hello.add", "1", "2"]),
+        r#"{"function":"hello.add","result":3}"#
+    );
+}
+
+#[test]
+fn at_path_passes_file_contents() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("data.txt");
+    std::fs::write(&f, "The quick brown fox jumps over the lazy dog").unwrap();
+    let arg = format!("@{}", f.display());
+    let ex = examples();
+    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "zlib.crc32", &arg]), "1095738169");
+    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", &arg]), "Hello, The quick brown fox jumps over the lazy dog!");
+    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", "@@home"]), "Hello, @home!");
+    let e = cli.fails(&["call", ex.to_str().unwrap(), "hello.add", &arg, "1"]);
+    assert_eq!(e, "error: argument 1: `@file` works only for str, bytes and json parameters, not i64\n");
+}
+
+#[test]
+fn bad_arguments_are_one_clear_line() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    assert_eq!(
+        cli.fails(&["call", ex, "hello.add", "1"]),
+        "error: `hello.add` takes 2 argument(s) (fn(i64, i64) -> i64), got 1\n"
+    );
+    assert_eq!(cli.fails(&["call", ex, "hello.add", "1", "two"]), "error: argument 2: expected i64, got `two`\n");
+    assert_eq!(
+        cli.fails(&["call", ex, "zlib.nothing"]),
+        format!("error: no definition named `zlib.nothing` in {ex}\n")
+    );
+    let e = cli.fails(&["call", "/nonexistent/bundles", "a.b"]);
+    assert_eq!(e, "error: /nonexistent/bundles: No such file or directory (os error 2)\n");
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let cli = Cli::new();
+    let out = cli.run(&["call"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    for sub in ["list", "inspect", "call", "build"] {
+        let help = cli.ok(&[sub, "--help"]);
+        assert!(help.contains("--json"), "{sub} --help mentions --json");
+    }
+}
+
+#[test]
+fn list_and_inspect() {
+    let cli = Cli::new();
+    let ex = examples();
+    let listed = cli.ok(&["list", ex.to_str().unwrap()]);
+    assert!(listed.contains("hello 0.1.0 (native, abi 1.0)"), "{listed}");
+    assert!(listed.contains("  hello.add: fn(i64, i64) -> i64"), "{listed}");
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&["--json", "list", ex.to_str().unwrap()])).unwrap();
+    let hello = json.as_array().unwrap().iter().find(|b| b["id"] == "hello").unwrap();
+    assert_eq!(hello["exports"]["greet"], "fn(str) -> str");
+
+    let calc = ex.join("calc");
+    let text = cli.ok(&["inspect", calc.to_str().unwrap()]);
+    assert!(text.contains("bundle   calc 0.1.0"), "{text}");
+    assert!(text.contains("depends  hello ^0.1"), "{text}");
+    assert!(text.contains("  calc.sum3: fn(i64, i64, i64) -> i64"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&["--json", "inspect", calc.to_str().unwrap()])).unwrap();
+    assert_eq!(json["generation"], 1);
+    assert_eq!(json["definitions"][0]["name"], "calc.double_it");
+}
+
+#[test]
+fn build_reports_artifacts_in_the_cache() {
+    let cli = Cli::new();
+    let ex = examples();
+    let out = cli.ok(&["build", ex.join("hello").to_str().unwrap()]);
+    assert!(out.starts_with("hello: "), "{out}");
+    assert!(out.contains(&cli.cache.path().display().to_string()), "{out}");
+    assert!(out.ends_with("libhello.so"), "{out}");
+}
+
+#[test]
+fn malformed_manifest_error_names_file_line_and_field() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("manifest.toml"), "id = \"b\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"x.so\"\nabi = \"1.x\"\n").unwrap();
+    let e = cli.fails(&["list", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        e,
+        format!(
+            "error: {}:5: abi: `1.x`: expected an ABI version of the form MAJOR.MINOR, e.g. \"1.0\"\n",
+            b.join("manifest.toml").display()
+        )
+    );
+}
