@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what polyload's build, examples and tests need on a fresh Debian
+# machine with the Rust toolchain (idempotent; apt-get runs only when a
+# package is missing). Fails with a clear message when something cannot be had.
+set -euo pipefail
+
+need_apt=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in build-essential pkg-config libffi-dev zlib1g-dev lua-dkjson; do
+    have_pkg "$pkg" || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing Debian packages: ${need_apt[*]} (run as root, or install them)" >&2
+        exit 1
+    fi
+    echo "setup: installing ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+for tool in cargo cc python3 node npm; do
+    command -v "$tool" >/dev/null || { echo "setup: \`$tool\` is required but not installed" >&2; exit 1; }
+done
