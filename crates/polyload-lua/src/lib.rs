@@ -1,1 +1,231 @@
+//! Lua bundles for polyload: LuaJIT (through [mlua], vendored) with one Lua
+//! state per bundle.
+//!
+//! ```no_run
+//! # fn main() -> polyload::Result<()> {
+//! let rt = polyload::Runtime::builder().loader(polyload_lua::LuaLoader::new()).build()?;
+//! rt.load_dir("examples/bundles/luajson")?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Bundles
+//! A Lua bundle's manifest says `loader = "lua"` and names its entry script
+//! in `file`. The script runs once per load in a fresh state; its exports are
+//! the functions in the table it returns (module style, `return { add = add }`),
+//! or, if it returns no table, its globals. `[exports]` gives each one's
+//! signature; arguments and results convert by it (see [`convert`](crate#values)).
+//!
+//! `require` finds the bundle's own modules (`?.lua`, `?/init.lua` under the
+//! bundle directory) and then the `[lua] path` entries of the manifest: a
+//! pattern with `?` is used as is (relative ones are taken from the bundle
+//! directory), a plain directory gets `?.lua` and `?/init.lua` appended. So
+//! `path = ["/usr/share/lua/5.1/?.lua"]` reaches Debian's `lua-*` packages.
+//!
+//! # Values
+//! Integers and floats are Lua numbers (LuaJIT keeps them as doubles: exact
+//! up to 2^53; results are range-checked), `str` and `bytes` are strings,
+//! `json` maps to tables (arrays and objects keep a `__jsontype` mark, as in
+//! dkjson) with `polyload.null` for JSON null.
+//!
+//! # Calling other bundles
+//! The module `polyload` (`require("polyload")`, also a global) has
+//! `call(name, ...)`, `get(name)` (a callable proxy) and `null`.
+//!
+//! # Threads and re-entrancy
+//! mlua's `send` feature guards each state with a re-entrant lock: a call
+//! from another thread waits, a call back into the same state on the same
+//! thread (Lua -> Python -> Lua) goes through. The lock is held while Lua
+//! calls out, so two Lua bundles calling each other from two threads at once
+//! can deadlock; same-thread cycles cannot.
+//!
+//! # Errors
+//! A Lua error becomes [`polyload::Error::Guest`] with Lua's message
+//! (`file:line: text`) and its stack traceback. The state stays usable.
+//!
+//! # Hot reload
+//! [`BundleLoader::reload`] evaluates the new source in a fresh state; if it
+//! fails to parse or to run, the error is returned and the old state keeps
+//! serving.
+#![warn(missing_docs)]
 
+mod convert;
+mod host;
+
+use mlua::{Function, Lua, MultiValue, Value as LuaValue};
+use polyload::{
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, GuestError, Language, LoadContext,
+    LoadedBundle, Manifest, Result, Value,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Loads `loader = "lua"` bundles. Register it with
+/// `Runtime::builder().loader(LuaLoader::new())`.
+#[derive(Clone, Debug, Default)]
+pub struct LuaLoader {
+    _private: (),
+}
+
+impl LuaLoader {
+    /// A Lua loader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// One loaded version of a Lua bundle: its state.
+struct LuaBundle {
+    _lua: Lua,
+}
+
+impl BundleInstance for LuaBundle {}
+
+/// Turns an mlua error into the guest's message and traceback.
+pub(crate) fn guest_error(e: &mlua::Error) -> GuestError {
+    fn split(text: &str) -> GuestError {
+        match text.split_once("\nstack traceback:") {
+            Some((message, tb)) => GuestError {
+                message: message.to_string(),
+                traceback: Some(format!("stack traceback:{tb}")),
+            },
+            None => GuestError::new(text),
+        }
+    }
+    match e {
+        mlua::Error::RuntimeError(s) => split(s),
+        mlua::Error::SyntaxError { message, .. } => split(message),
+        mlua::Error::CallbackError { traceback, cause } => {
+            let inner = guest_error(cause);
+            GuestError {
+                message: inner.message,
+                traceback: Some(traceback.clone()),
+            }
+        }
+        mlua::Error::WithContext { context, cause } => {
+            let inner = guest_error(cause);
+            GuestError {
+                message: format!("{context}: {}", inner.message),
+                traceback: inner.traceback,
+            }
+        }
+        other => GuestError::new(other.to_string()),
+    }
+}
+
+fn init_error(m: &Manifest, message: impl Into<String>) -> Error {
+    Error::Init {
+        bundle: m.id.clone(),
+        status: -1,
+        message: message.into(),
+    }
+}
+
+/// The `package.path` for a bundle: its own directory, then `[lua] path`,
+/// then LuaJIT's default.
+fn package_path(m: &Manifest, default: &str) -> String {
+    let dir = m.dir();
+    let mut parts = vec![
+        dir.join("?.lua").display().to_string(),
+        dir.join("?").join("init.lua").display().to_string(),
+    ];
+    for entry in m.lua.iter().flat_map(|l| l.path.iter()) {
+        let p = Path::new(entry);
+        let p = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+        if entry.contains('?') {
+            parts.push(p.display().to_string());
+        } else {
+            parts.push(p.join("?.lua").display().to_string());
+            parts.push(p.join("?").join("init.lua").display().to_string());
+        }
+    }
+    parts.push(default.to_string());
+    parts.join(";")
+}
+
+/// Calls a Lua function with values, converting the result by `ret`.
+fn call_lua(lua: &Lua, f: &Function, ret: &polyload::FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
+    let mut lua_args = MultiValue::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        lua_args.push_back(
+            convert::to_lua(lua, a).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
+        );
+    }
+    let out: LuaValue = f.call(lua_args).map_err(|e| guest_error(&e))?;
+    convert::from_lua(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+}
+
+impl LuaLoader {
+    fn new_state(&self, cx: &LoadContext<'_>) -> Result<Lua> {
+        let m = cx.manifest;
+        let lua = Lua::new();
+        let setup = || -> mlua::Result<()> {
+            let package: mlua::Table = lua.globals().get("package")?;
+            let default: String = package.get("path")?;
+            package.set("path", package_path(m, &default))?;
+            convert::install_metatables(&lua)?;
+            host::install(&lua, Arc::downgrade(cx.namespace))
+        };
+        setup().map_err(|e| init_error(m, format!("setting up the Lua state: {e}")))?;
+        Ok(lua)
+    }
+}
+
+impl BundleLoader for LuaLoader {
+    fn loader_name(&self) -> &'static str {
+        "lua"
+    }
+
+    fn language(&self) -> Language {
+        Language::Lua
+    }
+
+    /// Runs the bundle's entry script in a fresh Lua state (this runs the
+    /// bundle's code) and returns its exported functions.
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        let m = cx.manifest;
+        let file = m.dir().join(&m.file);
+        let (code, chunk_name) = match cx.source {
+            BundleSource::Path(p) => (
+                std::fs::read(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                format!("@{}", p.display()),
+            ),
+            BundleSource::Code(s) => (s.clone().into_bytes(), format!("@{} (memory)", file.display())),
+            BundleSource::Bytes(b) => (b.clone(), format!("@{} (memory)", file.display())),
+        };
+        let lua = self.new_state(cx)?;
+        let result: LuaValue = lua.load(&code[..]).set_name(chunk_name).call(()).map_err(|e| {
+            let g = guest_error(&e);
+            init_error(m, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
+        })?;
+        let table = match result {
+            LuaValue::Table(t) => t,
+            _ => lua.globals(),
+        };
+        let mut exports = Vec::with_capacity(m.exports.len());
+        for decl in &m.exports {
+            let f = match table.get::<LuaValue>(decl.name.as_str()) {
+                Ok(LuaValue::Function(f)) => f,
+                Ok(LuaValue::Nil) => continue, // the runtime reports it as missing
+                Ok(other) => {
+                    return Err(init_error(
+                        m,
+                        format!("export `{}` is a Lua {}, not a function", decl.name, other.type_name()),
+                    ))
+                }
+                Err(e) => return Err(init_error(m, format!("reading export `{}`: {e}", decl.name))),
+            };
+            let ret = decl.signature.ret.clone();
+            let state = lua.clone();
+            let entry = move |args: &[Value]| call_lua(&state, &f, &ret, args);
+            exports.push(Export {
+                name: decl.name.clone(),
+                signature: decl.signature.clone(),
+                entry: ExportEntry::Dynamic(Arc::new(entry)),
+            });
+        }
+        Ok(LoadedBundle {
+            exports,
+            instance: Box::new(LuaBundle { _lua: lua }),
+        })
+    }
+}
