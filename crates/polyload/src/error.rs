@@ -210,6 +210,19 @@ pub enum Error {
         /// The host's value.
         host_value: String,
     },
+    /// A reload would change the signature of a live export; typed handles
+    /// made for the old signature would call with the wrong types.
+    #[error("reloading bundle `{bundle}` would change `{bundle}.{name}` from `{old}` to `{new}`; reload with signature changes allowed to accept it (existing typed handles then go stale)")]
+    SignatureChange {
+        /// Bundle id.
+        bundle: String,
+        /// The export.
+        name: String,
+        /// Its live signature.
+        old: String,
+        /// The new version's signature.
+        new: String,
+    },
     /// An operation that needs a feature this build or loader lacks.
     #[error("{0}")]
     Unsupported(String),

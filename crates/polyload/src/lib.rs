@@ -57,7 +57,9 @@ mod namespace;
 mod native;
 pub mod provider;
 pub mod reclaim;
+pub mod reload;
 mod runtime;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use function::{CFunction, CReturn, CType, Function};
@@ -68,4 +70,6 @@ pub use native::NativeLoader;
 pub use polyload_abi::AbiVersion;
 pub use polyload_ffi::{FfiType, Signature, Value};
 pub use provider::{ChainedProvider, DynamicProvider, RuntimeLoadMode, StaticProvider, SymbolProvider, create_provider};
+pub use reload::{Event, ReloadOptions};
+pub use watch::Watcher;
 pub use runtime::{scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};

@@ -151,11 +151,15 @@ pub struct BundleCell {
     id: String,
     current: AtomicPtr<PolyloadCodeTable>,
     names: Mutex<Names>,
+    /// Last generation published (monotonic across unload and load).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
 struct Names {
     index: HashMap<String, usize>,
+    /// Next unused index; indexes are never reused.
+    next: usize,
     c_slots: HashMap<usize, CSlot>,
 }
 
@@ -176,8 +180,13 @@ impl fmt::Debug for BundleCell {
 impl BundleCell {
     fn index_of(&self, name: &str) -> usize {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let next = names.index.len();
-        *names.index.entry(name.to_string()).or_insert(next)
+        if let Some(i) = names.index.get(name) {
+            return *i;
+        }
+        let i = names.next;
+        names.next += 1;
+        names.index.insert(name.to_string(), i);
+        i
     }
 
     /// The current table, valid while the caller holds a [`CallGuard`].
@@ -195,10 +204,6 @@ impl BundleCell {
         &self.current
     }
 
-    /// The bundle id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
 }
 
 /// Where a definition lives: its bundle's cell and its index there.
@@ -262,10 +267,6 @@ impl Namespace {
         }
     }
 
-    pub(crate) fn reclaimer(&self) -> &Arc<Reclaimer> {
-        &self.reclaimer
-    }
-
     /// The cell of bundle `id`, created (unloaded) on first mention.
     pub(crate) fn cell(&self, id: &str) -> Arc<BundleCell> {
         if let Some(c) = self.cells.read().unwrap_or_else(|e| e.into_inner()).get(id) {
@@ -280,6 +281,7 @@ impl Namespace {
                     id: id.to_string(),
                     current: AtomicPtr::new(std::ptr::null_mut()),
                     names: Mutex::new(Names::default()),
+                    generation: std::sync::atomic::AtomicU64::new(0),
                 })
             })
             .clone()
@@ -324,9 +326,25 @@ impl Namespace {
         retire_with: Option<Box<dyn Send>>,
     ) -> u64 {
         let cell = self.cell(id);
+        // A definition whose signature changed moves to a fresh index: typed
+        // handles and C slots made for the old signature go stale instead of
+        // calling code of another type.
+        let changed: Vec<String> = self
+            .signature_changes(id, &defs)
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect();
+        if !changed.is_empty() {
+            let mut names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
+            for name in changed {
+                let fresh = names.next;
+                names.next += 1;
+                names.index.insert(name, fresh);
+            }
+        }
         let indexed: Vec<(usize, NewDefinition)> =
             defs.into_iter().map(|d| (cell.index_of(&d.name), d)).collect();
-        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).index.len();
+        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).next;
         let mut code = vec![std::ptr::null::<c_void>(); len].into_boxed_slice();
         let mut entries: Box<[Option<Entry>]> = (0..len).map(|_| None).collect();
         for (i, d) in indexed {
@@ -338,9 +356,7 @@ impl Namespace {
                 _keep: d.keep,
             });
         }
-        let old = cell.current.load(Ordering::Acquire).cast::<CodeTable>();
-        // SAFETY: non-null tables are live until retired below.
-        let generation = unsafe { old.as_ref() }.map_or(0, |t| t.header.generation) + 1;
+        let generation = cell.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut table = Box::new(CodeTable {
             header: PolyloadCodeTable {
                 generation,
@@ -355,6 +371,23 @@ impl Namespace {
         let prev = cell.current.swap(new.cast(), Ordering::AcqRel);
         self.retire(id, prev.cast(), retire_with);
         generation
+    }
+
+    /// Definitions of `defs` whose signature differs from the one bundle
+    /// `id` currently publishes: `(name, old, new)`.
+    pub(crate) fn signature_changes(&self, id: &str, defs: &[NewDefinition]) -> Vec<(String, Signature, Signature)> {
+        let cell = self.cell(id);
+        let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = CallGuard::enter();
+        let Some(table) = cell.table() else {
+            return Vec::new();
+        };
+        defs.iter()
+            .filter_map(|d| {
+                let e = table.entry(*names.index.get(&d.name)?)?;
+                (e.signature != d.signature).then(|| (d.name.clone(), e.signature.clone(), d.signature.clone()))
+            })
+            .collect()
     }
 
     /// Unpublishes bundle `id`: its slots become stale. Returns whether it

@@ -76,6 +76,8 @@ impl RuntimeBuilder {
         }
         Ok(Runtime {
             inner: Arc::new(Inner {
+                subscribers: Default::default(),
+                reload_lock: Mutex::new(()),
                 namespace: Arc::new(Namespace::new(reclaimer.clone())),
                 reclaimer,
                 loaders: RwLock::new(loaders),
@@ -95,6 +97,8 @@ struct Loaded {
 }
 
 struct Inner {
+    subscribers: crate::reload::Subscribers,
+    reload_lock: Mutex<()>,
     namespace: Arc<Namespace>,
     reclaimer: Arc<Reclaimer>,
     loaders: RwLock<HashMap<&'static str, Arc<dyn BundleLoader>>>,
@@ -322,9 +326,10 @@ impl Runtime {
         let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), false)?;
         let LoadedBundle { exports, instance } = loaded;
         let defs = check_exports(&manifest, exports)?;
-        self.inner.namespace.publish(&id, defs, None);
+        let generation = self.inner.namespace.publish(&id, defs, None);
         self.lock().insert(id.clone(), Loaded { manifest, loader, source, instance: Some(instance) });
-        tracing::info!(bundle = %id, "loaded");
+        tracing::info!(bundle = %id, generation, "loaded");
+        self.inner.subscribers.emit(crate::reload::Event::Loaded { bundle: id, generation });
         Ok(())
     }
 
@@ -350,7 +355,7 @@ impl Runtime {
         })
     }
 
-    fn prepare_source(&self, manifest: &Manifest, source: BundleSource) -> Result<(BundleSource, Option<Artifact>)> {
+    pub(crate) fn prepare_source(&self, manifest: &Manifest, source: BundleSource) -> Result<(BundleSource, Option<Artifact>)> {
         if !matches!(source, BundleSource::Path(_)) || manifest.build.is_none() {
             return Ok((source, None));
         }
@@ -358,7 +363,7 @@ impl Runtime {
         Ok((BundleSource::Path(artifact.path.clone()), Some(artifact)))
     }
 
-    fn run_loader(
+    pub(crate) fn run_loader(
         &self,
         loader: &Arc<dyn BundleLoader>,
         manifest: &Manifest,
@@ -433,7 +438,51 @@ impl Runtime {
             .namespace
             .unpublish(id, Some(Box::new(RetiredInstance(l.loader.clone(), instance))));
         tracing::info!(bundle = %id, "unloaded");
+        self.inner.subscribers.emit(crate::reload::Event::Unloaded { bundle: id.to_string() });
         Ok(())
+    }
+
+    pub(crate) fn subscribers(&self) -> &crate::reload::Subscribers {
+        &self.inner.subscribers
+    }
+
+    pub(crate) fn reload_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.reload_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Manifest, loader and source of a loaded bundle.
+    pub(crate) fn loaded_parts(&self, id: &str) -> Result<(Manifest, Arc<dyn BundleLoader>, BundleSource)> {
+        let bundles = self.lock();
+        let l = bundles.get(id).ok_or_else(|| Error::NotLoaded { bundle: id.to_string() })?;
+        Ok((l.manifest.clone(), l.loader.clone(), l.source.clone()))
+    }
+
+    /// Carries state from the live version into `instance`, publishes `defs`
+    /// and retires the old version. Returns the generation and whether state
+    /// was carried. On error nothing changes.
+    pub(crate) fn swap_in(
+        &self,
+        id: &str,
+        manifest: Manifest,
+        source: BundleSource,
+        defs: Vec<NewDefinition>,
+        mut instance: Box<dyn BundleInstance>,
+    ) -> Result<(u64, bool)> {
+        let mut bundles = self.lock();
+        let l = bundles.get_mut(id).ok_or_else(|| Error::NotLoaded { bundle: id.to_string() })?;
+        let state = match l.instance.as_mut() {
+            Some(old) => old.save_state()?,
+            None => None,
+        };
+        if let Some(state) = &state {
+            instance.restore_state(state)?;
+        }
+        let old = l.instance.replace(instance);
+        l.manifest = manifest;
+        l.source = source;
+        let retired: Box<dyn Send> = Box::new(RetiredInstance(l.loader.clone(), old));
+        let generation = self.inner.namespace.publish(id, defs, Some(retired));
+        Ok((generation, state.is_some()))
     }
 
     /// Frees retired code whose grace period has ended, waiting up to

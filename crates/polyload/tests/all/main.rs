@@ -6,3 +6,4 @@ mod build_cache;
 mod load_errors;
 mod native;
 mod providers;
+mod reload;
