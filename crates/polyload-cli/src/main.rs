@@ -40,6 +40,15 @@ enum Command {
     },
     /// Load the bundles in DIR and call BUNDLE.FUNCTION.
     Call(CallCmd),
+    /// Load the bundles in DIR, then rebuild and reload each one whose files
+    /// change, printing what happened (runs until interrupted).
+    Watch {
+        /// A bundle directory, or a directory of bundle directories.
+        dir: PathBuf,
+        /// Exit after this many reload outcomes (reloaded or failed).
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+    },
     /// Build the bundles in DIR that carry sources (no loading).
     Build {
         /// A bundle directory, or a directory of bundle directories.
@@ -109,7 +118,56 @@ fn run(cli: &Cli) -> Result<String> {
         Command::Inspect { bundle_dir } => inspect(&runtime(cli)?, bundle_dir, cli.json),
         Command::Call(c) => call(&runtime(cli)?, c, cli.json),
         Command::Build { dir } => build(&runtime(cli)?, dir, cli.json),
+        Command::Watch { dir, max_events } => watch(&runtime(cli)?, dir, *max_events, cli.json),
     }
+}
+
+fn watch(rt: &Runtime, dir: &Path, max_events: Option<u64>, as_json: bool) -> Result<String> {
+    use polyload::Event;
+    use std::io::Write;
+    let events = rt.subscribe();
+    let ids = rt.load_dir(dir)?;
+    let _watcher = rt.watch(&[dir])?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        writeln!(out, "{}", json!({"event": "watching", "dir": dir, "bundles": ids}))?;
+    } else {
+        writeln!(out, "watching {} ({} bundles: {})", dir.display(), ids.len(), ids.join(", "))?;
+    }
+    out.flush()?;
+    let mut outcomes = 0;
+    for e in events {
+        let line = match (&e, as_json) {
+            (Event::Preparing { bundle }, false) => format!("{bundle}: changed, reloading"),
+            (Event::Reloaded { bundle, generation, build, total, state_carried }, false) => format!(
+                "{bundle}: generation {generation} live (build {:.0} ms, reload {:.0} ms, state {})",
+                build.as_secs_f64() * 1e3,
+                (*total - *build).as_secs_f64() * 1e3,
+                if *state_carried { "kept" } else { "fresh" }
+            ),
+            (Event::Failed { bundle, error }, false) => {
+                format!("{bundle}: reload failed, previous version still live: {}", error.lines().next().unwrap_or(""))
+            }
+            (Event::Preparing { bundle }, true) => json!({"event": "preparing", "bundle": bundle}).to_string(),
+            (Event::Reloaded { bundle, generation, build, total, state_carried }, true) => json!({
+                "event": "reloaded", "bundle": bundle, "generation": generation,
+                "build_ms": build.as_secs_f64() * 1e3, "total_ms": total.as_secs_f64() * 1e3,
+                "state_carried": state_carried,
+            })
+            .to_string(),
+            (Event::Failed { bundle, error }, true) => json!({"event": "failed", "bundle": bundle, "error": error}).to_string(),
+            _ => continue,
+        };
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        if matches!(e, Event::Reloaded { .. } | Event::Failed { .. }) {
+            outcomes += 1;
+            if max_events.is_some_and(|m| outcomes >= m) {
+                break;
+            }
+        }
+    }
+    Ok(String::new())
 }
 
 fn manifest_json(m: &Manifest) -> serde_json::Value {

@@ -99,7 +99,7 @@ fn usage_errors_exit_with_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = cli.run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    for sub in ["list", "inspect", "call", "build"] {
+    for sub in ["list", "inspect", "call", "build", "watch"] {
         let help = cli.ok(&[sub, "--help"]);
         assert!(help.contains("--json"), "{sub} --help mentions --json");
     }
@@ -151,4 +151,50 @@ fn malformed_manifest_error_names_file_line_and_field() {
             b.join("manifest.toml").display()
         )
     );
+}
+
+#[test]
+fn watch_reports_reloads_and_failures() {
+    use std::io::{BufRead, BufReader};
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("w");
+    std::fs::create_dir_all(b.join("src")).unwrap();
+    std::fs::write(
+        b.join("manifest.toml"),
+        "id = \"w\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libw.so\"\nabi = \"1.0\"\n[exports]\nf = \"fn() -> i64\"\n[build]\ncc = [\"src/w.c\"]\n",
+    )
+    .unwrap();
+    let src = |k: i64| format!("#include <polyload.h>\nstatic int64_t f(void) {{ return {k}; }}\nuint32_t polyload_abi_version(void) {{ return POLYLOAD_ABI_VERSION_PACKED; }}\nint32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {{ POLYLOAD_DEFINE(h, b, \"f\", \"fn() -> i64\", f); return 0; }}\n");
+    std::fs::write(b.join("src/w.c"), src(1)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyload"))
+        .arg("--cache-dir")
+        .arg(cli.cache.path())
+        .args(["watch", "--max-events", "2"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("watching ") && first.ends_with("(1 bundles: w)"), "{first}");
+    std::fs::write(b.join("src/w.c"), src(2)).unwrap();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("live (") || line.contains("failed");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.starts_with("w: generation 2 live (build ")), "{seen:?}");
+    std::fs::write(b.join("src/w.c"), "broken").unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(
+        rest.iter().any(|l| l.starts_with("w: reload failed, previous version still live: building bundle `w` failed")),
+        "{rest:?}"
+    );
+    assert!(child.wait().unwrap().success());
 }
