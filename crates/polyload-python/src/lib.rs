@@ -1,1 +1,273 @@
+//! Python bundles for polyload: CPython embedded through [pyo3].
+//!
+//! ```no_run
+//! # fn main() -> polyload::Result<()> {
+//! let rt = polyload::Runtime::builder().loader(polyload_python::PythonLoader::new()).build()?;
+//! rt.load_dir("examples/bundles/pyslug")?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Bundles
+//! `loader = "python"`, `file` = the entry script. The script runs as a
+//! module once per load; its exports are the module's functions named in
+//! `[exports]`, whose signatures convert arguments and results (see
+//! [Values](crate#values)).
+//!
+//! # Isolation
+//! One interpreter serves the process. Each loaded version of a bundle gets a
+//! private package (`_polyload_<id>_<n>`) rooted at the entry script's
+//! directory; the bundle's modules run with their own `__import__`, which
+//! sends `import util` to the bundle's own `util.py` and `import polyload`
+//! to the bundle's own `polyload` module. Two bundles may therefore each have
+//! a `util` module, and a reload gets fresh module objects. No bytecode
+//! cache is written next to a bundle's sources. Limits: `importlib.import_module("util")`
+//! (which bypasses `__import__`) does not see the bundle's own modules, and
+//! pip packages are shared by name across the process (see below).
+//!
+//! # Packages
+//! `[python] requirements = ["python-slugify>=8"]` are installed on first
+//! load with `python3.X -m pip install --target <cache>/python/<hash>` (the
+//! interpreter matching the embedded one) into the bundle's cache directory
+//! and that directory goes first on `sys.path`. `sys.path` is per process,
+//! so two bundles needing different versions of one package get whichever
+//! was imported first.
+//!
+//! # Values
+//! | polyload type | Python |
+//! | --- | --- |
+//! | integers | `int` (range-checked on the way back; `bool` is refused) |
+//! | `f32`, `f64` | `float` |
+//! | `bool` | `bool` |
+//! | `str` | `str` |
+//! | `bytes` | `bytes` (`bytearray` accepted back) |
+//! | `json` | `None`, `bool`, `int`, `float`, `str`, `list`, `dict` |
+//!
+//! # Calling other bundles
+//! `import polyload` gives `polyload.call(name, *args)`, `polyload.get(name)`
+//! (a callable proxy) and `polyload.Error`. The GIL is released while the
+//! call runs elsewhere, so a Lua or JS bundle on another thread can call
+//! into Python meanwhile, and a call back into Python on the same thread
+//! (Python -> Lua -> Python) works.
+//!
+//! # Errors
+//! An exception becomes [`polyload::Error::Guest`] with `Type: message` and
+//! the Python traceback (files and lines).
+//!
+//! # Building
+//! pyo3 links libpython of the `python3` on `PATH` (or `$PYO3_PYTHON`).
+//! With a shared libpython outside the loader's search path (pyenv), this
+//! crate's tests and benches get an rpath from `build.rs`; a binary that
+//! embeds it should do the same with `DEP_POLYLOAD_PYTHON_LIBDIR` (this
+//! crate's `links` metadata), or run with `LD_LIBRARY_PATH` set.
+#![warn(missing_docs)]
 
+mod convert;
+mod packages;
+
+use polyload::{
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError, Language,
+    LoadContext, LoadedBundle, Namespace, Result, Value,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule, PyTuple};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+/// Loads `loader = "python"` bundles. Register it with
+/// `Runtime::builder().loader(PythonLoader::new())`.
+#[derive(Clone, Debug, Default)]
+pub struct PythonLoader {
+    _private: (),
+}
+
+impl PythonLoader {
+    /// A Python loader (the interpreter starts on first load).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The support module (`support.py`), created once per process.
+fn support(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    static SUPPORT: OnceLock<Py<PyModule>> = OnceLock::new();
+    if let Some(m) = SUPPORT.get() {
+        return Ok(m.bind(py).clone());
+    }
+    let code = CString::new(include_str!("support.py")).expect("support.py has no NUL");
+    let m = PyModule::from_code(py, &code, c"polyload_support.py", c"_polyload_support")?;
+    Ok(SUPPORT.get_or_init(|| m.unbind()).bind(py).clone())
+}
+
+/// `Type: message` and the formatted traceback of a Python exception.
+pub(crate) fn guest_error(py: Python<'_>, e: &PyErr) -> GuestError {
+    let ty = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let value = e.value(py).to_string();
+    let message = if value.is_empty() { ty } else { format!("{ty}: {value}") };
+    let traceback = e.traceback(py).and_then(|tb| tb.format().ok());
+    GuestError { message, traceback }
+}
+
+fn init_error(cx: &LoadContext<'_>, message: impl Into<String>) -> Error {
+    Error::Init {
+        bundle: cx.manifest.id.clone(),
+        status: -1,
+        message: message.into(),
+    }
+}
+
+/// Implements `polyload.call(name, *args)` for one bundle.
+fn host_call(ns: &Weak<Namespace>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+    let py = args.py();
+    let name: String = args
+        .get_item(0)
+        .map_err(|_| PyTypeError::new_err("polyload.call needs a name: call(\"bundle.function\", *args)"))?
+        .extract()?;
+    let ns = ns.upgrade().ok_or_else(|| PyRuntimeError::new_err("polyload.call: the runtime is gone"))?;
+    let info = ns
+        .definition(&name)
+        .ok_or_else(|| PyRuntimeError::new_err(format!("polyload.call: no definition named `{name}`")))?;
+    let params = &info.signature.params;
+    if args.len() - 1 != params.len() {
+        return Err(PyTypeError::new_err(format!(
+            "polyload.call: `{name}` takes {} argument(s), got {}",
+            params.len(),
+            args.len() - 1
+        )));
+    }
+    let mut values = Vec::with_capacity(params.len());
+    for (i, ty) in params.iter().enumerate() {
+        let a = args.get_item(i + 1)?;
+        values.push(
+            convert::from_py(&a, ty)
+                .map_err(|e| PyTypeError::new_err(format!("polyload.call: `{name}` argument {}: {e}", i + 1)))?,
+        );
+    }
+    // Release the GIL while the callee runs: it may be another thread's turn
+    // to run Python, or the callee may call back into Python.
+    let result = py.detach(|| ns.call(&name, &values));
+    match result {
+        Ok(v) => Ok(convert::to_py(py, &v)?.unbind()),
+        Err(e) => {
+            let class = support(py)?.getattr("PolyloadError")?;
+            Err(PyErr::from_value(class.call1((e.to_string(),))?))
+        }
+    }
+}
+
+static NEXT_PREFIX: AtomicU64 = AtomicU64::new(1);
+
+/// One loaded version of a Python bundle.
+struct PyBundle {
+    bundle: Py<PyAny>,
+}
+
+impl BundleInstance for PyBundle {}
+
+impl Drop for PyBundle {
+    fn drop(&mut self) {
+        Python::attach(|py| {
+            if let Err(e) = self.bundle.bind(py).call_method0("drop") {
+                tracing::warn!("dropping a Python bundle: {}", guest_error(py, &e));
+            }
+        });
+    }
+}
+
+fn call_py(f: &Py<PyAny>, ret: &FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
+    Python::attach(|py| {
+        let mut items = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            items.push(convert::to_py(py, a).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?);
+        }
+        let tuple = PyTuple::new(py, items).map_err(|e| guest_error(py, &e))?;
+        let out = f.bind(py).call1(tuple).map_err(|e| guest_error(py, &e))?;
+        convert::from_py(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+    })
+}
+
+impl BundleLoader for PythonLoader {
+    fn loader_name(&self) -> &'static str {
+        "python"
+    }
+
+    fn language(&self) -> Language {
+        Language::Python
+    }
+
+    /// Installs the bundle's requirements if needed, then runs its entry
+    /// script as a fresh module (this runs the bundle's code).
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        let m = cx.manifest;
+        let file = m.dir().join(&m.file);
+        let (source, filename) = match cx.source {
+            BundleSource::Path(p) => (
+                std::fs::read_to_string(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                p.clone(),
+            ),
+            BundleSource::Code(s) => (s.clone(), file.clone()),
+            BundleSource::Bytes(b) => (
+                String::from_utf8(b.clone()).map_err(|_| init_error(cx, "Python source must be UTF-8"))?,
+                file.clone(),
+            ),
+        };
+        let python = Python::attach(|py| -> PyResult<String> { support(py)?.call_method0("interpreter")?.extract() })
+            .map_err(|e| init_error(cx, format!("starting Python: {e}")))?;
+        let site = packages::ensure(cx, &python)?;
+        let root = filename.parent().unwrap_or(m.dir()).to_path_buf();
+        let stem = filename.file_stem().and_then(|s| s.to_str()).unwrap_or("main").replace(['.', '-'], "_");
+        let prefix = format!(
+            "_polyload_{}_{}",
+            m.id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            NEXT_PREFIX.fetch_add(1, Ordering::Relaxed)
+        );
+        let ns = Arc::downgrade(cx.namespace);
+        Python::attach(|py| -> Result<LoadedBundle> {
+            let fail = |e: PyErr| {
+                let g = guest_error(py, &e);
+                init_error(cx, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
+            };
+            let support = support(py).map_err(fail)?;
+            if let Some(site) = &site {
+                support.call_method1("add_site", (site.display().to_string(),)).map_err(fail)?;
+            }
+            let call = pyo3::types::PyCFunction::new_closure(
+                py,
+                Some(c"call"),
+                Some(c"call(name, *args): calls `bundle.function` with args converted by its signature"),
+                move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| host_call(&ns, args),
+            )
+            .map_err(fail)?;
+            let module = support.call_method1("make_polyload", (call,)).map_err(fail)?;
+            let bundle = support
+                .getattr("Bundle")
+                .and_then(|b| b.call1((prefix.as_str(), root.display().to_string(), module)))
+                .map_err(fail)?;
+            let entry = bundle
+                .call_method1("run_entry", (source, filename.display().to_string(), stem))
+                .map_err(fail)?;
+            let instance = PyBundle { bundle: bundle.unbind() };
+            let mut exports = Vec::with_capacity(m.exports.len());
+            for decl in &m.exports {
+                let Ok(f) = entry.getattr(decl.name.as_str()) else {
+                    continue; // the runtime reports it as missing
+                };
+                if !f.is_callable() {
+                    return Err(init_error(cx, format!("export `{}` is not callable", decl.name)));
+                }
+                let f = f.unbind();
+                let ret = decl.signature.ret.clone();
+                exports.push(Export {
+                    name: decl.name.clone(),
+                    signature: decl.signature.clone(),
+                    entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| call_py(&f, &ret, args))),
+                });
+            }
+            Ok(LoadedBundle {
+                exports,
+                instance: Box::new(instance),
+            })
+        })
+    }
+}
