@@ -1,1 +1,321 @@
+//! JavaScript bundles for polyload: QuickJS (through [rquickjs]) with one
+//! runtime and context per bundle, ES modules, and npm packages.
+//!
+//! ```no_run
+//! # fn main() -> polyload::Result<()> {
+//! let rt = polyload::Runtime::builder().loader(polyload_js::JsLoader::new()).build()?;
+//! rt.load_dir("examples/bundles/jsmarkdown")?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Bundles
+//! `loader = "js"`, `file` = the entry ES module. Its exports named in
+//! `[exports]` are the functions polyload calls; signatures convert
+//! arguments and results (see [Values](crate#values)). An `async` function
+//! (one returning a promise) is run to completion. The entry may `import`
+//! the bundle's own files (`./util.js`), npm packages named in
+//! `[js] packages` (installed with `npm install --ignore-scripts` into the
+//! bundle's cache on first load, resolved ES-module first), and `polyload`.
+//!
+//! # Values
+//! | polyload type | JavaScript |
+//! | --- | --- |
+//! | integers | number (BigInt beyond ±2^53); range-checked on the way back |
+//! | `f32`, `f64` | number |
+//! | `bool` | boolean |
+//! | `str` | string |
+//! | `bytes` | `Uint8Array` (`ArrayBuffer` accepted back) |
+//! | `json` | `null`, boolean, number, string, array, plain object |
+//!
+//! # Calling other bundles
+//! `import { call, get } from "polyload"` (also the global `polyload`):
+//! `call("bundle.function", ...args)`, `get(name)` gives a callable proxy.
+//!
+//! # Threads and re-entrancy
+//! QuickJS is single-threaded. Each bundle's runtime sits behind a
+//! re-entrant lock: another thread waits; the same thread re-enters (JS ->
+//! Python -> JS) by reusing the context that is already active on it. The
+//! lock is held while JS calls out, so two JS/Lua bundles calling each other
+//! from two threads at once can deadlock; same-thread cycles cannot.
+//!
+//! # Errors
+//! A thrown exception becomes [`polyload::Error::Guest`] with `Name:
+//! message` and the QuickJS stack (`at f (/path/main.js:3:11)`).
+#![warn(missing_docs)]
 
+mod convert;
+mod modules;
+
+use parking_lot::ReentrantMutex;
+use polyload::{
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError, Language,
+    LoadContext, LoadedBundle, Namespace, Result, Value,
+};
+use rquickjs::function::{Args, Rest};
+use rquickjs::{qjs, Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value as JsValue};
+use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
+use std::sync::{Arc, Weak};
+
+/// Loads `loader = "js"` bundles. Register it with
+/// `Runtime::builder().loader(JsLoader::new())`.
+#[derive(Clone, Debug, Default)]
+pub struct JsLoader {
+    _private: (),
+}
+
+impl JsLoader {
+    /// A JavaScript loader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// One bundle's QuickJS runtime and context.
+///
+/// Field order is drop order: the saved functions go before the context,
+/// the context before the runtime.
+struct Vm {
+    exports: RefCell<Vec<Persistent<Function<'static>>>>,
+    ctx: Context,
+    _rt: Runtime,
+    /// The context pointer while some frame on the lock's owning thread is
+    /// inside `Context::with` (for re-entrant calls).
+    active: Cell<Option<NonNull<qjs::JSContext>>>,
+}
+
+/// A [`Vm`] shared by the bundle's exports.
+struct Shared(ReentrantMutex<Vm>);
+
+// SAFETY: rquickjs (without its `parallel` feature) uses `Rc`/`RefCell`
+// internally and QuickJS has no locking of its own, so a `Vm` must only be
+// touched by one thread at a time. Every access goes through the
+// `ReentrantMutex`: only its owning thread can reach the `Vm`, and the mutex
+// orders accesses from successive threads (release/acquire). The stack
+// limit QuickJS checks is reset for the current thread by `Context::with`
+// on every outermost entry. The last `Arc<Shared>` drops the `Vm` on
+// whichever thread releases it, with no other reference left.
+unsafe impl Send for Shared {}
+// SAFETY: as above; `&Shared` only gives access through the mutex.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Runs `f` with the bundle's context on this thread, re-using the
+    /// context already entered further up this thread's stack.
+    fn enter<R>(&self, f: impl for<'js> FnOnce(Ctx<'js>, &Vm) -> R) -> R {
+        let vm = self.0.lock();
+        if let Some(raw) = vm.active.get() {
+            // SAFETY: `active` is set only while a frame of this thread (the
+            // mutex owner) is inside `Context::with` on this context, so the
+            // runtime is locked for this thread and the context is alive; the
+            // `Ctx` created here does not outlive `f`, which returns before
+            // that outer frame does.
+            let ctx = unsafe { Ctx::from_raw(raw) };
+            return f(ctx, &vm);
+        }
+        vm.ctx.with(|ctx| {
+            struct Reset<'a>(&'a Cell<Option<NonNull<qjs::JSContext>>>);
+            impl Drop for Reset<'_> {
+                fn drop(&mut self) {
+                    self.0.set(None);
+                }
+            }
+            // SAFETY: the runtime is locked for this thread (inside `with`);
+            // QuickJS measures stack use from the top recorded here, which
+            // must be this thread's (rquickjs does it only with `parallel`).
+            unsafe { qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
+            vm.active.set(Some(ctx.as_raw()));
+            let _reset = Reset(&vm.active);
+            f(ctx, &vm)
+        })
+    }
+}
+
+/// The pending exception (or `e`) as the guest's message and stack.
+fn guest_error(ctx: &Ctx<'_>, e: rquickjs::Error) -> GuestError {
+    if !e.is_exception() {
+        return GuestError::new(e.to_string());
+    }
+    let v = ctx.catch();
+    if let Some(ex) = v.as_object().and_then(|o| Exception::from_object(o.clone())) {
+        let name: Option<String> = ex.get("name").ok();
+        let message = ex.message().unwrap_or_default();
+        let message = match name {
+            Some(n) if !n.is_empty() => format!("{n}: {message}"),
+            _ => message,
+        };
+        let stack = ex.stack().filter(|s| !s.trim().is_empty());
+        return GuestError { message, traceback: stack };
+    }
+    let text = ctx
+        .json_stringify(v.clone())
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{v:?}"));
+    GuestError::new(format!("uncaught {text}"))
+}
+
+/// Runs the job queue until `v` (if a promise) settles.
+fn settle<'js>(v: JsValue<'js>) -> rquickjs::Result<JsValue<'js>> {
+    match v.as_promise() {
+        Some(p) => p.finish::<JsValue>(),
+        None => Ok(v),
+    }
+}
+
+fn call_export(shared: &Shared, index: usize, ret: &FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
+    shared.enter(|ctx, vm| {
+        let f = vm.exports.borrow()[index]
+            .clone()
+            .restore(&ctx)
+            .map_err(|e| GuestError::new(format!("internal error restoring an export (this is a bug): {e}")))?;
+        let mut a = Args::new(ctx.clone(), args.len());
+        for (i, v) in args.iter().enumerate() {
+            let js = convert::to_js(&ctx, v).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?;
+            a.push_arg(js).map_err(|e| guest_error(&ctx, e))?;
+        }
+        let out = a.apply::<JsValue>(&f).and_then(settle).map_err(|e| guest_error(&ctx, e))?;
+        convert::from_js(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+    })
+}
+
+/// Implements `polyload.call(name, ...args)`.
+fn host_call<'js>(ctx: &Ctx<'js>, ns: &Weak<Namespace>, name: &str, args: &[JsValue<'js>]) -> rquickjs::Result<JsValue<'js>> {
+    let throw = |m: String| Exception::throw_message(ctx, &m);
+    let ns = ns.upgrade().ok_or_else(|| throw("polyload.call: the runtime is gone".into()))?;
+    let info = ns
+        .definition(name)
+        .ok_or_else(|| throw(format!("polyload.call: no definition named `{name}`")))?;
+    let params = &info.signature.params;
+    if args.len() != params.len() {
+        return Err(Exception::throw_type(
+            ctx,
+            &format!("polyload.call: `{name}` takes {} argument(s), got {}", params.len(), args.len()),
+        ));
+    }
+    let values = args
+        .iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (a, ty))| {
+            convert::from_js(a, ty).map_err(|e| {
+                Exception::throw_type(ctx, &format!("polyload.call: `{name}` argument {}: {e}", i + 1))
+            })
+        })
+        .collect::<rquickjs::Result<Vec<Value>>>()?;
+    let out = ns.call(name, &values).map_err(|e| throw(e.to_string()))?;
+    convert::to_js(ctx, &out)
+}
+
+/// Installs the global `polyload` object.
+fn install_host<'js>(ctx: &Ctx<'js>, ns: Weak<Namespace>) -> rquickjs::Result<()> {
+    let obj = Object::new(ctx.clone())?;
+    let call = Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, args: Rest<JsValue<'js>>| {
+        host_call(&ctx, &ns, &name, &args.0)
+    })?
+    .with_name("call")?;
+    obj.set("call", call)?;
+    ctx.globals().set("polyload", obj)?;
+    ctx.eval::<(), _>(
+        "(() => { const p = globalThis.polyload, call = p.call; \
+         p.get = (name) => { const f = (...args) => call(name, ...args); \
+         Object.defineProperty(f, 'name', { value: name }); return f; }; })();",
+    )
+}
+
+struct JsBundle {
+    _shared: Arc<Shared>,
+}
+
+impl BundleInstance for JsBundle {}
+
+fn init_error(cx: &LoadContext<'_>, message: impl Into<String>) -> Error {
+    Error::Init {
+        bundle: cx.manifest.id.clone(),
+        status: -1,
+        message: message.into(),
+    }
+}
+
+impl BundleLoader for JsLoader {
+    fn loader_name(&self) -> &'static str {
+        "js"
+    }
+
+    fn language(&self) -> Language {
+        Language::JavaScript
+    }
+
+    /// Installs `[js] packages` if needed, then evaluates the entry module
+    /// in a fresh QuickJS runtime (this runs the bundle's code).
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        let m = cx.manifest;
+        let (source, path) = match cx.source {
+            BundleSource::Path(p) => (
+                std::fs::read(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+            ),
+            BundleSource::Code(s) => (s.clone().into_bytes(), std::path::absolute(m.dir().join(&m.file)).unwrap_or_default()),
+            BundleSource::Bytes(b) => (b.clone(), std::path::absolute(m.dir().join(&m.file)).unwrap_or_default()),
+        };
+        let installed = modules::ensure_packages(cx)?;
+        let root = path.parent().unwrap_or(m.dir()).to_path_buf();
+        let mut node_modules = vec![root.join("node_modules")];
+        node_modules.extend(installed);
+        let resolver = modules::BundleModules { node_modules };
+
+        let rt = Runtime::new().map_err(|e| init_error(cx, format!("creating a QuickJS runtime: {e}")))?;
+        rt.set_loader(resolver.clone(), resolver);
+        let ctx = Context::full(&rt).map_err(|e| init_error(cx, format!("creating a QuickJS context: {e}")))?;
+        let shared = Arc::new(Shared(ReentrantMutex::new(Vm {
+            exports: RefCell::new(Vec::new()),
+            ctx,
+            _rt: rt,
+            active: Cell::new(None),
+        })));
+        let ns = Arc::downgrade(cx.namespace);
+        let name = path.display().to_string();
+        let found: Vec<(String, Option<usize>)> = shared.enter(|ctx, vm| -> Result<Vec<(String, Option<usize>)>> {
+            let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
+                let g = guest_error(ctx, e);
+                init_error(cx, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
+            };
+            install_host(&ctx, ns).map_err(|e| fail(&ctx, e))?;
+            let module = Module::declare(ctx.clone(), name.as_str(), source).map_err(|e| fail(&ctx, e))?;
+            let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
+            promise.finish::<()>().map_err(|e| fail(&ctx, e))?;
+            let mut found = Vec::new();
+            for decl in &m.exports {
+                let v: JsValue = module.get(decl.name.as_str()).map_err(|e| fail(&ctx, e))?;
+                if v.is_undefined() {
+                    found.push((decl.name.clone(), None)); // reported as missing by the runtime
+                    continue;
+                }
+                let f = v
+                    .into_function()
+                    .ok_or_else(|| init_error(cx, format!("export `{}` is not a function", decl.name)))?;
+                let mut saved = vm.exports.borrow_mut();
+                saved.push(Persistent::save(&ctx, f));
+                found.push((decl.name.clone(), Some(saved.len() - 1)));
+            }
+            Ok(found)
+        })?;
+        let mut exports = Vec::with_capacity(found.len());
+        for (name, index) in found {
+            let Some(index) = index else { continue };
+            let decl = m.export(&name).expect("found from the manifest's exports");
+            let ret = decl.signature.ret.clone();
+            let vm = shared.clone();
+            exports.push(Export {
+                name,
+                signature: decl.signature.clone(),
+                entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| call_export(&vm, index, &ret, args))),
+            });
+        }
+        Ok(LoadedBundle {
+            exports,
+            instance: Box::new(JsBundle { _shared: shared }),
+        })
+    }
+}
