@@ -43,22 +43,16 @@
 //! by a background thread while anything is pending.
 
 use std::cell::Cell;
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const DEPTH_MASK: u64 = 0xffff_ffff;
-const QUIESCENT_ONE: u64 = 1 << 32;
+mod protocol;
+pub use protocol::ThreadRecord;
 
-/// Per-thread reader state (see the module docs). Cache-line aligned so that
-/// two threads' stores never contend.
-#[repr(align(64))]
-#[derive(Debug, Default)]
-pub struct ThreadRecord {
-    state: AtomicU64,
-    /// Set when a guest reported an error on this thread (see `host`).
-    /// Only the owning thread touches it; atomic only to be `Sync`.
-    error: AtomicBool,
+/// The atomics `protocol` uses (loom's in `tests/loom.rs`).
+mod sync {
+    pub(super) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -238,9 +232,7 @@ impl CallGuard {
         // SAFETY: `rec` points to this thread's record, kept alive by OWNER
         // (and by REGISTRY) until the thread's TLS is torn down, when RECORD
         // is reset to null.
-        let state = unsafe { &(*rec).state };
-        let s = state.load(Ordering::Relaxed);
-        state.store(s + 1, Ordering::Relaxed);
+        unsafe { (*rec).enter() };
         if READER_FENCE {
             fence(Ordering::SeqCst);
         } else {
@@ -268,17 +260,7 @@ impl Drop for CallGuard {
             return;
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        let state = unsafe { &(*self.rec).state };
-        let s = state.load(Ordering::Relaxed);
-        let next = if s & DEPTH_MASK == 1 {
-            (s & !DEPTH_MASK).wrapping_add(QUIESCENT_ONE)
-        } else {
-            s - 1
-        };
-        // Release: everything this thread did inside the call (including
-        // running the code) happens-before a reclaimer's acquire load that
-        // sees the new state.
-        state.store(next, Ordering::Release);
+        unsafe { (*self.rec).exit() };
     }
 }
 
@@ -329,7 +311,7 @@ pub fn in_call() -> bool {
         return false;
     }
     // SAFETY: as in `CallGuard::enter`.
-    unsafe { (*rec).state.load(Ordering::Relaxed) & DEPTH_MASK != 0 }
+    unsafe { (*rec).in_call() }
 }
 
 struct Pending {
@@ -363,10 +345,7 @@ impl Reclaimer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter_map(|r| {
-                let s = r.state.load(Ordering::Acquire);
-                (s & DEPTH_MASK != 0).then(|| (r.clone(), s))
-            })
+            .filter_map(|r| r.snapshot().map(|s| (r.clone(), s)))
             .collect();
         let teardown_busy = TEARDOWN_DEPTH.load(Ordering::SeqCst) > 0;
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(Pending {
@@ -388,11 +367,7 @@ impl Reclaimer {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let teardown_idle = TEARDOWN_DEPTH.load(Ordering::SeqCst) == 0;
             pending.retain_mut(|p| {
-                p.waiting.retain(|(rec, then)| {
-                    let now = rec.state.load(Ordering::Acquire);
-                    let quiescent = now & DEPTH_MASK == 0 || (now >> 32) != (then >> 32);
-                    !quiescent
-                });
+                p.waiting.retain(|(rec, then)| !rec.passed(*then));
                 if p.teardown_busy && teardown_idle {
                     p.teardown_busy = false;
                 }
