@@ -283,7 +283,8 @@ pub fn ensure_artifact(
     let start = Instant::now();
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
     let tmp = out_dir.join(format!(".{}.tmp{}", file_name.display(), std::process::id()));
-    let dir = manifest.dir();
+    // Tools run in the bundle directory; every path handed to them is absolute.
+    let dir = &manifest.dir().canonicalize().map_err(|e| Error::io(manifest.dir(), e))?;
     match spec {
         BuildSpec::Cc { sources, libs, cflags } => {
             let include = cache_root.join("include");

@@ -3,6 +3,7 @@
 mod support;
 
 mod build_cache;
+mod guest;
 mod load_errors;
 mod native;
 mod providers;
