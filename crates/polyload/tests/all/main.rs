@@ -4,6 +4,7 @@ mod support;
 
 mod build_cache;
 mod guest;
+mod jit;
 mod load_errors;
 mod native;
 mod providers;
