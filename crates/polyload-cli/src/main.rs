@@ -69,6 +69,18 @@ struct CallCmd {
 
 fn runtime(cli: &Cli) -> Result<Runtime> {
     let mut b = Runtime::builder();
+    #[cfg(feature = "lua")]
+    {
+        b = b.loader(polyload_lua::LuaLoader::new());
+    }
+    #[cfg(feature = "python")]
+    {
+        b = b.loader(polyload_python::PythonLoader::new());
+    }
+    #[cfg(feature = "js")]
+    {
+        b = b.loader(polyload_js::JsLoader::new());
+    }
     if let Some(d) = &cli.cache_dir {
         b = b.cache_dir(d);
     }

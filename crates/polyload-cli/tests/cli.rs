@@ -8,18 +8,42 @@ fn examples() -> PathBuf {
 }
 
 struct Cli {
-    cache: tempfile::TempDir,
+    cache: PathBuf,
+    _own: Option<tempfile::TempDir>,
+}
+
+/// The cache the tests share: the example bundles are built (and their
+/// packages installed) once, by whichever test comes first.
+fn shared_cache() -> PathBuf {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache");
+    WARM.call_once(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_polyload"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(["call", examples().to_str().unwrap(), "hello.add", "1", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "warming the cache: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    cache
 }
 
 impl Cli {
     fn new() -> Self {
-        Cli { cache: tempfile::tempdir().unwrap() }
+        Cli { cache: shared_cache(), _own: None }
+    }
+
+    /// A CLI with a cache of its own (for tests about building).
+    fn fresh() -> Self {
+        let own = tempfile::tempdir().unwrap();
+        Cli { cache: own.path().to_path_buf(), _own: Some(own) }
     }
 
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_polyload"))
             .arg("--cache-dir")
-            .arg(self.cache.path())
+            .arg(&self.cache)
             .args(args)
             .output()
             .unwrap()
@@ -53,6 +77,11 @@ fn call_parses_arguments_by_signature() {
     assert_eq!(cli.ok(&["call", ex, "hello.add", "--", "-2", "-40"]), "-42");
     assert_eq!(cli.ok(&["call", ex, "hello.greet", "CLI"]), "Hello, CLI!");
     assert_eq!(cli.ok(&["call", ex, "calc.sum3", "1", "2", "3"]), "6");
+    // Every loader is compiled in.
+    assert_eq!(cli.ok(&["call", ex, "pyslug.slugify", "Hello, Wörld!"]), "hello-world");
+    assert_eq!(cli.ok(&["call", ex, "jsmarkdown.render", "*hi*"]), "<p><em>hi</em></p>");
+    assert_eq!(cli.ok(&["call", ex, "luajson.decode", "[1, {\"a\": true}]"]), r#"[1,{"a":true}]"#);
+    assert_eq!(cli.ok(&["call", ex, "textstats.word_count", "one two  three"]), "3");
     assert_eq!(
         cli.ok(&["--json", "call", ex, "hello.add", "1", "2"]),
         r#"{"function":"hello.add","result":3}"#
@@ -128,11 +157,11 @@ fn list_and_inspect() {
 
 #[test]
 fn build_reports_artifacts_in_the_cache() {
-    let cli = Cli::new();
+    let cli = Cli::fresh();
     let ex = examples();
     let out = cli.ok(&["build", ex.join("hello").to_str().unwrap()]);
     assert!(out.starts_with("hello: "), "{out}");
-    assert!(out.contains(&cli.cache.path().display().to_string()), "{out}");
+    assert!(out.contains(&cli.cache.display().to_string()), "{out}");
     assert!(out.ends_with("libhello.so"), "{out}");
 }
 
@@ -156,7 +185,7 @@ fn malformed_manifest_error_names_file_line_and_field() {
 #[test]
 fn watch_reports_reloads_and_failures() {
     use std::io::{BufRead, BufReader};
-    let cli = Cli::new();
+    let cli = Cli::fresh();
     let dir = tempfile::tempdir().unwrap();
     let b = dir.path().join("w");
     std::fs::create_dir_all(b.join("src")).unwrap();
@@ -169,7 +198,7 @@ fn watch_reports_reloads_and_failures() {
     std::fs::write(b.join("src/w.c"), src(1)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyload"))
         .arg("--cache-dir")
-        .arg(cli.cache.path())
+        .arg(&cli.cache)
         .args(["watch", "--max-events", "2"])
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
