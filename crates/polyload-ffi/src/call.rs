@@ -1,56 +1,9 @@
 //! Calls through libffi by [`Signature`]: the general path.
 
-use crate::{alloc, FfiType, Signature, Value, ValueError};
+use crate::marshal::{read_value, write_value, Keep, Ownership, Slot};
+use crate::{FfiError, FfiType, Signature, Value};
 use libffi::middle::{Arg, Cif, CodePtr, Ret, Type};
-use polyload_abi::PolyloadStr;
-use std::ffi::{c_void, CString};
-
-/// Why a dynamic call could not be made or its result not read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FfiError {
-    /// The number of arguments differs from the signature's.
-    #[error("expected {expected} argument(s), got {got}")]
-    ArgCount {
-        /// Parameters in the signature (fixed ones, for a variadic function).
-        expected: usize,
-        /// Arguments given.
-        got: usize,
-    },
-    /// An argument does not fit its parameter's type.
-    #[error("argument {index}: {source}")]
-    BadArgument {
-        /// 0-based position.
-        index: usize,
-        /// What was wrong.
-        source: ValueError,
-    },
-    /// A `cstr` argument contains a NUL byte before its end.
-    #[error("argument {index}: string contains an interior NUL byte at offset {offset}, so it cannot be passed as cstr")]
-    InteriorNul {
-        /// 0-based position.
-        index: usize,
-        /// Byte offset of the first NUL.
-        offset: usize,
-    },
-    /// The callee returned something its signature's type cannot hold
-    /// (invalid UTF-8 in a `str`, invalid JSON in a `json`).
-    #[error("invalid {ty} returned: {reason}")]
-    BadReturn {
-        /// The declared return type.
-        ty: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// libffi refused the call interface (an unsupported type combination).
-    #[error("libffi cannot prepare a call interface for `{signature}`: {reason}")]
-    Prepare {
-        /// The signature.
-        signature: String,
-        /// libffi's status.
-        reason: String,
-    },
-}
+use std::ffi::c_void;
 
 /// The libffi type of a polyload type. `str`/`bytes`/`json` are the
 /// two-word `PolyloadStr` struct; arrays inside structs are expanded into
@@ -95,181 +48,6 @@ fn push_flat(ty: &FfiType, out: &mut Vec<Type>) {
             }
         }
         t => out.push(libffi_type(t)),
-    }
-}
-
-/// An 16-byte-aligned scratch buffer for one argument or the return value.
-#[derive(Clone)]
-pub(crate) struct Slot(Vec<u128>);
-
-impl Slot {
-    pub(crate) fn new(size: usize) -> Self {
-        // libffi writes integer returns as a full `ffi_arg` (8 bytes).
-        Slot(vec![0u128; size.max(16).div_ceil(16)])
-    }
-    pub(crate) fn ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr().cast()
-    }
-}
-
-/// Owned storage that must outlive the call (C strings, buffers).
-#[derive(Default)]
-pub(crate) struct Keep {
-    cstrings: Vec<CString>,
-    buffers: Vec<Vec<u8>>,
-}
-
-/// Writes `value` (already checked against `ty`) at `dst` in C layout.
-///
-/// # Safety
-/// `dst` must be valid for `ty.layout().size` bytes and suitably aligned.
-pub(crate) unsafe fn write_value(
-    dst: *mut u8,
-    ty: &FfiType,
-    value: &Value,
-    index: usize,
-    keep: &mut Keep,
-) -> Result<(), FfiError> {
-    // SAFETY (whole body): the caller guarantees `dst` is valid and aligned
-    // for `ty`; each arm writes exactly `ty`'s size.
-    unsafe {
-        match (ty, value) {
-            (FfiType::Bool, Value::Bool(v)) => dst.write(*v as u8),
-            (FfiType::I8, Value::I8(v)) => dst.cast::<i8>().write(*v),
-            (FfiType::U8, Value::U8(v)) => dst.write(*v),
-            (FfiType::I16, Value::I16(v)) => dst.cast::<i16>().write(*v),
-            (FfiType::U16, Value::U16(v)) => dst.cast::<u16>().write(*v),
-            (FfiType::I32, Value::I32(v)) => dst.cast::<i32>().write(*v),
-            (FfiType::U32, Value::U32(v)) => dst.cast::<u32>().write(*v),
-            (FfiType::I64, Value::I64(v)) => dst.cast::<i64>().write(*v),
-            (FfiType::U64, Value::U64(v)) => dst.cast::<u64>().write(*v),
-            (FfiType::F32, Value::F32(v)) => dst.cast::<f32>().write(*v),
-            (FfiType::F64, Value::F64(v)) => dst.cast::<f64>().write(*v),
-            (FfiType::Pointer | FfiType::Callback(_), Value::Ptr(v)) => {
-                dst.cast::<usize>().write(*v)
-            }
-            (FfiType::CString, Value::Str(s)) => {
-                let c = CString::new(s.as_bytes()).map_err(|e| FfiError::InteriorNul {
-                    index,
-                    offset: e.nul_position(),
-                })?;
-                dst.cast::<*const i8>().write(c.as_ptr().cast());
-                keep.cstrings.push(c);
-            }
-            (FfiType::Str, Value::Str(s)) => {
-                let buf = s.as_bytes().to_vec();
-                dst.cast::<PolyloadStr>().write(PolyloadStr {
-                    ptr: buf.as_ptr(),
-                    len: buf.len(),
-                });
-                keep.buffers.push(buf);
-            }
-            (FfiType::Bytes, Value::Bytes(b)) => {
-                let buf = b.clone();
-                dst.cast::<PolyloadStr>().write(PolyloadStr {
-                    ptr: buf.as_ptr(),
-                    len: buf.len(),
-                });
-                keep.buffers.push(buf);
-            }
-            (FfiType::Json, Value::Json(j)) => {
-                let buf = j.to_string().into_bytes();
-                dst.cast::<PolyloadStr>().write(PolyloadStr {
-                    ptr: buf.as_ptr(),
-                    len: buf.len(),
-                });
-                keep.buffers.push(buf);
-            }
-            (FfiType::Struct(fields), Value::Struct(vals)) => {
-                for ((f, off), v) in fields.iter().zip(ty.field_offsets()).zip(vals) {
-                    write_value(dst.add(off), f, v, index, keep)?;
-                }
-            }
-            (FfiType::Array(elem, _), Value::Array(vals)) => {
-                let size = elem.layout().size;
-                for (i, v) in vals.iter().enumerate() {
-                    write_value(dst.add(i * size), elem, v, index, keep)?;
-                }
-            }
-            _ => {
-                return Err(FfiError::BadArgument {
-                    index,
-                    source: value.check(ty).expect_err("mismatch"),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads a value of type `ty` from `src`. Buffers returned as `str`, `bytes`
-/// or `json` are copied and then freed with [`alloc::polyload_free`]
-/// (ownership passes to the caller, per the polyload ABI). A `cstr` result is
-/// copied and not freed (C functions return borrowed strings).
-///
-/// # Safety
-/// `src` must hold an initialised value of `ty` in C layout.
-pub(crate) unsafe fn read_value(src: *const u8, ty: &FfiType) -> Result<Value, FfiError> {
-    let bad = |reason: String| FfiError::BadReturn {
-        ty: ty.to_string(),
-        reason,
-    };
-    // SAFETY (whole body): the caller guarantees `src` holds a `ty`.
-    unsafe {
-        Ok(match ty {
-            FfiType::Void => Value::Void,
-            FfiType::Bool => Value::Bool(src.read() != 0),
-            FfiType::I8 => Value::I8(src.cast::<i8>().read()),
-            FfiType::U8 => Value::U8(src.read()),
-            FfiType::I16 => Value::I16(src.cast::<i16>().read()),
-            FfiType::U16 => Value::U16(src.cast::<u16>().read()),
-            FfiType::I32 => Value::I32(src.cast::<i32>().read()),
-            FfiType::U32 => Value::U32(src.cast::<u32>().read()),
-            FfiType::I64 => Value::I64(src.cast::<i64>().read()),
-            FfiType::U64 => Value::U64(src.cast::<u64>().read()),
-            FfiType::F32 => Value::F32(src.cast::<f32>().read()),
-            FfiType::F64 => Value::F64(src.cast::<f64>().read()),
-            FfiType::Pointer | FfiType::Callback(_) => Value::Ptr(src.cast::<usize>().read()),
-            FfiType::CString => {
-                let p = src.cast::<*const std::ffi::c_char>().read();
-                if p.is_null() {
-                    return Err(bad("null pointer".into()));
-                }
-                let s = std::ffi::CStr::from_ptr(p);
-                Value::Str(s.to_str().map_err(|e| bad(e.to_string()))?.to_string())
-            }
-            FfiType::Str | FfiType::Bytes | FfiType::Json => {
-                let s = src.cast::<PolyloadStr>().read();
-                let bytes = s.as_bytes().to_vec();
-                if !s.ptr.is_null() && s.len > 0 {
-                    alloc::polyload_free(s.ptr as *mut c_void, s.len, 1);
-                }
-                match ty {
-                    FfiType::Bytes => Value::Bytes(bytes),
-                    FfiType::Str => {
-                        Value::Str(String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?)
-                    }
-                    _ => Value::Json(
-                        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?,
-                    ),
-                }
-            }
-            FfiType::Struct(fields) => Value::Struct(
-                fields
-                    .iter()
-                    .zip(ty.field_offsets())
-                    .map(|(f, off)| read_value(src.add(off), f))
-                    .collect::<Result<_, _>>()?,
-            ),
-            FfiType::Array(elem, n) => {
-                let size = elem.layout().size;
-                Value::Array(
-                    (0..*n)
-                        .map(|i| read_value(src.add(i * size), elem))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
-        })
     }
 }
 
@@ -354,13 +132,10 @@ impl PreparedCall {
         // argument slots hold values of the declared types; the return slot
         // is large enough for the return type (at least `ffi_arg`).
         unsafe {
-            self.cif.call_return_into(
-                CodePtr::from_ptr(code),
-                &ffi_args,
-                Ret::new(&mut ret.0[..]),
-            );
+            self.cif
+                .call_return_into(CodePtr::from_ptr(code), &ffi_args, Ret::new(&mut ret.0[..]));
             drop(keep);
-            read_value(ret.ptr(), &sig.ret)
+            read_value(ret.ptr(), &sig.ret, Ownership::Owned)
         }
     }
 }

@@ -21,11 +21,16 @@
 
 pub mod alloc;
 mod call;
+mod callback;
+mod error;
+mod marshal;
 mod signature;
 mod types;
 mod value;
 
-pub use call::{libffi_type, FfiError, PreparedCall};
+pub use call::{libffi_type, PreparedCall};
+pub use callback::{set_callback_error_hook, take_callback_error, Callback, CallbackFn, ErrorHook};
+pub use error::FfiError;
 pub use signature::{Signature, SignatureError};
 pub use types::{FfiType, TypeLayout};
 pub use value::{Value, ValueError};

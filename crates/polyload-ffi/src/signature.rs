@@ -312,7 +312,10 @@ mod tests {
         ] {
             assert_eq!(p(s).to_string(), s);
         }
-        assert_eq!(p(" fn ( i64 ,i64 )->i64 ").to_string(), "fn(i64, i64) -> i64");
+        assert_eq!(
+            p(" fn ( i64 ,i64 )->i64 ").to_string(),
+            "fn(i64, i64) -> i64"
+        );
         assert_eq!(p("fn() -> void").ret, FfiType::Void);
     }
 

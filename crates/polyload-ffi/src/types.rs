@@ -81,9 +81,7 @@ impl FfiType {
             FfiType::Bool | FfiType::I8 | FfiType::U8 => l(1, 1),
             FfiType::I16 | FfiType::U16 => l(2, 2),
             FfiType::I32 | FfiType::U32 | FfiType::F32 => l(4, 4),
-            FfiType::I64 | FfiType::U64 | FfiType::F64 => {
-                l(8, std::mem::align_of::<u64>())
-            }
+            FfiType::I64 | FfiType::U64 | FfiType::F64 => l(8, std::mem::align_of::<u64>()),
             FfiType::Pointer | FfiType::CString | FfiType::Callback(_) => l(PTR, PTR),
             FfiType::Str | FfiType::Bytes | FfiType::Json => l(2 * PTR, PTR),
             FfiType::Array(elem, n) => {

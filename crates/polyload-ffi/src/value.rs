@@ -231,11 +231,17 @@ impl Value {
             (FfiType::Bytes, J::String(s)) => Ok(Value::Bytes(s.as_bytes().to_vec())),
             (FfiType::Bytes, J::Array(items)) => items
                 .iter()
-                .map(|i| i.as_u64().and_then(|v| u8::try_from(v).ok()).ok_or_else(err))
+                .map(|i| {
+                    i.as_u64()
+                        .and_then(|v| u8::try_from(v).ok())
+                        .ok_or_else(err)
+                })
                 .collect::<Result<Vec<u8>, _>>()
                 .map(Value::Bytes),
             (FfiType::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
-            (FfiType::F32, J::Number(n)) => n.as_f64().map(|v| Value::F32(v as f32)).ok_or_else(err),
+            (FfiType::F32, J::Number(n)) => {
+                n.as_f64().map(|v| Value::F32(v as f32)).ok_or_else(err)
+            }
             (FfiType::F64, J::Number(n)) => n.as_f64().map(Value::F64).ok_or_else(err),
             (FfiType::Pointer | FfiType::Callback(_), J::Null) => Ok(Value::Ptr(0)),
             (FfiType::Struct(fields), J::Array(items)) if fields.len() == items.len() => fields
@@ -359,8 +365,12 @@ mod tests {
     #[test]
     fn check_structs() {
         let s = FfiType::Struct(vec![FfiType::I32, FfiType::I32]);
-        assert!(Value::Struct(vec![Value::I32(1), Value::I32(2)]).check(&s).is_ok());
+        assert!(Value::Struct(vec![Value::I32(1), Value::I32(2)])
+            .check(&s)
+            .is_ok());
         assert!(Value::Struct(vec![Value::I32(1)]).check(&s).is_err());
-        assert!(Value::Struct(vec![Value::I32(1), Value::I64(2)]).check(&s).is_err());
+        assert!(Value::Struct(vec![Value::I32(1), Value::I64(2)])
+            .check(&s)
+            .is_err());
     }
 }

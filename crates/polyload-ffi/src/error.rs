@@ -1,0 +1,50 @@
+//! The error type of dynamic calls.
+
+use crate::ValueError;
+
+/// Why a dynamic call could not be made or its result not read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FfiError {
+    /// The number of arguments differs from the signature's.
+    #[error("expected {expected} argument(s), got {got}")]
+    ArgCount {
+        /// Parameters in the signature (fixed ones, for a variadic function).
+        expected: usize,
+        /// Arguments given.
+        got: usize,
+    },
+    /// An argument does not fit its parameter's type.
+    #[error("argument {index}: {source}")]
+    BadArgument {
+        /// 0-based position.
+        index: usize,
+        /// What was wrong.
+        source: ValueError,
+    },
+    /// A `cstr` argument contains a NUL byte before its end.
+    #[error("argument {index}: string contains an interior NUL byte at offset {offset}, so it cannot be passed as cstr")]
+    InteriorNul {
+        /// 0-based position.
+        index: usize,
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+    /// The callee returned something its signature's type cannot hold
+    /// (invalid UTF-8 in a `str`, invalid JSON in a `json`).
+    #[error("invalid {ty} returned: {reason}")]
+    BadReturn {
+        /// The declared return type.
+        ty: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// libffi refused the call interface (an unsupported type combination).
+    #[error("libffi cannot prepare a call interface for `{signature}`: {reason}")]
+    Prepare {
+        /// The signature.
+        signature: String,
+        /// libffi's status.
+        reason: String,
+    },
+}
