@@ -1,1 +1,49 @@
-fn main(){}
+//! `fn(i64, i64) -> i64` in Lua: called through polyload vs directly with
+//! mlua, in one criterion group so the figures compare as ratios.
+//!
+//! `cargo bench -p polyload-lua --bench call`
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use polyload::{Runtime, Value};
+
+const ADD: &str = "return { add = function(a, b) return a + b end }";
+
+fn add(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("benchlua");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.toml"),
+        "id = \"benchlua\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("main.lua"), ADD).unwrap();
+    let rt = Runtime::builder()
+        .cache_dir(tmp.path().join("cache"))
+        .loader(polyload_lua::LuaLoader::new())
+        .build()
+        .unwrap();
+    rt.load_bundle(&dir).unwrap();
+
+    // The same function in a plain mlua state (same features: luajit, send).
+    let lua = mlua::Lua::new();
+    let table: mlua::Table = lua.load(ADD).eval().unwrap();
+    let f: mlua::Function = table.get("add").unwrap();
+
+    let mut g = c.benchmark_group("lua_add_i64");
+    g.bench_function("direct_mlua", |b| {
+        b.iter(|| f.call::<i64>((black_box(2i64), black_box(40i64))).unwrap())
+    });
+    let args = [Value::I64(2), Value::I64(40)];
+    g.bench_function("polyload_dynamic_call", |b| {
+        b.iter(|| rt.call(black_box("benchlua.add"), black_box(&args)).unwrap())
+    });
+    // TYPED HANDLE (pending): needs the runtime's C entry point for dynamic
+    // exports (the lead's part). Once `rt.function` accepts VM exports:
+    //   let add = rt.function::<extern "C" fn(i64, i64) -> i64>("benchlua.add").unwrap();
+    //   g.bench_function("polyload_typed_handle", |b| b.iter(|| add.call((black_box(2), black_box(40))).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, add);
+criterion_main!(benches);
