@@ -15,7 +15,11 @@ fn add(c: &mut Criterion) {
         "id = \"benchjs\"\nversion = \"0.1.0\"\nloader = \"js\"\nfile = \"main.js\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n",
     )
     .unwrap();
-    std::fs::write(dir.join("main.js"), "export function add(a, b) { return a + b; }\n").unwrap();
+    std::fs::write(
+        dir.join("main.js"),
+        "export function add(a, b) { return a + b; }\n",
+    )
+    .unwrap();
     let rt = Runtime::builder()
         .cache_dir(tmp.path().join("cache"))
         .loader(polyload_js::JsLoader::new())
@@ -36,7 +40,8 @@ fn add(c: &mut Criterion) {
         b.iter(|| {
             qctx.with(|ctx| {
                 let f = f.clone().restore(&ctx).unwrap();
-                f.call::<_, i64>((black_box(2i64), black_box(40i64))).unwrap()
+                f.call::<_, i64>((black_box(2i64), black_box(40i64)))
+                    .unwrap()
             })
         })
     });

@@ -136,7 +136,11 @@ pub(crate) fn from_js(v: &JsValue<'_>, ty: &FfiType) -> Result<Value, String> {
         }
         FfiType::F32 | FfiType::F64 => {
             let f = v.as_number().ok_or_else(bad)?;
-            Ok(if *ty == FfiType::F32 { Value::F32(f as f32) } else { Value::F64(f) })
+            Ok(if *ty == FfiType::F32 {
+                Value::F32(f as f32)
+            } else {
+                Value::F64(f)
+            })
         }
         FfiType::Str | FfiType::CString => {
             let s = v.as_string().ok_or_else(bad)?;
@@ -147,11 +151,15 @@ pub(crate) fn from_js(v: &JsValue<'_>, ty: &FfiType) -> Result<Value, String> {
                 if let Ok(t) = TypedArray::<u8>::from_object(o.clone()) {
                     // SAFETY: the bytes are copied out at once; no JavaScript
                     // runs while the slice is alive.
-                    return Ok(Value::Bytes(unsafe { t.as_bytes() }.unwrap_or_default().to_vec()));
+                    return Ok(Value::Bytes(
+                        unsafe { t.as_bytes() }.unwrap_or_default().to_vec(),
+                    ));
                 }
                 if let Some(b) = ArrayBuffer::from_object(o.clone()) {
                     // SAFETY: as above, copied before any JavaScript runs.
-                    return Ok(Value::Bytes(unsafe { b.as_bytes() }.unwrap_or_default().to_vec()));
+                    return Ok(Value::Bytes(
+                        unsafe { b.as_bytes() }.unwrap_or_default().to_vec(),
+                    ));
                 }
             }
             Err(bad())
@@ -191,7 +199,9 @@ pub(crate) fn from_js(v: &JsValue<'_>, ty: &FfiType) -> Result<Value, String> {
 /// Converts a JavaScript value into JSON.
 pub(crate) fn js_to_json(v: &JsValue<'_>, depth: usize) -> Result<Json, String> {
     if depth > MAX_DEPTH {
-        return Err(format!("json nested deeper than {MAX_DEPTH} levels (an object that contains itself?)"));
+        return Err(format!(
+            "json nested deeper than {MAX_DEPTH} levels (an object that contains itself?)"
+        ));
     }
     if v.is_null() || v.is_undefined() {
         return Ok(Json::Null);

@@ -48,11 +48,13 @@ mod modules;
 
 use parking_lot::ReentrantMutex;
 use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError, Language,
-    LoadContext, LoadedBundle, Namespace, Result, Value,
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError,
+    Language, LoadContext, LoadedBundle, Namespace, Result, Value,
 };
 use rquickjs::function::{Args, Rest};
-use rquickjs::{qjs, Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value as JsValue};
+use rquickjs::{
+    qjs, Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value as JsValue,
+};
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
@@ -137,7 +139,10 @@ fn guest_error(ctx: &Ctx<'_>, e: rquickjs::Error) -> GuestError {
         return GuestError::new(e.to_string());
     }
     let v = ctx.catch();
-    if let Some(ex) = v.as_object().and_then(|o| Exception::from_object(o.clone())) {
+    if let Some(ex) = v
+        .as_object()
+        .and_then(|o| Exception::from_object(o.clone()))
+    {
         let name: Option<String> = ex.get("name").ok();
         let message = ex.message().unwrap_or_default();
         let message = match name {
@@ -145,7 +150,10 @@ fn guest_error(ctx: &Ctx<'_>, e: rquickjs::Error) -> GuestError {
             _ => message,
         };
         let stack = ex.stack().filter(|s| !s.trim().is_empty());
-        return GuestError { message, traceback: stack };
+        return GuestError {
+            message,
+            traceback: stack,
+        };
     }
     let text = ctx
         .json_stringify(v.clone())
@@ -164,26 +172,46 @@ fn settle<'js>(v: JsValue<'js>) -> rquickjs::Result<JsValue<'js>> {
     }
 }
 
-fn call_export(shared: &Shared, index: usize, ret: &FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
+fn call_export(
+    shared: &Shared,
+    index: usize,
+    ret: &FfiType,
+    args: &[Value],
+) -> std::result::Result<Value, GuestError> {
     shared.enter(|ctx, vm| {
         let f = vm.exports.borrow()[index]
             .clone()
             .restore(&ctx)
-            .map_err(|e| GuestError::new(format!("internal error restoring an export (this is a bug): {e}")))?;
+            .map_err(|e| {
+                GuestError::new(format!(
+                    "internal error restoring an export (this is a bug): {e}"
+                ))
+            })?;
         let mut a = Args::new(ctx.clone(), args.len());
         for (i, v) in args.iter().enumerate() {
-            let js = convert::to_js(&ctx, v).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?;
+            let js = convert::to_js(&ctx, v)
+                .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?;
             a.push_arg(js).map_err(|e| guest_error(&ctx, e))?;
         }
-        let out = a.apply::<JsValue>(&f).and_then(settle).map_err(|e| guest_error(&ctx, e))?;
+        let out = a
+            .apply::<JsValue>(&f)
+            .and_then(settle)
+            .map_err(|e| guest_error(&ctx, e))?;
         convert::from_js(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
     })
 }
 
 /// Implements `polyload.call(name, ...args)`.
-fn host_call<'js>(ctx: &Ctx<'js>, ns: &Weak<Namespace>, name: &str, args: &[JsValue<'js>]) -> rquickjs::Result<JsValue<'js>> {
+fn host_call<'js>(
+    ctx: &Ctx<'js>,
+    ns: &Weak<Namespace>,
+    name: &str,
+    args: &[JsValue<'js>],
+) -> rquickjs::Result<JsValue<'js>> {
     let throw = |m: String| Exception::throw_message(ctx, &m);
-    let ns = ns.upgrade().ok_or_else(|| throw("polyload.call: the runtime is gone".into()))?;
+    let ns = ns
+        .upgrade()
+        .ok_or_else(|| throw("polyload.call: the runtime is gone".into()))?;
     let info = ns
         .definition(name)
         .ok_or_else(|| throw(format!("polyload.call: no definition named `{name}`")))?;
@@ -191,7 +219,11 @@ fn host_call<'js>(ctx: &Ctx<'js>, ns: &Weak<Namespace>, name: &str, args: &[JsVa
     if args.len() != params.len() {
         return Err(Exception::throw_type(
             ctx,
-            &format!("polyload.call: `{name}` takes {} argument(s), got {}", params.len(), args.len()),
+            &format!(
+                "polyload.call: `{name}` takes {} argument(s), got {}",
+                params.len(),
+                args.len()
+            ),
         ));
     }
     let values = args
@@ -200,7 +232,10 @@ fn host_call<'js>(ctx: &Ctx<'js>, ns: &Weak<Namespace>, name: &str, args: &[JsVa
         .enumerate()
         .map(|(i, (a, ty))| {
             convert::from_js(a, ty).map_err(|e| {
-                Exception::throw_type(ctx, &format!("polyload.call: `{name}` argument {}: {e}", i + 1))
+                Exception::throw_type(
+                    ctx,
+                    &format!("polyload.call: `{name}` argument {}: {e}", i + 1),
+                )
             })
         })
         .collect::<rquickjs::Result<Vec<Value>>>()?;
@@ -211,9 +246,12 @@ fn host_call<'js>(ctx: &Ctx<'js>, ns: &Weak<Namespace>, name: &str, args: &[JsVa
 /// Installs the global `polyload` object.
 fn install_host<'js>(ctx: &Ctx<'js>, ns: Weak<Namespace>) -> rquickjs::Result<()> {
     let obj = Object::new(ctx.clone())?;
-    let call = Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, args: Rest<JsValue<'js>>| {
-        host_call(&ctx, &ns, &name, &args.0)
-    })?
+    let call = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, name: String, args: Rest<JsValue<'js>>| {
+            host_call(&ctx, &ns, &name, &args.0)
+        },
+    )?
     .with_name("call")?;
     obj.set("call", call)?;
     ctx.globals().set("polyload", obj)?;
@@ -253,11 +291,20 @@ impl BundleLoader for JsLoader {
         let m = cx.manifest;
         let (source, path) = match cx.source {
             BundleSource::Path(p) => (
-                std::fs::read(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                std::fs::read(p).map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })?,
                 std::path::absolute(p).unwrap_or_else(|_| p.clone()),
             ),
-            BundleSource::Code(s) => (s.clone().into_bytes(), std::path::absolute(m.dir().join(&m.file)).unwrap_or_default()),
-            BundleSource::Bytes(b) => (b.clone(), std::path::absolute(m.dir().join(&m.file)).unwrap_or_default()),
+            BundleSource::Code(s) => (
+                s.clone().into_bytes(),
+                std::path::absolute(m.dir().join(&m.file)).unwrap_or_default(),
+            ),
+            BundleSource::Bytes(b) => (
+                b.clone(),
+                std::path::absolute(m.dir().join(&m.file)).unwrap_or_default(),
+            ),
         };
         let installed = modules::ensure_packages(cx)?;
         let root = path.parent().unwrap_or(m.dir()).to_path_buf();
@@ -265,9 +312,11 @@ impl BundleLoader for JsLoader {
         node_modules.extend(installed);
         let resolver = modules::BundleModules { node_modules };
 
-        let rt = Runtime::new().map_err(|e| init_error(cx, format!("creating a QuickJS runtime: {e}")))?;
+        let rt = Runtime::new()
+            .map_err(|e| init_error(cx, format!("creating a QuickJS runtime: {e}")))?;
         rt.set_loader(resolver.clone(), resolver);
-        let ctx = Context::full(&rt).map_err(|e| init_error(cx, format!("creating a QuickJS context: {e}")))?;
+        let ctx = Context::full(&rt)
+            .map_err(|e| init_error(cx, format!("creating a QuickJS context: {e}")))?;
         let shared = Arc::new(Shared(ReentrantMutex::new(Vm {
             exports: RefCell::new(Vec::new()),
             ctx,
@@ -276,31 +325,40 @@ impl BundleLoader for JsLoader {
         })));
         let ns = Arc::downgrade(cx.namespace);
         let name = path.display().to_string();
-        let found: Vec<(String, Option<usize>)> = shared.enter(|ctx, vm| -> Result<Vec<(String, Option<usize>)>> {
-            let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
-                let g = guest_error(ctx, e);
-                init_error(cx, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
-            };
-            install_host(&ctx, ns).map_err(|e| fail(&ctx, e))?;
-            let module = Module::declare(ctx.clone(), name.as_str(), source).map_err(|e| fail(&ctx, e))?;
-            let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
-            promise.finish::<()>().map_err(|e| fail(&ctx, e))?;
-            let mut found = Vec::new();
-            for decl in &m.exports {
-                let v: JsValue = module.get(decl.name.as_str()).map_err(|e| fail(&ctx, e))?;
-                if v.is_undefined() {
-                    found.push((decl.name.clone(), None)); // reported as missing by the runtime
-                    continue;
+        let found: Vec<(String, Option<usize>)> =
+            shared.enter(|ctx, vm| -> Result<Vec<(String, Option<usize>)>> {
+                let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
+                    let g = guest_error(ctx, e);
+                    init_error(
+                        cx,
+                        format!(
+                            "{}{}",
+                            g.message,
+                            g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
+                        ),
+                    )
+                };
+                install_host(&ctx, ns).map_err(|e| fail(&ctx, e))?;
+                let module = Module::declare(ctx.clone(), name.as_str(), source)
+                    .map_err(|e| fail(&ctx, e))?;
+                let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
+                promise.finish::<()>().map_err(|e| fail(&ctx, e))?;
+                let mut found = Vec::new();
+                for decl in &m.exports {
+                    let v: JsValue = module.get(decl.name.as_str()).map_err(|e| fail(&ctx, e))?;
+                    if v.is_undefined() {
+                        found.push((decl.name.clone(), None)); // reported as missing by the runtime
+                        continue;
+                    }
+                    let f = v.into_function().ok_or_else(|| {
+                        init_error(cx, format!("export `{}` is not a function", decl.name))
+                    })?;
+                    let mut saved = vm.exports.borrow_mut();
+                    saved.push(Persistent::save(&ctx, f));
+                    found.push((decl.name.clone(), Some(saved.len() - 1)));
                 }
-                let f = v
-                    .into_function()
-                    .ok_or_else(|| init_error(cx, format!("export `{}` is not a function", decl.name)))?;
-                let mut saved = vm.exports.borrow_mut();
-                saved.push(Persistent::save(&ctx, f));
-                found.push((decl.name.clone(), Some(saved.len() - 1)));
-            }
-            Ok(found)
-        })?;
+                Ok(found)
+            })?;
         let mut exports = Vec::with_capacity(found.len());
         for (name, index) in found {
             let Some(index) = index else { continue };
@@ -310,7 +368,9 @@ impl BundleLoader for JsLoader {
             exports.push(Export {
                 name,
                 signature: decl.signature.clone(),
-                entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| call_export(&vm, index, &ret, args))),
+                entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| {
+                    call_export(&vm, index, &ret, args)
+                })),
             });
         }
         Ok(LoadedBundle {

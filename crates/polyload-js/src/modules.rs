@@ -74,9 +74,15 @@ fn package_entry(pkg: &Path, sub: &str) -> Option<PathBuf> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     if let Some(exports) = manifest.as_ref().and_then(|m| m.get("exports")) {
-        let key = if sub.is_empty() { ".".to_string() } else { format!("./{sub}") };
+        let key = if sub.is_empty() {
+            ".".to_string()
+        } else {
+            format!("./{sub}")
+        };
         let target = match exports {
-            Json::Object(map) if map.keys().any(|k| k.starts_with('.')) => map.get(&key).and_then(conditional),
+            Json::Object(map) if map.keys().any(|k| k.starts_with('.')) => {
+                map.get(&key).and_then(conditional)
+            }
             other if sub.is_empty() => conditional(other),
             _ => None,
         };
@@ -87,7 +93,13 @@ fn package_entry(pkg: &Path, sub: &str) -> Option<PathBuf> {
     if !sub.is_empty() {
         return file_candidates(&pkg.join(sub));
     }
-    let field = |f: &str| manifest.as_ref().and_then(|m| m.get(f)).and_then(Json::as_str).map(str::to_string);
+    let field = |f: &str| {
+        manifest
+            .as_ref()
+            .and_then(|m| m.get(f))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
     field("module")
         .or_else(|| field("main"))
         .and_then(|m| file_candidates(&normalize(&pkg.join(m))))
@@ -131,7 +143,11 @@ impl Resolver for BundleModules {
         match found {
             Some(p) => Ok(p.display().to_string()),
             None => {
-                let searched: Vec<String> = self.node_modules.iter().map(|p| p.display().to_string()).collect();
+                let searched: Vec<String> = self
+                    .node_modules
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
                 Err(rquickjs::Exception::throw_reference(
                     ctx,
                     &format!(
@@ -154,8 +170,9 @@ impl Loader for BundleModules {
         if name == HOST_MODULE {
             return Module::declare(ctx.clone(), HOST_MODULE, HOST_SOURCE);
         }
-        let source = std::fs::read(name)
-            .map_err(|e| rquickjs::Exception::throw_reference(ctx, &format!("cannot read module {name}: {e}")))?;
+        let source = std::fs::read(name).map_err(|e| {
+            rquickjs::Exception::throw_reference(ctx, &format!("cannot read module {name}: {e}"))
+        })?;
         Module::declare(ctx.clone(), name, source)
     }
 }
@@ -169,7 +186,12 @@ const COMPLETE: &str = ".polyload-complete";
 /// [`Error::Build`] naming the npm command (hence the packages) and npm's
 /// own message; [`Error::Io`] for the cache directory.
 pub(crate) fn ensure_packages(cx: &LoadContext<'_>) -> Result<Option<PathBuf>> {
-    let pkgs: Vec<&String> = cx.manifest.js.iter().flat_map(|j| j.packages.iter()).collect();
+    let pkgs: Vec<&String> = cx
+        .manifest
+        .js
+        .iter()
+        .flat_map(|j| j.packages.iter())
+        .collect();
     if pkgs.is_empty() {
         return Ok(None);
     }
@@ -178,31 +200,61 @@ pub(crate) fn ensure_packages(cx: &LoadContext<'_>) -> Result<Option<PathBuf>> {
         hash.update(p.as_bytes());
         hash.update(b"\0");
     }
-    let key: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let key: String = hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let root = cx.cache_dir.join("npm");
     let dir = root.join(&key);
     if dir.join(COMPLETE).is_file() {
         return Ok(Some(dir.join("node_modules")));
     }
-    std::fs::create_dir_all(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
+    std::fs::create_dir_all(&root).map_err(|e| Error::Io {
+        path: root.clone(),
+        source: e,
+    })?;
     let tmp = root.join(format!("{key}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::Io { path: tmp.clone(), source: e })?;
-    let list = pkgs.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-    let args = ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error", "--prefix"];
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
+    let list = pkgs
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let args = [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--loglevel=error",
+        "--prefix",
+    ];
     let command = format!(
         "npm {} {} {}",
         args.join(" "),
         tmp.display(),
-        pkgs.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+        pkgs.iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     tracing::info!(bundle = %cx.manifest.id, %command, "installing npm packages");
-    let out = Command::new("npm").args(args).arg(&tmp).args(&pkgs).output().map_err(|e| Error::Build {
-        bundle: cx.manifest.id.clone(),
-        command: command.clone(),
-        status: format!("could not start npm (is Node.js installed?): {e}"),
-        output: String::new(),
-    })?;
+    let out = Command::new("npm")
+        .args(args)
+        .arg(&tmp)
+        .args(&pkgs)
+        .output()
+        .map_err(|e| Error::Build {
+            bundle: cx.manifest.id.clone(),
+            command: command.clone(),
+            status: format!("could not start npm (is Node.js installed?): {e}"),
+            output: String::new(),
+        })?;
     if !out.status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
         let text = String::from_utf8_lossy(&out.stderr);
@@ -214,7 +266,10 @@ pub(crate) fn ensure_packages(cx: &LoadContext<'_>) -> Result<Option<PathBuf>> {
             output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
-    std::fs::write(tmp.join(COMPLETE), &list).map_err(|e| Error::Io { path: tmp.clone(), source: e })?;
+    std::fs::write(tmp.join(COMPLETE), &list).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
         if !dir.join(COMPLETE).is_file() {

@@ -1,21 +1,37 @@
 //! The JavaScript loader over real QuickJS runtimes, through the runtime.
 
-use polyload::{BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value};
+use polyload::{
+    BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value,
+};
 use polyload_js::JsLoader;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn runtime(tmp: &Path) -> Runtime {
-    Runtime::builder().cache_dir(tmp.join("cache")).loader(JsLoader::new()).build().unwrap()
+    Runtime::builder()
+        .cache_dir(tmp.join("cache"))
+        .loader(JsLoader::new())
+        .build()
+        .unwrap()
 }
 
 /// Writes a JS bundle `id` (`main.js` = `code`, extra files, extra manifest
 /// text) under `tmp`; returns its directory.
-fn bundle(tmp: &Path, id: &str, exports: &[(&str, &str)], code: &str, extra: &[(&str, &str)], more: &str) -> PathBuf {
+fn bundle(
+    tmp: &Path,
+    id: &str,
+    exports: &[(&str, &str)],
+    code: &str,
+    extra: &[(&str, &str)],
+    more: &str,
+) -> PathBuf {
     let dir = tmp.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = format!("id = \"{id}\"\nversion = \"0.1.0\"\nloader = \"js\"\nfile = \"main.js\"\nabi = \"1.0\"\n[exports]\n");
@@ -66,30 +82,69 @@ fn every_value_kind() {
         ("bigint", "fn(i64) -> i64"),
         ("later", "fn(i32) -> i32"),
     ];
-    rt.load_bundle(bundle(tmp.path(), "kinds", &exports, KINDS, &[], "")).unwrap();
-    assert_eq!(rt.call("kinds.add", &[Value::I64(2), Value::I64(40)]).unwrap(), Value::I64(42));
-    assert_eq!(rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(), Value::F64(2.5));
-    assert_eq!(rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(), Value::Bool(true));
-    assert_eq!(rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(), Value::from("HÉLLO!"));
-    assert_eq!(rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])]).unwrap(), Value::Bytes(vec![255, 1, 0]));
+    rt.load_bundle(bundle(tmp.path(), "kinds", &exports, KINDS, &[], ""))
+        .unwrap();
+    assert_eq!(
+        rt.call("kinds.add", &[Value::I64(2), Value::I64(40)])
+            .unwrap(),
+        Value::I64(42)
+    );
+    assert_eq!(
+        rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(),
+        Value::F64(2.5)
+    );
+    assert_eq!(
+        rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(),
+        Value::from("HÉLLO!")
+    );
+    assert_eq!(
+        rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])])
+            .unwrap(),
+        Value::Bytes(vec![255, 1, 0])
+    );
     let j = json!({"a": [1, {"b": null}], "e": [], "o": {}});
     assert_eq!(
         rt.call("kinds.wrap", &[Value::Json(j.clone())]).unwrap(),
         Value::Json(json!({"got": j, "list": [1, 2.5, "three", true, null]}))
     );
-    assert_eq!(rt.call("kinds.small", &[Value::I64(200)]).unwrap(), Value::U8(200));
-    let e = rt.call("kinds.small", &[Value::I64(300)]).unwrap_err().to_string();
-    assert!(e.contains("return value") && e.contains("out of range for u8"), "{e}");
+    assert_eq!(
+        rt.call("kinds.small", &[Value::I64(200)]).unwrap(),
+        Value::U8(200)
+    );
+    let e = rt
+        .call("kinds.small", &[Value::I64(300)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("return value") && e.contains("out of range for u8"),
+        "{e}"
+    );
     let e = rt.call("kinds.big", &[]).unwrap_err().to_string();
     assert!(e.contains("out of range for i32"), "{e}");
     assert_eq!(rt.call("kinds.nothing", &[]).unwrap(), Value::Void);
     let e = rt.call("kinds.wrong", &[]).unwrap_err().to_string();
     assert!(e.contains("return value: expected i64, got string"), "{e}");
     let big = (1i64 << 60) + 1; // beyond 2^53: a BigInt both ways
-    assert_eq!(rt.call("kinds.bigint", &[Value::I64(big)]).unwrap(), Value::I64(big * 2));
-    let e = rt.call("kinds.bigint", &[Value::I64(big * 4)]).unwrap_err().to_string();
-    assert!(e.contains("return value") && e.contains("out of range for i64"), "{e}");
-    assert_eq!(rt.call("kinds.later", &[Value::I32(41)]).unwrap(), Value::I32(42));
+    assert_eq!(
+        rt.call("kinds.bigint", &[Value::I64(big)]).unwrap(),
+        Value::I64(big * 2)
+    );
+    let e = rt
+        .call("kinds.bigint", &[Value::I64(big * 4)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("return value") && e.contains("out of range for i64"),
+        "{e}"
+    );
+    assert_eq!(
+        rt.call("kinds.later", &[Value::I32(41)]).unwrap(),
+        Value::I32(42)
+    );
 }
 
 #[test]
@@ -97,11 +152,20 @@ fn exceptions_carry_stack_and_context_survives() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let code = "let n = 0;\n\nexport function boom(s) {\n  n++;\n  throw new TypeError('bad input: ' + s);\n}\nexport function count() { return n; }\nexport function raw() { throw 42; }\n";
-    let exports = [("boom", "fn(str) -> str"), ("count", "fn() -> i64"), ("raw", "fn() -> i64")];
-    rt.load_bundle(bundle(tmp.path(), "err", &exports, code, &[], "")).unwrap();
+    let exports = [
+        ("boom", "fn(str) -> str"),
+        ("count", "fn() -> i64"),
+        ("raw", "fn() -> i64"),
+    ];
+    rt.load_bundle(bundle(tmp.path(), "err", &exports, code, &[], ""))
+        .unwrap();
     for _ in 0..3 {
         match rt.call("err.boom", &[Value::from("x")]).unwrap_err() {
-            Error::Guest { name, message, traceback } => {
+            Error::Guest {
+                name,
+                message,
+                traceback,
+            } => {
                 assert_eq!(name, "err.boom");
                 assert_eq!(message, "TypeError: bad input: x");
                 let tb = traceback.expect("stack");
@@ -113,9 +177,19 @@ fn exceptions_carry_stack_and_context_survives() {
     assert_eq!(rt.call("err.count", &[]).unwrap(), Value::I64(3));
     let e = rt.call("err.raw", &[]).unwrap_err().to_string();
     assert!(e.contains("uncaught 42"), "{e}");
-    let dir = bundle(tmp.path(), "syn", &[("f", "fn() -> i64")], "export function f( {\n  return 1;\n}\n", &[], "");
+    let dir = bundle(
+        tmp.path(),
+        "syn",
+        &[("f", "fn() -> i64")],
+        "export function f( {\n  return 1;\n}\n",
+        &[],
+        "",
+    );
     let e = rt.load_bundle(dir).unwrap_err().to_string();
-    assert!(e.contains("SyntaxError") && e.contains("syn/main.js:"), "{e}");
+    assert!(
+        e.contains("SyntaxError") && e.contains("syn/main.js:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -128,21 +202,31 @@ fn es_module_imports_memory_source_reload_unload() {
         &[("v", "fn() -> str")],
         "unused",
         &[
-            ("lib/util.js", "import { SEP } from './sep.js';\nexport const word = (a, b) => a + SEP + b;\n"),
+            (
+                "lib/util.js",
+                "import { SEP } from './sep.js';\nexport const word = (a, b) => a + SEP + b;\n",
+            ),
             ("lib/sep.js", "export const SEP = '-';\n"),
-            ("node_modules/localpkg/package.json", r#"{"name":"localpkg","exports":{".":{"import":"./esm.js","require":"./cjs.js"}}}"#),
+            (
+                "node_modules/localpkg/package.json",
+                r#"{"name":"localpkg","exports":{".":{"import":"./esm.js","require":"./cjs.js"}}}"#,
+            ),
             ("node_modules/localpkg/esm.js", "export default 'esm';\n"),
         ],
         "",
     );
     let m = Manifest::from_dir(&dir).unwrap();
     let code = "import { word } from './lib/util';\nimport pkg from 'localpkg';\nexport const v = () => word('mem', pkg);\n";
-    rt.load_manifest(m.clone(), BundleSource::Code(code.into())).unwrap();
+    rt.load_manifest(m.clone(), BundleSource::Code(code.into()))
+        .unwrap();
     assert_eq!(rt.call("mods.v", &[]).unwrap(), Value::from("mem-esm"));
     rt.unload("mods", false).unwrap();
     assert!(matches!(rt.call("mods.v", &[]), Err(Error::Stale { .. })));
-    rt.load_manifest(m.clone(), BundleSource::Bytes(b"globalThis.state = 1; export const v = () => 'bytes';".to_vec()))
-        .unwrap();
+    rt.load_manifest(
+        m.clone(),
+        BundleSource::Bytes(b"globalThis.state = 1; export const v = () => 'bytes';".to_vec()),
+    )
+    .unwrap();
     assert_eq!(rt.call("mods.v", &[]).unwrap(), Value::from("bytes"));
 
     let loader = JsLoader::new();
@@ -157,15 +241,32 @@ fn es_module_imports_memory_source_reload_unload() {
         })
     };
     let new = reload("export const v = () => typeof globalThis.state;").unwrap();
-    let ExportEntry::Dynamic(f) = &new.exports[0].entry else { panic!() };
-    assert_eq!(f(&[]).unwrap(), Value::from("undefined"), "a reload starts from a fresh context");
+    let ExportEntry::Dynamic(f) = &new.exports[0].entry else {
+        panic!()
+    };
+    assert_eq!(
+        f(&[]).unwrap(),
+        Value::from("undefined"),
+        "a reload starts from a fresh context"
+    );
     let e = reload("export const v = (;").unwrap_err().to_string();
     assert!(e.contains("SyntaxError"), "{e}");
-    let e = reload("throw new Error('init failed');").unwrap_err().to_string();
+    let e = reload("throw new Error('init failed');")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("init failed"), "{e}");
-    let e = reload("import x from 'nowhere-to-be-found';").unwrap_err().to_string();
-    assert!(e.contains("cannot find module `nowhere-to-be-found`"), "{e}");
-    assert_eq!(rt.call("mods.v", &[]).unwrap(), Value::from("bytes"), "old version keeps serving");
+    let e = reload("import x from 'nowhere-to-be-found';")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot find module `nowhere-to-be-found`"),
+        "{e}"
+    );
+    assert_eq!(
+        rt.call("mods.v", &[]).unwrap(),
+        Value::from("bytes"),
+        "old version keeps serving"
+    );
 }
 
 #[test]
@@ -178,13 +279,20 @@ fn polyload_module_reenters_and_threads() {
     rt.load_bundle(bundle(tmp.path(), "jb", &[("fact", "fn(i64) -> i64"), ("sum_sq", "fn(i64, i64) -> i64")],
         "import polyload from 'polyload';\nconst sq = polyload.get('ja.sq');\nexport function fact(n) { return n <= 1 ? 1 : n * polyload.call('ja.fact', n - 1); }\nexport function sum_sq(a, b) { return sq(a) + sq(b); }\n", &[], ""))
         .unwrap();
-    assert_eq!(rt.call("ja.fact", &[Value::I64(10)]).unwrap(), Value::I64(3_628_800));
+    assert_eq!(
+        rt.call("ja.fact", &[Value::I64(10)]).unwrap(),
+        Value::I64(3_628_800)
+    );
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let rt = rt.clone();
             std::thread::spawn(move || {
                 for _ in 0..200 {
-                    assert_eq!(rt.call("jb.sum_sq", &[Value::I64(i), Value::I64(1)]).unwrap(), Value::I64(i * i + 1));
+                    assert_eq!(
+                        rt.call("jb.sum_sq", &[Value::I64(i), Value::I64(1)])
+                            .unwrap(),
+                        Value::I64(i * i + 1)
+                    );
                 }
             })
         })
@@ -198,18 +306,35 @@ fn polyload_module_reenters_and_threads() {
 fn a_failed_install_names_the_package() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    let dir = bundle(tmp.path(), "badnpm", &[("f", "fn() -> i64")], "export const f = () => 1;", &[],
-        "[js]\npackages = [\"polyload-no-such-package-xyz@0.0.1\"]\n");
+    let dir = bundle(
+        tmp.path(),
+        "badnpm",
+        &[("f", "fn() -> i64")],
+        "export const f = () => 1;",
+        &[],
+        "[js]\npackages = [\"polyload-no-such-package-xyz@0.0.1\"]\n",
+    );
     let e = rt.load_bundle(dir).unwrap_err().to_string();
-    assert!(e.contains("polyload-no-such-package-xyz") && e.contains("npm"), "{e}");
+    assert!(
+        e.contains("polyload-no-such-package-xyz") && e.contains("npm"),
+        "{e}"
+    );
 }
 
 #[test]
 fn jsmarkdown_example_uses_marked() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_bundle(repo().join("examples/bundles/jsmarkdown")).unwrap();
-    let html = rt.call("jsmarkdown.render", &[Value::from("# Title\n\nSome *emphasis* and `code`.\n\n- a\n- b\n")]).unwrap();
+    rt.load_bundle(repo().join("examples/bundles/jsmarkdown"))
+        .unwrap();
+    let html = rt
+        .call(
+            "jsmarkdown.render",
+            &[Value::from(
+                "# Title\n\nSome *emphasis* and `code`.\n\n- a\n- b\n",
+            )],
+        )
+        .unwrap();
     assert_eq!(
         html,
         Value::from("<h1>Title</h1>\n<p>Some <em>emphasis</em> and <code>code</code>.</p>\n<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n")

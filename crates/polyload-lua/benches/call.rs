@@ -36,7 +36,10 @@ fn add(c: &mut Criterion) {
     });
     let args = [Value::I64(2), Value::I64(40)];
     g.bench_function("polyload_dynamic_call", |b| {
-        b.iter(|| rt.call(black_box("benchlua.add"), black_box(&args)).unwrap())
+        b.iter(|| {
+            rt.call(black_box("benchlua.add"), black_box(&args))
+                .unwrap()
+        })
     });
     // TYPED HANDLE (pending): needs the runtime's C entry point for dynamic
     // exports (the lead's part). Once `rt.function` accepts VM exports:

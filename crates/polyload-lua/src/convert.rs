@@ -114,7 +114,9 @@ pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
         ($variant:ident, $t:ty) => {{
             let wide: i128 = match v {
                 LuaValue::Integer(i) => i128::from(*i),
-                LuaValue::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 1.9e19 => *n as i128,
+                LuaValue::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 1.9e19 => {
+                    *n as i128
+                }
                 _ => return Err(bad()),
             };
             <$t>::try_from(wide)
@@ -147,7 +149,11 @@ pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
                 LuaValue::Number(n) => *n,
                 _ => return Err(bad()),
             };
-            Ok(if *ty == FfiType::F32 { Value::F32(f as f32) } else { Value::F64(f) })
+            Ok(if *ty == FfiType::F32 {
+                Value::F32(f as f32)
+            } else {
+                Value::F64(f)
+            })
         }
         FfiType::Str | FfiType::CString => match v {
             LuaValue::String(s) => s
@@ -162,7 +168,9 @@ pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
         },
         FfiType::Json => lua_to_json(v, 0).map(Value::Json),
         FfiType::Struct(fields) => {
-            let LuaValue::Table(t) = v else { return Err(bad()) };
+            let LuaValue::Table(t) = v else {
+                return Err(bad());
+            };
             fields
                 .iter()
                 .enumerate()
@@ -174,7 +182,9 @@ pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
                 .map(Value::Struct)
         }
         FfiType::Array(elem, n) => {
-            let LuaValue::Table(t) = v else { return Err(bad()) };
+            let LuaValue::Table(t) = v else {
+                return Err(bad());
+            };
             (0..*n)
                 .map(|i| {
                     let item: LuaValue = t.raw_get(i + 1).map_err(|e| e.to_string())?;
@@ -187,13 +197,18 @@ pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
 }
 
 fn json_type_mark(t: &Table) -> Option<String> {
-    t.metatable()?.raw_get::<Option<String>>("__jsontype").ok().flatten()
+    t.metatable()?
+        .raw_get::<Option<String>>("__jsontype")
+        .ok()
+        .flatten()
 }
 
 /// Converts a Lua value into JSON (see the module docs).
 pub(crate) fn lua_to_json(v: &LuaValue, depth: usize) -> Result<Json, String> {
     if depth > MAX_DEPTH {
-        return Err(format!("json nested deeper than {MAX_DEPTH} levels (a table that contains itself?)"));
+        return Err(format!(
+            "json nested deeper than {MAX_DEPTH} levels (a table that contains itself?)"
+        ));
     }
     Ok(match v {
         LuaValue::Nil => Json::Null,
@@ -251,10 +266,18 @@ fn table_to_json(t: &Table, depth: usize) -> Result<Json, String> {
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, item) = pair.map_err(|e| e.to_string())?;
         let key = match &k {
-            LuaValue::String(s) => s.to_str().map_err(|_| "json keys must be UTF-8".to_string())?.to_string(),
+            LuaValue::String(s) => s
+                .to_str()
+                .map_err(|_| "json keys must be UTF-8".to_string())?
+                .to_string(),
             LuaValue::Integer(i) => i.to_string(),
             LuaValue::Number(n) => n.to_string(),
-            other => return Err(format!("json object keys must be strings, got a {}", other.type_name())),
+            other => {
+                return Err(format!(
+                    "json object keys must be strings, got a {}",
+                    other.type_name()
+                ))
+            }
         };
         out.insert(key, lua_to_json(&item, depth + 1)?);
     }

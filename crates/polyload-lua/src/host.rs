@@ -23,9 +23,9 @@ fn call(ns: &Weak<Namespace>, lua: &Lua, name: &str, args: &[LuaValue]) -> mlua:
     let ns: Arc<Namespace> = ns
         .upgrade()
         .ok_or_else(|| mlua::Error::RuntimeError("polyload.call: the runtime is gone".into()))?;
-    let info = ns
-        .definition(name)
-        .ok_or_else(|| mlua::Error::RuntimeError(format!("polyload.call: no definition named `{name}`")))?;
+    let info = ns.definition(name).ok_or_else(|| {
+        mlua::Error::RuntimeError(format!("polyload.call: no definition named `{name}`"))
+    })?;
     let params = &info.signature.params;
     if args.len() != params.len() {
         return Err(mlua::Error::RuntimeError(format!(
@@ -40,7 +40,10 @@ fn call(ns: &Weak<Namespace>, lua: &Lua, name: &str, args: &[LuaValue]) -> mlua:
         .enumerate()
         .map(|(i, (a, ty))| {
             from_lua(a, ty).map_err(|e| {
-                mlua::Error::RuntimeError(format!("polyload.call: `{name}` argument {}: {e}", i + 1))
+                mlua::Error::RuntimeError(format!(
+                    "polyload.call: `{name}` argument {}: {e}",
+                    i + 1
+                ))
             })
         })
         .collect::<mlua::Result<Vec<Value>>>()?;

@@ -53,8 +53,8 @@ mod host;
 
 use mlua::{Function, Lua, MultiValue, Value as LuaValue};
 use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, GuestError, Language, LoadContext,
-    LoadedBundle, Manifest, Result, Value,
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, GuestError, Language,
+    LoadContext, LoadedBundle, Manifest, Result, Value,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -130,7 +130,11 @@ fn package_path(m: &Manifest, default: &str) -> String {
     ];
     for entry in m.lua.iter().flat_map(|l| l.path.iter()) {
         let p = Path::new(entry);
-        let p = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        };
         if entry.contains('?') {
             parts.push(p.display().to_string());
         } else {
@@ -143,11 +147,17 @@ fn package_path(m: &Manifest, default: &str) -> String {
 }
 
 /// Calls a Lua function with values, converting the result by `ret`.
-fn call_lua(lua: &Lua, f: &Function, ret: &polyload::FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
+fn call_lua(
+    lua: &Lua,
+    f: &Function,
+    ret: &polyload::FfiType,
+    args: &[Value],
+) -> std::result::Result<Value, GuestError> {
     let mut lua_args = MultiValue::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         lua_args.push_back(
-            convert::to_lua(lua, a).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
+            convert::to_lua(lua, a)
+                .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
         );
     }
     let out: LuaValue = f.call(lua_args).map_err(|e| guest_error(&e))?;
@@ -186,17 +196,34 @@ impl BundleLoader for LuaLoader {
         let file = m.dir().join(&m.file);
         let (code, chunk_name) = match cx.source {
             BundleSource::Path(p) => (
-                std::fs::read(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                std::fs::read(p).map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })?,
                 format!("@{}", p.display()),
             ),
-            BundleSource::Code(s) => (s.clone().into_bytes(), format!("@{} (memory)", file.display())),
+            BundleSource::Code(s) => (
+                s.clone().into_bytes(),
+                format!("@{} (memory)", file.display()),
+            ),
             BundleSource::Bytes(b) => (b.clone(), format!("@{} (memory)", file.display())),
         };
         let lua = self.new_state(cx)?;
-        let result: LuaValue = lua.load(&code[..]).set_name(chunk_name).call(()).map_err(|e| {
-            let g = guest_error(&e);
-            init_error(m, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
-        })?;
+        let result: LuaValue = lua
+            .load(&code[..])
+            .set_name(chunk_name)
+            .call(())
+            .map_err(|e| {
+                let g = guest_error(&e);
+                init_error(
+                    m,
+                    format!(
+                        "{}{}",
+                        g.message,
+                        g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
+                    ),
+                )
+            })?;
         let table = match result {
             LuaValue::Table(t) => t,
             _ => lua.globals(),
@@ -209,10 +236,19 @@ impl BundleLoader for LuaLoader {
                 Ok(other) => {
                     return Err(init_error(
                         m,
-                        format!("export `{}` is a Lua {}, not a function", decl.name, other.type_name()),
+                        format!(
+                            "export `{}` is a Lua {}, not a function",
+                            decl.name,
+                            other.type_name()
+                        ),
                     ))
                 }
-                Err(e) => return Err(init_error(m, format!("reading export `{}`: {e}", decl.name))),
+                Err(e) => {
+                    return Err(init_error(
+                        m,
+                        format!("reading export `{}`: {e}", decl.name),
+                    ))
+                }
             };
             let ret = decl.signature.ret.clone();
             let state = lua.clone();

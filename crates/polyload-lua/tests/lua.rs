@@ -6,16 +6,29 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn runtime(tmp: &Path) -> Runtime {
-    Runtime::builder().cache_dir(tmp.join("cache")).loader(LuaLoader::new()).build().unwrap()
+    Runtime::builder()
+        .cache_dir(tmp.join("cache"))
+        .loader(LuaLoader::new())
+        .build()
+        .unwrap()
 }
 
 /// Writes a Lua bundle `id` with `exports` and `main.lua` = `code` (plus
 /// extra files) under `tmp`; returns its directory.
-fn bundle(tmp: &Path, id: &str, exports: &[(&str, &str)], code: &str, extra: &[(&str, &str)]) -> PathBuf {
+fn bundle(
+    tmp: &Path,
+    id: &str,
+    exports: &[(&str, &str)],
+    code: &str,
+    extra: &[(&str, &str)],
+) -> PathBuf {
     let dir = tmp.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = format!("id = \"{id}\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n[exports]\n");
@@ -62,27 +75,56 @@ const KINDS_EXPORTS: &[(&str, &str)] = &[
 fn every_value_kind() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_bundle(bundle(tmp.path(), "kinds", KINDS_EXPORTS, KINDS, &[])).unwrap();
-    assert_eq!(rt.call("kinds.add", &[Value::I64(2), Value::I64(40)]).unwrap(), Value::I64(42));
-    assert_eq!(rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(), Value::F64(2.5));
-    assert_eq!(rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(), Value::Bool(true));
-    assert_eq!(rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(), Value::from("HéLLO!"));
-    assert_eq!(rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])]).unwrap(), Value::Bytes(vec![255, 1, 0]));
+    rt.load_bundle(bundle(tmp.path(), "kinds", KINDS_EXPORTS, KINDS, &[]))
+        .unwrap();
+    assert_eq!(
+        rt.call("kinds.add", &[Value::I64(2), Value::I64(40)])
+            .unwrap(),
+        Value::I64(42)
+    );
+    assert_eq!(
+        rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(),
+        Value::F64(2.5)
+    );
+    assert_eq!(
+        rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(),
+        Value::from("HéLLO!")
+    );
+    assert_eq!(
+        rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])])
+            .unwrap(),
+        Value::Bytes(vec![255, 1, 0])
+    );
     let j = json!({"a": [1, {"b": null}], "e": [], "o": {}});
     assert_eq!(
         rt.call("kinds.wrap", &[Value::Json(j.clone())]).unwrap(),
         Value::Json(json!({"got": j, "list": [1, 2.5, "three", true, null], "empty": {}}))
     );
-    assert_eq!(rt.call("kinds.small", &[Value::I64(200)]).unwrap(), Value::U8(200));
-    let e = rt.call("kinds.small", &[Value::I64(256)]).unwrap_err().to_string();
-    assert!(e.contains("return value") && e.contains("out of range for u8"), "{e}");
+    assert_eq!(
+        rt.call("kinds.small", &[Value::I64(200)]).unwrap(),
+        Value::U8(200)
+    );
+    let e = rt
+        .call("kinds.small", &[Value::I64(256)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("return value") && e.contains("out of range for u8"),
+        "{e}"
+    );
     let e = rt.call("kinds.big", &[]).unwrap_err().to_string();
     assert!(e.contains("out of range for i32"), "{e}");
     assert_eq!(rt.call("kinds.nothing", &[]).unwrap(), Value::Void);
     let e = rt.call("kinds.bad_str", &[]).unwrap_err().to_string();
     assert!(e.contains("not valid UTF-8"), "{e}");
     // The runtime checks kinds before the call.
-    assert!(rt.call("kinds.add", &[Value::I32(1), Value::I64(2)]).is_err());
+    assert!(rt
+        .call("kinds.add", &[Value::I32(1), Value::I64(2)])
+        .is_err());
 }
 
 #[test]
@@ -90,11 +132,21 @@ fn errors_carry_traceback_and_state_survives() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let code = "local M = {}\nlocal n = 0\nfunction M.boom(s)\n  n = n + 1\n  error('bad input: ' .. s)\nend\nfunction M.count() return n end\nreturn M\n";
-    rt.load_bundle(bundle(tmp.path(), "err", &[("boom", "fn(str) -> str"), ("count", "fn() -> i64")], code, &[]))
-        .unwrap();
+    rt.load_bundle(bundle(
+        tmp.path(),
+        "err",
+        &[("boom", "fn(str) -> str"), ("count", "fn() -> i64")],
+        code,
+        &[],
+    ))
+    .unwrap();
     for _ in 0..3 {
         match rt.call("err.boom", &[Value::from("x")]).unwrap_err() {
-            Error::Guest { name, message, traceback } => {
+            Error::Guest {
+                name,
+                message,
+                traceback,
+            } => {
                 assert_eq!(name, "err.boom");
                 assert!(message.contains("main.lua:5: bad input: x"), "{message}");
                 let tb = traceback.expect("traceback");
@@ -110,7 +162,13 @@ fn errors_carry_traceback_and_state_survives() {
 fn syntax_error_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    let dir = bundle(tmp.path(), "syn", &[("f", "fn() -> i64")], "local M = {}\nfunction M.f(\n  return 1\nend\nreturn M\n", &[]);
+    let dir = bundle(
+        tmp.path(),
+        "syn",
+        &[("f", "fn() -> i64")],
+        "local M = {}\nfunction M.f(\n  return 1\nend\nreturn M\n",
+        &[],
+    );
     let e = rt.load_bundle(dir).unwrap_err().to_string();
     assert!(e.contains("main.lua:3"), "{e}");
 }
@@ -128,21 +186,41 @@ fn require_own_modules_and_memory_source() {
     );
     let m = Manifest::from_dir(&dir).unwrap();
     let code = "local util = require('util')\nreturn { twice = function(x) return x * util.k end }";
-    rt.load_manifest(m, BundleSource::Code(code.into())).unwrap();
-    assert_eq!(rt.call("mem.twice", &[Value::I64(21)]).unwrap(), Value::I64(42));
+    rt.load_manifest(m, BundleSource::Code(code.into()))
+        .unwrap();
+    assert_eq!(
+        rt.call("mem.twice", &[Value::I64(21)]).unwrap(),
+        Value::I64(42)
+    );
     rt.unload("mem", false).unwrap();
-    assert!(matches!(rt.call("mem.twice", &[Value::I64(1)]), Err(Error::Stale { .. })));
+    assert!(matches!(
+        rt.call("mem.twice", &[Value::I64(1)]),
+        Err(Error::Stale { .. })
+    ));
     // Bytes sources load as well, and globals serve as exports.
     let m = Manifest::from_dir(&dir).unwrap();
-    rt.load_manifest(m, BundleSource::Bytes(b"function twice(x) return x + x end".to_vec())).unwrap();
-    assert_eq!(rt.call("mem.twice", &[Value::I64(4)]).unwrap(), Value::I64(8));
+    rt.load_manifest(
+        m,
+        BundleSource::Bytes(b"function twice(x) return x + x end".to_vec()),
+    )
+    .unwrap();
+    assert_eq!(
+        rt.call("mem.twice", &[Value::I64(4)]).unwrap(),
+        Value::I64(8)
+    );
 }
 
 #[test]
 fn reload_uses_a_fresh_state_and_failed_reload_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    let dir = bundle(tmp.path(), "rl", &[("v", "fn() -> i64")], "x = 1\nreturn { v = function() return x end }", &[]);
+    let dir = bundle(
+        tmp.path(),
+        "rl",
+        &[("v", "fn() -> i64")],
+        "x = 1\nreturn { v = function() return x end }",
+        &[],
+    );
     rt.load_bundle(&dir).unwrap();
     let m = Manifest::from_dir(&dir).unwrap();
     let loader = LuaLoader::new();
@@ -156,14 +234,31 @@ fn reload_uses_a_fresh_state_and_failed_reload_reports() {
             built_profile: None,
         })
     };
-    let new = cx(&BundleSource::Code("return { v = function() return (x or 0) + 2 end }".into())).unwrap();
-    let polyload::ExportEntry::Dynamic(f) = &new.exports[0].entry else { panic!() };
-    assert_eq!(f(&[]).unwrap(), Value::I64(2), "the new version must not see the old state's globals");
-    let e = cx(&BundleSource::Code("return {".into())).unwrap_err().to_string();
+    let new = cx(&BundleSource::Code(
+        "return { v = function() return (x or 0) + 2 end }".into(),
+    ))
+    .unwrap();
+    let polyload::ExportEntry::Dynamic(f) = &new.exports[0].entry else {
+        panic!()
+    };
+    assert_eq!(
+        f(&[]).unwrap(),
+        Value::I64(2),
+        "the new version must not see the old state's globals"
+    );
+    let e = cx(&BundleSource::Code("return {".into()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("failed to initialise"), "{e}");
-    let e = cx(&BundleSource::Code("error('init failed')".into())).unwrap_err().to_string();
+    let e = cx(&BundleSource::Code("error('init failed')".into()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("init failed"), "{e}");
-    assert_eq!(rt.call("rl.v", &[]).unwrap(), Value::I64(1), "old version keeps serving");
+    assert_eq!(
+        rt.call("rl.v", &[]).unwrap(),
+        Value::I64(1),
+        "old version keeps serving"
+    );
 }
 
 #[test]
@@ -176,9 +271,16 @@ fn polyload_module_calls_other_bundles_and_reenters() {
     rt.load_bundle(bundle(tmp.path(), "b", &[("sum_sq", "fn(i64, i64) -> i64"), ("fact", "fn(i64) -> i64"), ("missing", "fn() -> i64")],
         "local pl = require('polyload')\nlocal sq = pl.get('a.sq')\nlocal M = {}\nfunction M.sum_sq(x, y) return sq(x) + pl.call('a.sq', y) end\nfunction M.fact(n) if n <= 1 then return 1 end return n * pl.call('a.fact', n - 1) end\nfunction M.missing() return pl.call('nope.f') end\nreturn M", &[]))
         .unwrap();
-    assert_eq!(rt.call("b.sum_sq", &[Value::I64(3), Value::I64(4)]).unwrap(), Value::I64(25));
+    assert_eq!(
+        rt.call("b.sum_sq", &[Value::I64(3), Value::I64(4)])
+            .unwrap(),
+        Value::I64(25)
+    );
     // a -> b -> a -> ... on one thread: re-entrant.
-    assert_eq!(rt.call("a.fact", &[Value::I64(10)]).unwrap(), Value::I64(3_628_800));
+    assert_eq!(
+        rt.call("a.fact", &[Value::I64(10)]).unwrap(),
+        Value::I64(3_628_800)
+    );
     let e = rt.call("b.missing", &[]).unwrap_err().to_string();
     assert!(e.contains("no definition named `nope.f`"), "{e}");
     // Threads share the states safely.
@@ -187,7 +289,11 @@ fn polyload_module_calls_other_bundles_and_reenters() {
             let rt = rt.clone();
             std::thread::spawn(move || {
                 for _ in 0..200 {
-                    assert_eq!(rt.call("b.sum_sq", &[Value::I64(i), Value::I64(1)]).unwrap(), Value::I64(i * i + 1));
+                    assert_eq!(
+                        rt.call("b.sum_sq", &[Value::I64(i), Value::I64(1)])
+                            .unwrap(),
+                        Value::I64(i * i + 1)
+                    );
                 }
             })
         })
@@ -201,12 +307,16 @@ fn polyload_module_calls_other_bundles_and_reenters() {
 fn calls_a_native_c_bundle() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_bundle(repo().join("examples/bundles/hello")).unwrap();
+    rt.load_bundle(repo().join("examples/bundles/hello"))
+        .unwrap();
     rt.load_bundle(bundle(tmp.path(), "luac", &[("go", "fn(str) -> str")],
         "return { go = function(s) return polyload.call('hello.greet', s) .. ' ' .. polyload.call('hello.add', 40, 2) end }", &[]))
         .unwrap();
     let out = rt.call("luac.go", &[Value::from("Lua")]).unwrap();
-    assert!(matches!(&out, Value::Str(s) if s.contains("Lua") && s.ends_with(" 42")), "{out:?}");
+    assert!(
+        matches!(&out, Value::Str(s) if s.contains("Lua") && s.ends_with(" 42")),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -217,12 +327,21 @@ fn luajson_example_uses_dkjson() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_bundle(repo().join("examples/bundles/luajson")).unwrap();
+    rt.load_bundle(repo().join("examples/bundles/luajson"))
+        .unwrap();
     let v = json!({"b": [1, 2.5, null, "x"], "a": {"nested": true}, "e": []});
-    let text = rt.call("luajson.encode", &[Value::Json(v.clone())]).unwrap();
-    assert_eq!(text, Value::from(r#"{"a":{"nested":true},"b":[1,2.5,null,"x"],"e":[]}"#));
+    let text = rt
+        .call("luajson.encode", &[Value::Json(v.clone())])
+        .unwrap();
+    assert_eq!(
+        text,
+        Value::from(r#"{"a":{"nested":true},"b":[1,2.5,null,"x"],"e":[]}"#)
+    );
     let back = rt.call("luajson.decode", &[text]).unwrap();
     assert_eq!(back, Value::Json(v));
-    let e = rt.call("luajson.decode", &[Value::from("{oops")]).unwrap_err().to_string();
+    let e = rt
+        .call("luajson.decode", &[Value::from("{oops")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("invalid JSON"), "{e}");
 }

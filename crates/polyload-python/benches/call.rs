@@ -28,13 +28,27 @@ fn add(c: &mut Criterion) {
     // The same function through pyo3 alone. Both sides attach to the
     // interpreter per call (a host thread calling into Python must).
     let f: Py<PyAny> = Python::attach(|py| {
-        let m = PyModule::from_code(py, c"def add(a, b):\n    return a + b\n", c"direct.py", c"direct").unwrap();
+        let m = PyModule::from_code(
+            py,
+            c"def add(a, b):\n    return a + b\n",
+            c"direct.py",
+            c"direct",
+        )
+        .unwrap();
         m.getattr("add").unwrap().unbind()
     });
 
     let mut g = c.benchmark_group("python_add_i64");
     g.bench_function("direct_pyo3", |b| {
-        b.iter(|| Python::attach(|py| f.bind(py).call1((black_box(2i64), black_box(40i64))).unwrap().extract::<i64>().unwrap()))
+        b.iter(|| {
+            Python::attach(|py| {
+                f.bind(py)
+                    .call1((black_box(2i64), black_box(40i64)))
+                    .unwrap()
+                    .extract::<i64>()
+                    .unwrap()
+            })
+        })
     });
     let args = [Value::I64(2), Value::I64(40)];
     g.bench_function("polyload_dynamic_call", |b| {

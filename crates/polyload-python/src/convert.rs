@@ -12,7 +12,9 @@
 
 use polyload::{FfiType, Value};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 use pyo3::IntoPyObjectExt;
 use serde_json::Value as Json;
 
@@ -39,7 +41,10 @@ pub(crate) fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAn
         Value::Bytes(b) => Ok(PyBytes::new(py, b).into_any()),
         Value::Json(j) => json_to_py(py, j),
         Value::Struct(items) | Value::Array(items) => {
-            let items = items.iter().map(|i| to_py(py, i)).collect::<PyResult<Vec<_>>>()?;
+            let items = items
+                .iter()
+                .map(|i| to_py(py, i))
+                .collect::<PyResult<Vec<_>>>()?;
             Ok(PyList::new(py, items)?.into_any())
         }
     }
@@ -61,7 +66,10 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, j: &Json) -> PyResult<Bound<'py, 
         }
         Json::String(s) => s.into_bound_py_any(py),
         Json::Array(items) => {
-            let items = items.iter().map(|i| json_to_py(py, i)).collect::<PyResult<Vec<_>>>()?;
+            let items = items
+                .iter()
+                .map(|i| json_to_py(py, i))
+                .collect::<PyResult<Vec<_>>>()?;
             Ok(PyList::new(py, items)?.into_any())
         }
         Json::Object(map) => {
@@ -75,7 +83,10 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, j: &Json) -> PyResult<Bound<'py, 
 }
 
 fn type_name(o: &Bound<'_, PyAny>) -> String {
-    o.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    o.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Converts a Python object into a polyload value of type `ty`; the error
@@ -87,7 +98,9 @@ pub(crate) fn from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Result<Value, Strin
             if !o.is_instance_of::<PyInt>() || o.is_instance_of::<PyBool>() {
                 return Err(bad());
             }
-            let wide: i128 = o.extract().map_err(|_| format!("{o} is out of range for {ty}"))?;
+            let wide: i128 = o
+                .extract()
+                .map_err(|_| format!("{o} is out of range for {ty}"))?;
             <$t>::try_from(wide)
                 .map(Value::$variant)
                 .map_err(|_| format!("{wide} is out of range for {ty}"))
@@ -95,7 +108,10 @@ pub(crate) fn from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Result<Value, Strin
     }
     match ty {
         FfiType::Void => Ok(Value::Void),
-        FfiType::Bool => o.cast::<PyBool>().map(|b| Value::Bool(b.is_true())).map_err(|_| bad()),
+        FfiType::Bool => o
+            .cast::<PyBool>()
+            .map(|b| Value::Bool(b.is_true()))
+            .map_err(|_| bad()),
         FfiType::I8 => int!(I8, i8),
         FfiType::I16 => int!(I16, i16),
         FfiType::I32 => int!(I32, i32),
@@ -112,15 +128,23 @@ pub(crate) fn from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Result<Value, Strin
             }
         }
         FfiType::F32 | FfiType::F64 => {
-            if !(o.is_instance_of::<PyFloat>() || o.is_instance_of::<PyInt>()) || o.is_instance_of::<PyBool>() {
+            if !(o.is_instance_of::<PyFloat>() || o.is_instance_of::<PyInt>())
+                || o.is_instance_of::<PyBool>()
+            {
                 return Err(bad());
             }
             let f: f64 = o.extract().map_err(|e: PyErr| e.to_string())?;
-            Ok(if *ty == FfiType::F32 { Value::F32(f as f32) } else { Value::F64(f) })
+            Ok(if *ty == FfiType::F32 {
+                Value::F32(f as f32)
+            } else {
+                Value::F64(f)
+            })
         }
         FfiType::Str | FfiType::CString => {
             let s = o.cast::<PyString>().map_err(|_| bad())?;
-            Ok(Value::Str(s.to_str().map_err(|e| e.to_string())?.to_string()))
+            Ok(Value::Str(
+                s.to_str().map_err(|e| e.to_string())?.to_string(),
+            ))
         }
         FfiType::Bytes => {
             if let Ok(b) = o.cast::<PyBytes>() {
@@ -173,7 +197,9 @@ fn sequence<'py>(o: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>> {
 /// Converts Python objects into JSON.
 pub(crate) fn py_to_json(o: &Bound<'_, PyAny>, depth: usize) -> Result<Json, String> {
     if depth > MAX_DEPTH {
-        return Err(format!("json nested deeper than {MAX_DEPTH} levels (a list that contains itself?)"));
+        return Err(format!(
+            "json nested deeper than {MAX_DEPTH} levels (a list that contains itself?)"
+        ));
     }
     if o.is_none() {
         return Ok(Json::Null);
@@ -197,7 +223,9 @@ pub(crate) fn py_to_json(o: &Bound<'_, PyAny>, depth: usize) -> Result<Json, Str
             .ok_or_else(|| format!("json cannot hold the number {v}"));
     }
     if let Ok(s) = o.cast::<PyString>() {
-        return Ok(Json::String(s.to_str().map_err(|e| e.to_string())?.to_string()));
+        return Ok(Json::String(
+            s.to_str().map_err(|e| e.to_string())?.to_string(),
+        ));
     }
     if let Ok(d) = o.cast::<PyDict>() {
         let mut map = serde_json::Map::new();

@@ -65,8 +65,8 @@ mod convert;
 mod packages;
 
 use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError, Language,
-    LoadContext, LoadedBundle, Namespace, Result, Value,
+    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError,
+    Language, LoadContext, LoadedBundle, Namespace, Result, Value,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
@@ -101,9 +101,17 @@ fn support(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 
 /// `Type: message` and the formatted traceback of a Python exception.
 pub(crate) fn guest_error(py: Python<'_>, e: &PyErr) -> GuestError {
-    let ty = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let ty = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     let value = e.value(py).to_string();
-    let message = if value.is_empty() { ty } else { format!("{ty}: {value}") };
+    let message = if value.is_empty() {
+        ty
+    } else {
+        format!("{ty}: {value}")
+    };
     let traceback = e.traceback(py).and_then(|tb| tb.format().ok());
     GuestError { message, traceback }
 }
@@ -122,12 +130,16 @@ fn host_call(ns: &Weak<Namespace>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyA
     let py = args.py();
     let name: String = args
         .get_item(0)
-        .map_err(|_| PyTypeError::new_err("polyload.call needs a name: call(\"bundle.function\", *args)"))?
+        .map_err(|_| {
+            PyTypeError::new_err("polyload.call needs a name: call(\"bundle.function\", *args)")
+        })?
         .extract()?;
-    let ns = ns.upgrade().ok_or_else(|| PyRuntimeError::new_err("polyload.call: the runtime is gone"))?;
-    let info = ns
-        .definition(&name)
-        .ok_or_else(|| PyRuntimeError::new_err(format!("polyload.call: no definition named `{name}`")))?;
+    let ns = ns
+        .upgrade()
+        .ok_or_else(|| PyRuntimeError::new_err("polyload.call: the runtime is gone"))?;
+    let info = ns.definition(&name).ok_or_else(|| {
+        PyRuntimeError::new_err(format!("polyload.call: no definition named `{name}`"))
+    })?;
     let params = &info.signature.params;
     if args.len() - 1 != params.len() {
         return Err(PyTypeError::new_err(format!(
@@ -139,10 +151,9 @@ fn host_call(ns: &Weak<Namespace>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyA
     let mut values = Vec::with_capacity(params.len());
     for (i, ty) in params.iter().enumerate() {
         let a = args.get_item(i + 1)?;
-        values.push(
-            convert::from_py(&a, ty)
-                .map_err(|e| PyTypeError::new_err(format!("polyload.call: `{name}` argument {}: {e}", i + 1)))?,
-        );
+        values.push(convert::from_py(&a, ty).map_err(|e| {
+            PyTypeError::new_err(format!("polyload.call: `{name}` argument {}: {e}", i + 1))
+        })?);
     }
     // Release the GIL while the callee runs: it may be another thread's turn
     // to run Python, or the callee may call back into Python.
@@ -179,7 +190,10 @@ fn call_py(f: &Py<PyAny>, ret: &FfiType, args: &[Value]) -> std::result::Result<
     Python::attach(|py| {
         let mut items = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
-            items.push(convert::to_py(py, a).map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?);
+            items.push(
+                convert::to_py(py, a)
+                    .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
+            );
         }
         let tuple = PyTuple::new(py, items).map_err(|e| guest_error(py, &e))?;
         let out = f.bind(py).call1(tuple).map_err(|e| guest_error(py, &e))?;
@@ -203,20 +217,30 @@ impl BundleLoader for PythonLoader {
         let file = m.dir().join(&m.file);
         let (source, filename) = match cx.source {
             BundleSource::Path(p) => (
-                std::fs::read_to_string(p).map_err(|e| Error::Io { path: p.clone(), source: e })?,
+                std::fs::read_to_string(p).map_err(|e| Error::Io {
+                    path: p.clone(),
+                    source: e,
+                })?,
                 p.clone(),
             ),
             BundleSource::Code(s) => (s.clone(), file.clone()),
             BundleSource::Bytes(b) => (
-                String::from_utf8(b.clone()).map_err(|_| init_error(cx, "Python source must be UTF-8"))?,
+                String::from_utf8(b.clone())
+                    .map_err(|_| init_error(cx, "Python source must be UTF-8"))?,
                 file.clone(),
             ),
         };
-        let python = Python::attach(|py| -> PyResult<String> { support(py)?.call_method0("interpreter")?.extract() })
-            .map_err(|e| init_error(cx, format!("starting Python: {e}")))?;
+        let python = Python::attach(|py| -> PyResult<String> {
+            support(py)?.call_method0("interpreter")?.extract()
+        })
+        .map_err(|e| init_error(cx, format!("starting Python: {e}")))?;
         let site = packages::ensure(cx, &python)?;
         let root = filename.parent().unwrap_or(m.dir()).to_path_buf();
-        let stem = filename.file_stem().and_then(|s| s.to_str()).unwrap_or("main").replace(['.', '-'], "_");
+        let stem = filename
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("main")
+            .replace(['.', '-'], "_");
         let prefix = format!(
             "_polyload_{}_{}",
             m.id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
@@ -226,11 +250,20 @@ impl BundleLoader for PythonLoader {
         Python::attach(|py| -> Result<LoadedBundle> {
             let fail = |e: PyErr| {
                 let g = guest_error(py, &e);
-                init_error(cx, format!("{}{}", g.message, g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()))
+                init_error(
+                    cx,
+                    format!(
+                        "{}{}",
+                        g.message,
+                        g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
+                    ),
+                )
             };
             let support = support(py).map_err(fail)?;
             if let Some(site) = &site {
-                support.call_method1("add_site", (site.display().to_string(),)).map_err(fail)?;
+                support
+                    .call_method1("add_site", (site.display().to_string(),))
+                    .map_err(fail)?;
             }
             let call = pyo3::types::PyCFunction::new_closure(
                 py,
@@ -239,7 +272,9 @@ impl BundleLoader for PythonLoader {
                 move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| host_call(&ns, args),
             )
             .map_err(fail)?;
-            let module = support.call_method1("make_polyload", (call,)).map_err(fail)?;
+            let module = support
+                .call_method1("make_polyload", (call,))
+                .map_err(fail)?;
             let bundle = support
                 .getattr("Bundle")
                 .and_then(|b| b.call1((prefix.as_str(), root.display().to_string(), module)))
@@ -247,21 +282,28 @@ impl BundleLoader for PythonLoader {
             let entry = bundle
                 .call_method1("run_entry", (source, filename.display().to_string(), stem))
                 .map_err(fail)?;
-            let instance = PyBundle { bundle: bundle.unbind() };
+            let instance = PyBundle {
+                bundle: bundle.unbind(),
+            };
             let mut exports = Vec::with_capacity(m.exports.len());
             for decl in &m.exports {
                 let Ok(f) = entry.getattr(decl.name.as_str()) else {
                     continue; // the runtime reports it as missing
                 };
                 if !f.is_callable() {
-                    return Err(init_error(cx, format!("export `{}` is not callable", decl.name)));
+                    return Err(init_error(
+                        cx,
+                        format!("export `{}` is not callable", decl.name),
+                    ));
                 }
                 let f = f.unbind();
                 let ret = decl.signature.ret.clone();
                 exports.push(Export {
                     name: decl.name.clone(),
                     signature: decl.signature.clone(),
-                    entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| call_py(&f, &ret, args))),
+                    entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| {
+                        call_py(&f, &ret, args)
+                    })),
                 });
             }
             Ok(LoadedBundle {

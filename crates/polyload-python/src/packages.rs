@@ -20,7 +20,12 @@ const COMPLETE: &str = ".polyload-complete";
 /// [`Error::Build`] naming the pip command (hence the packages) and pip's
 /// own message when the install fails; [`Error::Io`] for the cache.
 pub(crate) fn ensure(cx: &LoadContext<'_>, python: &str) -> Result<Option<PathBuf>> {
-    let reqs: Vec<&String> = cx.manifest.python.iter().flat_map(|p| p.requirements.iter()).collect();
+    let reqs: Vec<&String> = cx
+        .manifest
+        .python
+        .iter()
+        .flat_map(|p| p.requirements.iter())
+        .collect();
     if reqs.is_empty() {
         return Ok(None);
     }
@@ -30,22 +35,42 @@ pub(crate) fn ensure(cx: &LoadContext<'_>, python: &str) -> Result<Option<PathBu
         hash.update(b"\0");
         hash.update(r.as_bytes());
     }
-    let key: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let key: String = hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let root = cx.cache_dir.join("python");
     let dir = root.join(&key);
     if dir.join(COMPLETE).is_file() {
         return Ok(Some(dir));
     }
-    std::fs::create_dir_all(&root).map_err(|e| Error::Io { path: root.clone(), source: e })?;
+    std::fs::create_dir_all(&root).map_err(|e| Error::Io {
+        path: root.clone(),
+        source: e,
+    })?;
     let tmp = root.join(format!("{key}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--quiet", "--target"])
-        .arg(&tmp)
-        .args(&reqs)
-        .env("PYTHONNOUSERSITE", "1")
-        .env_remove("PIP_REQUIRE_VIRTUALENV");
-    let command = format!("{python} -m pip install --target {} {}", tmp.display(), quoted(&reqs));
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+    ])
+    .arg(&tmp)
+    .args(&reqs)
+    .env("PYTHONNOUSERSITE", "1")
+    .env_remove("PIP_REQUIRE_VIRTUALENV");
+    let command = format!(
+        "{python} -m pip install --target {} {}",
+        tmp.display(),
+        quoted(&reqs)
+    );
     tracing::info!(bundle = %cx.manifest.id, %command, "installing Python packages");
     let out = cmd.output().map_err(|e| Error::Build {
         bundle: cx.manifest.id.clone(),
@@ -64,7 +89,10 @@ pub(crate) fn ensure(cx: &LoadContext<'_>, python: &str) -> Result<Option<PathBu
             output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
-    std::fs::write(tmp.join(COMPLETE), quoted(&reqs)).map_err(|e| Error::Io { path: tmp.clone(), source: e })?;
+    std::fs::write(tmp.join(COMPLETE), quoted(&reqs)).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: e,
+    })?;
     if std::fs::rename(&tmp, &dir).is_err() {
         // Another process finished the same install first: use its copy.
         let _ = std::fs::remove_dir_all(&tmp);
@@ -79,5 +107,8 @@ pub(crate) fn ensure(cx: &LoadContext<'_>, python: &str) -> Result<Option<PathBu
 }
 
 fn quoted(reqs: &[&String]) -> String {
-    reqs.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+    reqs.iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

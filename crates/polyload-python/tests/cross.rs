@@ -6,7 +6,10 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn runtime(tmp: &Path) -> Runtime {
@@ -19,7 +22,14 @@ fn runtime(tmp: &Path) -> Runtime {
         .unwrap()
 }
 
-fn bundle(tmp: &Path, id: &str, loader: &str, file: &str, exports: &[(&str, &str)], code: &str) -> PathBuf {
+fn bundle(
+    tmp: &Path,
+    id: &str,
+    loader: &str,
+    file: &str,
+    exports: &[(&str, &str)],
+    code: &str,
+) -> PathBuf {
     let dir = tmp.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = format!("id = \"{id}\"\nversion = \"0.1.0\"\nloader = \"{loader}\"\nfile = \"{file}\"\nabi = \"1.0\"\n[exports]\n");
@@ -35,7 +45,8 @@ fn bundle(tmp: &Path, id: &str, loader: &str, file: &str, exports: &[(&str, &str
 /// `down(n - 1)` (py -> lua -> js -> py ...), and whose `kinds` pass every
 /// value kind on.
 fn load_ring(rt: &Runtime, tmp: &Path) {
-    rt.load_bundle(repo().join("examples/bundles/hello")).unwrap();
+    rt.load_bundle(repo().join("examples/bundles/hello"))
+        .unwrap();
     let sigs = [
         ("down", "fn(i64) -> str"),
         ("kinds", "fn(i64, f64, bool, str, bytes, json) -> json"),
@@ -82,9 +93,12 @@ export function catch2() { try { return call("xpy.fail"); } catch (e) { return "
 export { catch2 as catch };
 export const native = (s) => get("hello.greet")(s) + " / " + call("hello.add", 40, 2);
 "#;
-    rt.load_bundle(bundle(tmp, "xpy", "python", "main.py", &sigs, py)).unwrap();
-    rt.load_bundle(bundle(tmp, "xlua", "lua", "main.lua", &sigs, lua)).unwrap();
-    rt.load_bundle(bundle(tmp, "xjs", "js", "main.js", &sigs, js)).unwrap();
+    rt.load_bundle(bundle(tmp, "xpy", "python", "main.py", &sigs, py))
+        .unwrap();
+    rt.load_bundle(bundle(tmp, "xlua", "lua", "main.lua", &sigs, lua))
+        .unwrap();
+    rt.load_bundle(bundle(tmp, "xjs", "js", "main.js", &sigs, js))
+        .unwrap();
 }
 
 #[test]
@@ -93,9 +107,18 @@ fn calls_go_around_every_language_and_back() {
     let rt = runtime(tmp.path());
     load_ring(&rt, tmp.path());
     // py -> lua -> js -> py -> lua -> ...: each VM is re-entered on this thread.
-    assert_eq!(rt.call("xpy.down", &[Value::I64(6)]).unwrap(), Value::from("py>lua>js>py>lua>js>py"));
-    assert_eq!(rt.call("xlua.down", &[Value::I64(3)]).unwrap(), Value::from("lua>js>py>lua"));
-    assert_eq!(rt.call("xjs.down", &[Value::I64(3)]).unwrap(), Value::from("js>py>lua>js"));
+    assert_eq!(
+        rt.call("xpy.down", &[Value::I64(6)]).unwrap(),
+        Value::from("py>lua>js>py>lua>js>py")
+    );
+    assert_eq!(
+        rt.call("xlua.down", &[Value::I64(3)]).unwrap(),
+        Value::from("lua>js>py>lua")
+    );
+    assert_eq!(
+        rt.call("xjs.down", &[Value::I64(3)]).unwrap(),
+        Value::from("js>py>lua>js")
+    );
     // Python -> Lua -> JS -> C with every value kind.
     let args = [
         Value::I64(41),
@@ -107,12 +130,19 @@ fn calls_go_around_every_language_and_back() {
     ];
     assert_eq!(
         rt.call("xpy.kinds", &args).unwrap(),
-        Value::Json(json!({"i": 41, "f": 0.5, "b": true, "s": "ß", "bytes": [1, 2], "j": {"k": [null, 1]}, "sum": 42}))
+        Value::Json(
+            json!({"i": 41, "f": 0.5, "b": true, "s": "ß", "bytes": [1, 2], "j": {"k": [null, 1]}, "sum": 42})
+        )
     );
     // Each language calls the native C bundle.
     for id in ["xpy", "xlua", "xjs"] {
-        let out = rt.call(&format!("{id}.native"), &[Value::from("you")]).unwrap();
-        assert!(matches!(&out, Value::Str(s) if s.contains("you")), "{id}: {out:?}");
+        let out = rt
+            .call(&format!("{id}.native"), &[Value::from("you")])
+            .unwrap();
+        assert!(
+            matches!(&out, Value::Str(s) if s.contains("you")),
+            "{id}: {out:?}"
+        );
     }
 }
 
@@ -123,7 +153,11 @@ fn errors_cross_languages_and_can_be_caught() {
     load_ring(&rt, tmp.path());
     // Python -> JS: the JS exception reaches the host through Python.
     match rt.call("xpy.fail", &[]).unwrap_err() {
-        Error::Guest { name, message, traceback } => {
+        Error::Guest {
+            name,
+            message,
+            traceback,
+        } => {
             assert_eq!(name, "xpy.fail");
             assert!(message.contains("RangeError: js says no"), "{message}");
             assert!(traceback.unwrap().contains("main.py\", line 8, in fail"));
@@ -132,13 +166,25 @@ fn errors_cross_languages_and_can_be_caught() {
     }
     // A guest catches another language's error and goes on.
     let caught = rt.call("xpy.catch", &[]).unwrap();
-    assert!(matches!(&caught, Value::Str(s) if s.contains("lua says no")), "{caught:?}");
+    assert!(
+        matches!(&caught, Value::Str(s) if s.contains("lua says no")),
+        "{caught:?}"
+    );
     let caught = rt.call("xlua.catch", &[]).unwrap();
-    assert!(matches!(&caught, Value::Str(s) if s.contains("js says no")), "{caught:?}");
+    assert!(
+        matches!(&caught, Value::Str(s) if s.contains("js says no")),
+        "{caught:?}"
+    );
     let caught = rt.call("xjs.catch", &[]).unwrap();
-    assert!(matches!(&caught, Value::Str(s) if s.contains("js says no")), "{caught:?}");
+    assert!(
+        matches!(&caught, Value::Str(s) if s.contains("js says no")),
+        "{caught:?}"
+    );
     // Everything still works afterwards.
-    assert_eq!(rt.call("xjs.down", &[Value::I64(2)]).unwrap(), Value::from("js>py>lua"));
+    assert_eq!(
+        rt.call("xjs.down", &[Value::I64(2)]).unwrap(),
+        Value::from("js>py>lua")
+    );
 }
 
 /// Threads calling across languages in one direction (Python -> Lua -> JS
@@ -180,9 +226,17 @@ fn threads_cross_languages_in_one_direction() {
 fn pipeline_example_flows_through_three_languages() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_dir(repo().join("examples/pipeline/bundles")).unwrap();
-    let out = rt.call("pipe_py.run", &[Value::from("# Hello, Wörld\nSome *Markdown* text.")]).unwrap();
-    let Value::Str(text) = out else { panic!("{out:?}") };
+    rt.load_dir(repo().join("examples/pipeline/bundles"))
+        .unwrap();
+    let out = rt
+        .call(
+            "pipe_py.run",
+            &[Value::from("# Hello, Wörld\nSome *Markdown* text.")],
+        )
+        .unwrap();
+    let Value::Str(text) = out else {
+        panic!("{out:?}")
+    };
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         doc,
@@ -203,8 +257,15 @@ fn the_examples_directory_loads_as_a_whole() {
     for id in ["hello", "luajson", "pyslug", "jsmarkdown"] {
         assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
     }
-    let slug = rt.call("pyslug.slugify", &[Value::from("Ünïcode Title")]).unwrap();
+    let slug = rt
+        .call("pyslug.slugify", &[Value::from("Ünïcode Title")])
+        .unwrap();
     let html = rt.call("jsmarkdown.render", &[slug]).unwrap();
-    let text = rt.call("luajson.encode", &[Value::Json(json!({"html": html.to_string()}))]).unwrap();
+    let text = rt
+        .call(
+            "luajson.encode",
+            &[Value::Json(json!({"html": html.to_string()}))],
+        )
+        .unwrap();
     assert_eq!(text, Value::from(r#"{"html":"<p>unicode-title</p>\n"}"#));
 }

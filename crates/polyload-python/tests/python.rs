@@ -1,21 +1,37 @@
 //! The Python loader over the real embedded CPython, through the runtime.
 
-use polyload::{BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value};
+use polyload::{
+    BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value,
+};
 use polyload_python::PythonLoader;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn runtime(tmp: &Path) -> Runtime {
-    Runtime::builder().cache_dir(tmp.join("cache")).loader(PythonLoader::new()).build().unwrap()
+    Runtime::builder()
+        .cache_dir(tmp.join("cache"))
+        .loader(PythonLoader::new())
+        .build()
+        .unwrap()
 }
 
 /// Writes a Python bundle `id` (`main.py` = `code`, plus extra files, plus
 /// extra manifest text) under `tmp`; returns its directory.
-fn bundle(tmp: &Path, id: &str, exports: &[(&str, &str)], code: &str, extra: &[(&str, &str)], more: &str) -> PathBuf {
+fn bundle(
+    tmp: &Path,
+    id: &str,
+    exports: &[(&str, &str)],
+    code: &str,
+    extra: &[(&str, &str)],
+    more: &str,
+) -> PathBuf {
     let dir = tmp.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = format!("id = \"{id}\"\nversion = \"0.1.0\"\nloader = \"python\"\nfile = \"main.py\"\nabi = \"1.0\"\n[exports]\n");
@@ -66,20 +82,47 @@ fn every_value_kind() {
         ("wrong", "fn() -> i64"),
         ("u64max", "fn() -> u64"),
     ];
-    rt.load_bundle(bundle(tmp.path(), "kinds", &exports, KINDS, &[], "")).unwrap();
-    assert_eq!(rt.call("kinds.add", &[Value::I64(2), Value::I64(40)]).unwrap(), Value::I64(42));
-    assert_eq!(rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(), Value::F64(2.5));
-    assert_eq!(rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(), Value::Bool(true));
-    assert_eq!(rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(), Value::from("HÉLLO!"));
-    assert_eq!(rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])]).unwrap(), Value::Bytes(vec![255, 1, 0]));
+    rt.load_bundle(bundle(tmp.path(), "kinds", &exports, KINDS, &[], ""))
+        .unwrap();
+    assert_eq!(
+        rt.call("kinds.add", &[Value::I64(2), Value::I64(40)])
+            .unwrap(),
+        Value::I64(42)
+    );
+    assert_eq!(
+        rt.call("kinds.half", &[Value::F64(5.0)]).unwrap(),
+        Value::F64(2.5)
+    );
+    assert_eq!(
+        rt.call("kinds.neg", &[Value::Bool(false)]).unwrap(),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        rt.call("kinds.shout", &[Value::from("héllo")]).unwrap(),
+        Value::from("HÉLLO!")
+    );
+    assert_eq!(
+        rt.call("kinds.rev", &[Value::Bytes(vec![0, 1, 255])])
+            .unwrap(),
+        Value::Bytes(vec![255, 1, 0])
+    );
     let j = json!({"a": [1, {"b": null}], "e": [], "o": {}});
     assert_eq!(
         rt.call("kinds.wrap", &[Value::Json(j.clone())]).unwrap(),
         Value::Json(json!({"got": j, "list": [1, 2.5, "three", true, null], "t": [1, 2]}))
     );
-    assert_eq!(rt.call("kinds.small", &[Value::I64(200)]).unwrap(), Value::U8(200));
-    let e = rt.call("kinds.small", &[Value::I64(-1)]).unwrap_err().to_string();
-    assert!(e.contains("return value") && e.contains("out of range for u8"), "{e}");
+    assert_eq!(
+        rt.call("kinds.small", &[Value::I64(200)]).unwrap(),
+        Value::U8(200)
+    );
+    let e = rt
+        .call("kinds.small", &[Value::I64(-1)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("return value") && e.contains("out of range for u8"),
+        "{e}"
+    );
     let e = rt.call("kinds.big", &[]).unwrap_err().to_string();
     assert!(e.contains("out of range for i32"), "{e}");
     let e = rt.call("kinds.huge", &[]).unwrap_err().to_string();
@@ -95,11 +138,22 @@ fn exceptions_carry_traceback_and_module_survives() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let code = "count = 0\n\ndef boom(s):\n    global count\n    count += 1\n    raise ValueError('bad input: ' + s)\n\ndef n():\n    return count\n";
-    rt.load_bundle(bundle(tmp.path(), "err", &[("boom", "fn(str) -> str"), ("n", "fn() -> i64")], code, &[], ""))
-        .unwrap();
+    rt.load_bundle(bundle(
+        tmp.path(),
+        "err",
+        &[("boom", "fn(str) -> str"), ("n", "fn() -> i64")],
+        code,
+        &[],
+        "",
+    ))
+    .unwrap();
     for _ in 0..3 {
         match rt.call("err.boom", &[Value::from("x")]).unwrap_err() {
-            Error::Guest { name, message, traceback } => {
+            Error::Guest {
+                name,
+                message,
+                traceback,
+            } => {
                 assert_eq!(name, "err.boom");
                 assert_eq!(message, "ValueError: bad input: x");
                 let tb = traceback.expect("traceback");
@@ -109,9 +163,19 @@ fn exceptions_carry_traceback_and_module_survives() {
         }
     }
     assert_eq!(rt.call("err.n", &[]).unwrap(), Value::I64(3));
-    let dir = bundle(tmp.path(), "syn", &[("f", "fn() -> i64")], "def f(:\n    return 1\n", &[], "");
+    let dir = bundle(
+        tmp.path(),
+        "syn",
+        &[("f", "fn() -> i64")],
+        "def f(:\n    return 1\n",
+        &[],
+        "",
+    );
     let e = rt.load_bundle(dir).unwrap_err().to_string();
-    assert!(e.contains("SyntaxError") && e.contains("main.py, line 1"), "{e}");
+    assert!(
+        e.contains("SyntaxError") && e.contains("main.py, line 1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -137,22 +201,46 @@ fn bundles_own_modules_are_isolated() {
         ))
         .unwrap();
     }
-    assert_eq!(rt.call("iso_a.word", &[]).unwrap(), Value::from("apple/apple/iso_a:apple"));
-    assert_eq!(rt.call("iso_b.word", &[]).unwrap(), Value::from("banana/banana/iso_b:banana"));
-    assert!(!tmp.path().join("iso_a/__pycache__").exists(), "no bytecode cache in the bundle dir");
+    assert_eq!(
+        rt.call("iso_a.word", &[]).unwrap(),
+        Value::from("apple/apple/iso_a:apple")
+    );
+    assert_eq!(
+        rt.call("iso_b.word", &[]).unwrap(),
+        Value::from("banana/banana/iso_b:banana")
+    );
+    assert!(
+        !tmp.path().join("iso_a/__pycache__").exists(),
+        "no bytecode cache in the bundle dir"
+    );
 }
 
 #[test]
 fn memory_source_reload_and_unload() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    let dir = bundle(tmp.path(), "mem", &[("v", "fn() -> i64")], "state = 1\ndef v():\n    return state\n", &[], "");
+    let dir = bundle(
+        tmp.path(),
+        "mem",
+        &[("v", "fn() -> i64")],
+        "state = 1\ndef v():\n    return state\n",
+        &[],
+        "",
+    );
     let m = Manifest::from_dir(&dir).unwrap();
-    rt.load_manifest(m.clone(), BundleSource::Code("def v():\n    return 7\n".into())).unwrap();
+    rt.load_manifest(
+        m.clone(),
+        BundleSource::Code("def v():\n    return 7\n".into()),
+    )
+    .unwrap();
     assert_eq!(rt.call("mem.v", &[]).unwrap(), Value::I64(7));
     rt.unload("mem", false).unwrap();
     assert!(matches!(rt.call("mem.v", &[]), Err(Error::Stale { .. })));
-    rt.load_manifest(m.clone(), BundleSource::Bytes(b"def v():\n    return 8\n".to_vec())).unwrap();
+    rt.load_manifest(
+        m.clone(),
+        BundleSource::Bytes(b"def v():\n    return 8\n".to_vec()),
+    )
+    .unwrap();
     assert_eq!(rt.call("mem.v", &[]).unwrap(), Value::I64(8));
 
     let loader = PythonLoader::new();
@@ -167,13 +255,21 @@ fn memory_source_reload_and_unload() {
         })
     };
     let new = reload("def v():\n    return globals().get('state', 0) + 2\n").unwrap();
-    let ExportEntry::Dynamic(f) = &new.exports[0].entry else { panic!() };
+    let ExportEntry::Dynamic(f) = &new.exports[0].entry else {
+        panic!()
+    };
     assert_eq!(f(&[]).unwrap(), Value::I64(2));
     let e = reload("def v(:\n").unwrap_err().to_string();
     assert!(e.contains("SyntaxError"), "{e}");
-    let e = reload("raise RuntimeError('init failed')\n").unwrap_err().to_string();
+    let e = reload("raise RuntimeError('init failed')\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("init failed") && e.contains("line 1"), "{e}");
-    assert_eq!(rt.call("mem.v", &[]).unwrap(), Value::I64(8), "old version keeps serving");
+    assert_eq!(
+        rt.call("mem.v", &[]).unwrap(),
+        Value::I64(8),
+        "old version keeps serving"
+    );
 }
 
 #[test]
@@ -197,12 +293,16 @@ fn a_failed_install_names_the_package() {
 fn pyslug_example_uses_python_slugify() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
-    rt.load_bundle(repo().join("examples/bundles/pyslug")).unwrap();
+    rt.load_bundle(repo().join("examples/bundles/pyslug"))
+        .unwrap();
     assert_eq!(
-        rt.call("pyslug.slugify", &[Value::from("Héllo, Wörld! Ça va?")]).unwrap(),
+        rt.call("pyslug.slugify", &[Value::from("Héllo, Wörld! Ça va?")])
+            .unwrap(),
         Value::from("hello-world-ca-va")
     );
     // Installed once into the cache, keyed by the requirement list.
-    let installs: Vec<_> = std::fs::read_dir(tmp.path().join("cache/pyslug/python")).unwrap().collect();
+    let installs: Vec<_> = std::fs::read_dir(tmp.path().join("cache/pyslug/python"))
+        .unwrap()
+        .collect();
     assert_eq!(installs.len(), 1);
 }
