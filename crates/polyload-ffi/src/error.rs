@@ -1,6 +1,6 @@
 //! The error type of dynamic calls.
 
-use crate::ValueError;
+use crate::{SignatureError, ValueError};
 
 /// Why a dynamic call could not be made or its result not read.
 #[derive(Debug, thiserror::Error)]
@@ -47,4 +47,32 @@ pub enum FfiError {
         /// libffi's status.
         reason: String,
     },
+    /// The call shape is not supported by the requested path (a struct in
+    /// an [`FfiValue`](crate::FfiValue), a variadic callback, ...).
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+    },
+    /// A library could not be loaded.
+    #[error("cannot load library `{name}`: tried {}", tried.join("; "))]
+    LibraryNotFound {
+        /// The name or path asked for.
+        name: String,
+        /// Each candidate tried, with the dynamic linker's reason.
+        tried: Vec<String>,
+    },
+    /// A library has no such symbol.
+    #[error("symbol `{symbol}` not found in `{library}`: {reason}")]
+    SymbolNotFound {
+        /// The symbol asked for.
+        symbol: String,
+        /// The library searched.
+        library: String,
+        /// The dynamic linker's message.
+        reason: String,
+    },
+    /// A signature text did not parse.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
 }

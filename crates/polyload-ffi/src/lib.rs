@@ -20,17 +20,26 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+mod buffer;
 mod call;
 mod callback;
 mod error;
+mod extern_call;
+pub mod ffi_value;
+mod library;
 mod marshal;
 mod signature;
+pub mod stub;
 mod types;
 mod value;
 
+pub use buffer::OutBuffer;
 pub use call::{libffi_type, PreparedCall};
 pub use callback::{set_callback_error_hook, take_callback_error, Callback, CallbackFn, ErrorHook};
 pub use error::FfiError;
+pub use extern_call::{call_extern, Call, CallBuilder};
+pub use ffi_value::{FfiValue, TypedArg};
+pub use library::Library;
 pub use signature::{Signature, SignatureError};
 pub use types::{FfiType, TypeLayout};
 pub use value::{Value, ValueError};

@@ -65,3 +65,58 @@ pub fn raw_library(name: &str) -> &'static libloading::Library {
     m.insert(name.to_string(), lib);
     lib
 }
+
+use polyload_ffi::{Call, CallBuilder, FfiType, Signature, Value};
+
+/// A call of `symbol` in the compiled C library `lib`, through a call stub
+/// when possible or forced through libffi.
+pub fn c_call(lib: &str, symbol: &str, sig: &str, force_libffi: bool) -> Call {
+    let sig: Signature = sig.parse().unwrap_or_else(|e| panic!("{e}"));
+    let path = c_library(lib);
+    // SAFETY: the test C libraries declare exactly these signatures.
+    unsafe {
+        CallBuilder::new(path.to_str().unwrap(), symbol)
+            .signature(&sig)
+            .force_libffi(force_libffi)
+            .build()
+    }
+    .unwrap_or_else(|e| panic!("{symbol}: {e}"))
+}
+
+/// A value of the scalar type `ty` made from a number (truncating like C).
+pub fn num(ty: &FfiType, x: f64) -> Value {
+    match ty {
+        FfiType::Bool => Value::Bool(x != 0.0),
+        FfiType::I8 => Value::I8(x as i64 as i8),
+        FfiType::U8 => Value::U8(x as i64 as u8),
+        FfiType::I16 => Value::I16(x as i64 as i16),
+        FfiType::U16 => Value::U16(x as i64 as u16),
+        FfiType::I32 => Value::I32(x as i64 as i32),
+        FfiType::U32 => Value::U32(x as i64 as u32),
+        FfiType::I64 => Value::I64(x as i64),
+        FfiType::U64 => Value::U64(x as i64 as u64),
+        FfiType::F32 => Value::F32(x as f32),
+        FfiType::F64 => Value::F64(x),
+        FfiType::Pointer => Value::Ptr(x as usize),
+        t => panic!("not a number type: {t}"),
+    }
+}
+
+/// A numeric value as `f64` (as C's `(double)x`).
+pub fn as_f64(v: &Value) -> f64 {
+    match *v {
+        Value::Bool(b) => f64::from(u8::from(b)),
+        Value::I8(x) => x.into(),
+        Value::U8(x) => x.into(),
+        Value::I16(x) => x.into(),
+        Value::U16(x) => x.into(),
+        Value::I32(x) => x.into(),
+        Value::U32(x) => x.into(),
+        Value::I64(x) => x as f64,
+        Value::U64(x) => x as f64,
+        Value::F32(x) => x.into(),
+        Value::F64(x) => x,
+        Value::Ptr(x) => x as f64,
+        ref v => panic!("not numeric: {v:?}"),
+    }
+}

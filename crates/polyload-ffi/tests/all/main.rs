@@ -3,3 +3,4 @@
 
 mod callback;
 mod common;
+mod shapes;

@@ -1,0 +1,342 @@
+//! Systematic shapes against `tests/c/shapes.c`, each through the call stub
+//! (when the shape has one) and forced through libffi, checked against C.
+
+use crate::common::{as_f64, c_call, num};
+use polyload_ffi::{Callback, FfiType, FfiValue, Signature, Value};
+
+const SCALARS: &[&str] = &[
+    "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f32", "f64", "ptr",
+];
+
+fn ty(name: &str) -> FfiType {
+    FfiType::from_keyword(name).unwrap()
+}
+
+/// Interesting values per type: extremes, sign bits, fractions.
+fn samples(t: &FfiType) -> Vec<Value> {
+    match t {
+        FfiType::Bool => vec![Value::Bool(false), Value::Bool(true)],
+        FfiType::I8 => vec![
+            Value::I8(i8::MIN),
+            Value::I8(-1),
+            Value::I8(0),
+            Value::I8(126),
+        ],
+        FfiType::U8 => vec![Value::U8(0), Value::U8(200), Value::U8(254)],
+        FfiType::I16 => vec![Value::I16(i16::MIN), Value::I16(-2), Value::I16(32766)],
+        FfiType::U16 => vec![Value::U16(0), Value::U16(65534), Value::U16(40000)],
+        FfiType::I32 => vec![
+            Value::I32(i32::MIN),
+            Value::I32(-3),
+            Value::I32(i32::MAX - 1),
+        ],
+        FfiType::U32 => vec![Value::U32(0), Value::U32(u32::MAX - 1), Value::U32(1 << 31)],
+        FfiType::I64 => vec![
+            Value::I64(i64::MIN),
+            Value::I64(-5),
+            Value::I64(i64::MAX - 1),
+        ],
+        FfiType::U64 => vec![Value::U64(0), Value::U64(u64::MAX - 1)],
+        FfiType::F32 => vec![
+            Value::F32(-1.25),
+            Value::F32(3.4e38 / 4.0),
+            Value::F32(1e-40),
+        ],
+        FfiType::F64 => vec![Value::F64(-0.5), Value::F64(1e300), Value::F64(5e-324)],
+        FfiType::Pointer => vec![
+            Value::Ptr(0),
+            Value::Ptr(0x1000),
+            Value::Ptr(usize::MAX - 7),
+        ],
+        t => panic!("{t}"),
+    }
+}
+
+/// What `next_T` computes in C.
+fn next(v: &Value) -> Value {
+    match *v {
+        Value::Bool(b) => Value::Bool(!b),
+        Value::I8(x) => Value::I8(x.wrapping_add(1)),
+        Value::U8(x) => Value::U8(x.wrapping_add(1)),
+        Value::I16(x) => Value::I16(x.wrapping_add(1)),
+        Value::U16(x) => Value::U16(x.wrapping_add(1)),
+        Value::I32(x) => Value::I32(x.wrapping_add(1)),
+        Value::U32(x) => Value::U32(x.wrapping_add(1)),
+        Value::I64(x) => Value::I64(x.wrapping_add(1)),
+        Value::U64(x) => Value::U64(x.wrapping_add(1)),
+        Value::F32(x) => Value::F32(x * 2.0),
+        Value::F64(x) => Value::F64(x * 2.0),
+        Value::Ptr(x) => Value::Ptr(x.wrapping_add(1)),
+        ref v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn every_scalar_as_argument_and_return_on_both_paths() {
+    for name in SCALARS {
+        let t = ty(name);
+        for force in [false, true] {
+            let echo = c_call(
+                "shapes",
+                &format!("echo_{name}"),
+                &format!("fn({name}) -> {name}"),
+                force,
+            );
+            let nx = c_call(
+                "shapes",
+                &format!("next_{name}"),
+                &format!("fn({name}) -> {name}"),
+                force,
+            );
+            assert_eq!(echo.uses_stub(), !force, "{name}");
+            for v in samples(&t) {
+                // SAFETY: pointers are only echoed or incremented, never read.
+                unsafe {
+                    assert_eq!(
+                        echo.call(&[v.clone()]).unwrap(),
+                        v,
+                        "echo_{name} force={force}"
+                    );
+                    assert_eq!(
+                        nx.call(&[v.clone()]).unwrap(),
+                        next(&v),
+                        "next_{name} force={force}"
+                    );
+                    let raw = FfiValue::from_value(&t, &v).unwrap();
+                    let r = nx.call_raw(&[raw]).unwrap();
+                    assert_eq!(
+                        r.to_value(&t).unwrap(),
+                        next(&v),
+                        "raw next_{name} force={force}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn narrow_integers_are_extended_as_the_callee_expects() {
+    for force in [false, true] {
+        let f = c_call(
+            "shapes",
+            "sum_narrow",
+            "fn(i8, u8, i16, u16, bool) -> i64",
+            force,
+        );
+        let args = [
+            Value::I8(-128),
+            Value::U8(255),
+            Value::I16(-32768),
+            Value::U16(65535),
+            Value::Bool(true),
+        ];
+        // SAFETY: no pointers.
+        let r = unsafe { f.call(&args) }.unwrap();
+        assert_eq!(
+            r,
+            Value::I64(-128 + 255 - 32768 + 65535 + 1),
+            "force={force}"
+        );
+        let f = c_call("shapes", "as_i64_from_i8", "fn(i8) -> i64", force);
+        // SAFETY: no pointers; raw value holds an i8.
+        assert_eq!(
+            unsafe { f.call_raw(&[FfiValue::i8(-2)]) }.unwrap().as_i64(),
+            -2
+        );
+    }
+}
+
+const CYCLE: [&str; 8] = ["i64", "f64", "i32", "f32", "u8", "f64", "i16", "u64"];
+
+#[test]
+fn one_to_sixteen_mixed_arguments() {
+    for n in 1..=16usize {
+        let kinds: Vec<&str> = (0..n).map(|i| CYCLE[i % 8]).collect();
+        let args: Vec<Value> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                num(
+                    &ty(k),
+                    (i as f64 + 1.0) * if i % 3 == 0 { -1.5 } else { 2.25 },
+                )
+            })
+            .collect();
+        let expect = args
+            .iter()
+            .enumerate()
+            .fold(0.0, |acc, (i, v)| acc + as_f64(v) * (i + 1) as f64);
+        let sig = format!("fn({}) -> f64", kinds.join(", "));
+        let ints: Vec<Value> = (0..n).map(|i| Value::I64(i as i64 * 1000 - 7)).collect();
+        let int_expect: i64 = (0..n as i64).map(|i| (i * 1000 - 7) * (i + 1)).sum();
+        let floats: Vec<Value> = (0..n).map(|i| Value::F64(i as f64 / 3.0)).collect();
+        let float_expect = (0..n).fold(0.0, |acc, i| acc + (i as f64 / 3.0) * (i + 1) as f64);
+        for force in [false, true] {
+            let mix = c_call("shapes", &format!("mix{n}"), &sig, force);
+            let ints_f = c_call(
+                "shapes",
+                &format!("ints{n}"),
+                &format!("fn({}) -> i64", vec!["i64"; n].join(", ")),
+                force,
+            );
+            let floats_f = c_call(
+                "shapes",
+                &format!("floats{n}"),
+                &format!("fn({}) -> f64", vec!["f64"; n].join(", ")),
+                force,
+            );
+            if !force {
+                let int_count = kinds.iter().filter(|k| !k.starts_with('f')).count();
+                assert_eq!(
+                    mix.uses_stub(),
+                    int_count <= 6 && n - int_count <= 8,
+                    "mix{n}"
+                );
+                assert_eq!(ints_f.uses_stub(), n <= 6);
+                assert_eq!(floats_f.uses_stub(), n <= 8);
+            }
+            // SAFETY: no pointers.
+            unsafe {
+                assert_eq!(
+                    mix.call(&args).unwrap(),
+                    Value::F64(expect),
+                    "mix{n} force={force}"
+                );
+                assert_eq!(
+                    ints_f.call(&ints).unwrap(),
+                    Value::I64(int_expect),
+                    "ints{n}"
+                );
+                assert_eq!(
+                    floats_f.call(&floats).unwrap(),
+                    Value::F64(float_expect),
+                    "floats{n}"
+                );
+            }
+        }
+    }
+}
+
+const STRUCTS: &[(&str, &str)] = &[
+    ("S1", "{i32}"),
+    ("S2", "{i32, f32}"),
+    ("S3", "{u8, f64, u16}"),
+    ("S4", "{f64, f64}"),
+    ("S5", "{i64, i8, f32, f64, u16}"),
+    ("S6", "{i8, i16, i32}"),
+    ("S7", "{f32, f32, f32}"),
+    ("S8", "{i64, f64}"),
+    ("S9", "{u8, u8, u8}"),
+];
+
+#[test]
+fn structs_by_value_as_arguments_and_returns() {
+    for (name, text) in STRUCTS {
+        let st: FfiType = text.parse().unwrap();
+        let FfiType::Struct(fields) = &st else {
+            unreachable!()
+        };
+        let size = st.layout().size;
+        for force in [false, true] {
+            let make = c_call(
+                "shapes",
+                &format!("make_{name}"),
+                &format!("fn(i32) -> {text}"),
+                force,
+            );
+            let sum = c_call(
+                "shapes",
+                &format!("sum_{name}"),
+                &format!("fn({text}) -> f64"),
+                force,
+            );
+            let late = c_call(
+                "shapes",
+                &format!("sum_{name}_late"),
+                &format!("fn(i64, i64, i64, i64, i64, f64, {text}) -> f64"),
+                force,
+            );
+            let twice = c_call(
+                "shapes",
+                &format!("twice_{name}"),
+                &format!("fn({text}) -> {text}"),
+                force,
+            );
+            for seed in [3i32, -7, 100] {
+                let expect_fields: Vec<Value> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| num(f, f64::from(seed) + i as f64))
+                    .collect();
+                let expect = Value::Struct(expect_fields.clone());
+                let weighted = expect_fields
+                    .iter()
+                    .enumerate()
+                    .fold(0.0, |a, (i, v)| a + as_f64(v) * (i + 1) as f64);
+                // SAFETY: no pointers.
+                unsafe {
+                    let made = make.call(&[Value::I32(seed)]).unwrap();
+                    assert_eq!(made, expect, "make_{name} ({size} bytes)");
+                    assert_eq!(
+                        sum.call(&[made.clone()]).unwrap(),
+                        Value::F64(weighted),
+                        "sum_{name}"
+                    );
+                    let late_args = [
+                        Value::I64(1),
+                        Value::I64(2),
+                        Value::I64(3),
+                        Value::I64(4),
+                        Value::I64(5),
+                        Value::F64(0.5),
+                        made.clone(),
+                    ];
+                    let got = late.call(&late_args).unwrap();
+                    // libffi < 3.4.7 on x86-64 corrupts xmm0 when a two-eightbyte
+                    // struct starts in the sixth GP register (libffi PR #848).
+                    if !(*name == "S8" && cfg!(target_arch = "x86_64")) {
+                        assert_eq!(got, Value::F64(15.5 + weighted), "sum_{name}_late");
+                    }
+                    let doubled: Vec<Value> = fields
+                        .iter()
+                        .zip(&expect_fields)
+                        .map(|(f, v)| num(f, as_f64(v) * 2.0))
+                        .collect();
+                    assert_eq!(
+                        twice.call(&[made]).unwrap(),
+                        Value::Struct(doubled),
+                        "twice_{name}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn callbacks_taking_and_returning_each_scalar() {
+    for name in SCALARS {
+        let t = ty(name);
+        let sig: Signature = format!("fn({name}) -> {name}").parse().unwrap();
+        let t2 = t.clone();
+        let cb = Callback::new(&sig, move |args| {
+            args[0].check(&t2).map_err(|e| e.to_string())?;
+            Ok(next(&args[0]))
+        })
+        .unwrap();
+        for force in [false, true] {
+            let drive = c_call(
+                "shapes",
+                &format!("call_{name}"),
+                &format!("fn(fn({name}) -> {name}, {name}) -> {name}"),
+                force,
+            );
+            for v in samples(&t) {
+                // SAFETY: the callback has the declared signature and lives.
+                let r = unsafe { drive.call(&[cb.to_value(), v.clone()]) }.unwrap();
+                assert_eq!(r, next(&v), "call_{name} force={force}");
+            }
+        }
+    }
+}
