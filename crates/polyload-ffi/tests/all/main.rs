@@ -3,4 +3,5 @@
 
 mod callback;
 mod common;
+mod libs;
 mod shapes;
