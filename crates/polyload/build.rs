@@ -4,7 +4,10 @@ use std::process::Command;
 
 fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(&rustc).arg("-vV").output().expect("running rustc -vV");
+    let out = Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .expect("running rustc -vV");
     let text = String::from_utf8_lossy(&out.stdout);
     let release = text
         .lines()
@@ -13,7 +16,10 @@ fn main() {
         .trim()
         .to_string();
     println!("cargo:rustc-env=POLYLOAD_RUSTC_RELEASE={release}");
-    println!("cargo:rustc-env=POLYLOAD_TARGET={}", std::env::var("TARGET").unwrap());
+    println!(
+        "cargo:rustc-env=POLYLOAD_TARGET={}",
+        std::env::var("TARGET").unwrap()
+    );
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=RUSTC");
 }

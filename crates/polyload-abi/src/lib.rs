@@ -298,8 +298,10 @@ pub type DefineFn = unsafe extern "C" fn(
     code: *const c_void,
 ) -> i32;
 /// `lookup` entry of the host table. See [`PolyloadHost::lookup`].
-pub type LookupFn =
-    unsafe extern "C" fn(bundle: *mut PolyloadBundle, qualified_name: PolyloadStr) -> *const PolyloadSlot;
+pub type LookupFn = unsafe extern "C" fn(
+    bundle: *mut PolyloadBundle,
+    qualified_name: PolyloadStr,
+) -> *const PolyloadSlot;
 /// `log` entry of the host table. See [`PolyloadHost::log`].
 pub type LogFn = unsafe extern "C" fn(level: u32, message: PolyloadStr);
 /// `alloc` entry of the host table. See [`PolyloadHost::alloc`].
@@ -371,7 +373,11 @@ mod tests {
     fn parse() {
         assert_eq!(AbiVersion::from_str("1.2"), Ok(AbiVersion::new(1, 2)));
         for bad in ["1", "1.", ".2", "a.b", "1.2.3", "70000.0", "-1.0", "+1.0"] {
-            assert_eq!(AbiVersion::from_str(bad), Err(ParseAbiVersionError), "{bad}");
+            assert_eq!(
+                AbiVersion::from_str(bad),
+                Err(ParseAbiVersionError),
+                "{bad}"
+            );
         }
     }
 }

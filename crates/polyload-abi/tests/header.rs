@@ -94,7 +94,11 @@ fn header_matches_rust_layout() {
     want += &format!("version {}\n", POLYLOAD_ABI_VERSION.packed());
     want += &format!(
         "status {} {} {} {} {}\n",
-        POLYLOAD_OK, POLYLOAD_ERR, POLYLOAD_ERR_INVALID, POLYLOAD_ERR_DUPLICATE, POLYLOAD_ERR_NOT_FOUND
+        POLYLOAD_OK,
+        POLYLOAD_ERR,
+        POLYLOAD_ERR_INVALID,
+        POLYLOAD_ERR_DUPLICATE,
+        POLYLOAD_ERR_NOT_FOUND
     );
     want += &format!(
         "log {} {} {} {}\n",

@@ -84,12 +84,17 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
     if let Some(d) = &cli.cache_dir {
         b = b.cache_dir(d);
     }
-    let progress = std::io::stderr().is_terminal() || std::env::var_os("POLYLOAD_PROGRESS").is_some();
+    let progress =
+        std::io::stderr().is_terminal() || std::env::var_os("POLYLOAD_PROGRESS").is_some();
     let json = cli.json;
     b = b.on_build(move |e| match e {
         BuildEvent::Started { bundle, .. } if !json => eprintln!("   Building {bundle}"),
-        BuildEvent::Progress { bundle, line } if progress && !json => eprintln!("   [{bundle}] {line}"),
-        BuildEvent::Finished { bundle, elapsed, .. } if !json => {
+        BuildEvent::Progress { bundle, line } if progress && !json => {
+            eprintln!("   [{bundle}] {line}")
+        }
+        BuildEvent::Finished {
+            bundle, elapsed, ..
+        } if !json => {
             eprintln!("      Built {bundle} in {:.1}s", elapsed.as_secs_f64())
         }
         _ => {}
@@ -142,9 +147,19 @@ fn watch(rt: &Runtime, dir: &Path, max_events: Option<u64>, as_json: bool) -> Re
     let _watcher = rt.watch(&[dir])?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        writeln!(out, "{}", json!({"event": "watching", "dir": dir, "bundles": ids}))?;
+        writeln!(
+            out,
+            "{}",
+            json!({"event": "watching", "dir": dir, "bundles": ids})
+        )?;
     } else {
-        writeln!(out, "watching {} ({} bundles: {})", dir.display(), ids.len(), ids.join(", "))?;
+        writeln!(
+            out,
+            "watching {} ({} bundles: {})",
+            dir.display(),
+            ids.len(),
+            ids.join(", ")
+        )?;
     }
     out.flush()?;
     let mut outcomes = 0;
@@ -200,7 +215,9 @@ fn manifest_json(m: &Manifest) -> serde_json::Value {
 fn list(dir: &Path, as_json: bool) -> Result<String> {
     let manifests = polyload::scan_dir(dir)?;
     if as_json {
-        return Ok(serde_json::to_string_pretty(&manifests.iter().map(manifest_json).collect::<Vec<_>>())?);
+        return Ok(serde_json::to_string_pretty(
+            &manifests.iter().map(manifest_json).collect::<Vec<_>>(),
+        )?);
     }
     if manifests.is_empty() {
         return Ok(format!("no bundles in {}", dir.display()));
@@ -226,7 +243,11 @@ fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
     let manifest = Manifest::from_dir(dir)?;
     rt.load_bundle(dir)?;
     let prefix = format!("{}.", manifest.id);
-    let defs: Vec<_> = rt.definitions().into_iter().filter(|d| d.name.starts_with(&prefix)).collect();
+    let defs: Vec<_> = rt
+        .definitions()
+        .into_iter()
+        .filter(|d| d.name.starts_with(&prefix))
+        .collect();
     let generation = defs.first().map_or(0, |d| d.generation);
     if as_json {
         let mut v = manifest_json(&manifest);
@@ -261,18 +282,24 @@ fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
 fn parse_arg(ty: &FfiType, text: &str, index: usize) -> Result<Value> {
     if let Some(rest) = text.strip_prefix('@') {
         if let Some(literal) = rest.strip_prefix('@') {
-            return Value::parse(ty, &format!("@{literal}")).map_err(|e| anyhow!("argument {}: {e}", index + 1));
+            return Value::parse(ty, &format!("@{literal}"))
+                .map_err(|e| anyhow!("argument {}: {e}", index + 1));
         }
-        let data = std::fs::read(rest).with_context(|| format!("argument {}: reading {rest}", index + 1))?;
+        let data = std::fs::read(rest)
+            .with_context(|| format!("argument {}: reading {rest}", index + 1))?;
         return match ty {
             FfiType::Bytes => Ok(Value::Bytes(data)),
             FfiType::Str | FfiType::CString => String::from_utf8(data)
                 .map(Value::Str)
                 .map_err(|_| anyhow!("argument {}: {rest} is not valid UTF-8 text", index + 1)),
             FfiType::Json => Ok(Value::Json(
-                serde_json::from_slice(&data).with_context(|| format!("argument {}: {rest} is not JSON", index + 1))?,
+                serde_json::from_slice(&data)
+                    .with_context(|| format!("argument {}: {rest} is not JSON", index + 1))?,
             )),
-            other => bail!("argument {}: `@file` works only for str, bytes and json parameters, not {other}", index + 1),
+            other => bail!(
+                "argument {}: `@file` works only for str, bytes and json parameters, not {other}",
+                index + 1
+            ),
         };
     }
     Value::parse(ty, text).map_err(|e| anyhow!("argument {}: {e}", index + 1))
@@ -280,10 +307,13 @@ fn parse_arg(ty: &FfiType, text: &str, index: usize) -> Result<Value> {
 
 fn call(rt: &Runtime, c: &CallCmd, as_json: bool) -> Result<String> {
     rt.load_dir(&c.dir)?;
-    let def = rt
-        .namespace()
-        .definition(&c.function)
-        .ok_or_else(|| anyhow!("no definition named `{}` in {}", c.function, c.dir.display()))?;
+    let def = rt.namespace().definition(&c.function).ok_or_else(|| {
+        anyhow!(
+            "no definition named `{}` in {}",
+            c.function,
+            c.dir.display()
+        )
+    })?;
     let params = &def.signature.params;
     if c.args.len() != params.len() {
         bail!(
@@ -319,7 +349,10 @@ fn build(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
     }
     if as_json {
         return Ok(serde_json::to_string_pretty(
-            &rows.iter().map(|(id, p)| json!({"id": id, "artifact": p})).collect::<Vec<_>>(),
+            &rows
+                .iter()
+                .map(|(id, p)| json!({"id": id, "artifact": p}))
+                .collect::<Vec<_>>(),
         )?);
     }
     Ok(rows

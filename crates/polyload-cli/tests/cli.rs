@@ -24,20 +24,30 @@ fn shared_cache() -> PathBuf {
             .args(["call", examples().to_str().unwrap(), "hello.add", "1", "1"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "warming the cache: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "warming the cache: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
     cache
 }
 
 impl Cli {
     fn new() -> Self {
-        Cli { cache: shared_cache(), _own: None }
+        Cli {
+            cache: shared_cache(),
+            _own: None,
+        }
     }
 
     /// A CLI with a cache of its own (for tests about building).
     fn fresh() -> Self {
         let own = tempfile::tempdir().unwrap();
-        Cli { cache: own.path().to_path_buf(), _own: Some(own) }
+        Cli {
+            cache: own.path().to_path_buf(),
+            _own: Some(own),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -51,15 +61,26 @@ impl Cli {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     /// Runs a command that must fail; returns its error line (stderr minus
     /// build progress lines, which are indented), checking it is one line.
     fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?} should fail with status 1");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} should fail with status 1"
+        );
         assert!(out.stdout.is_empty());
         let stderr = String::from_utf8(out.stderr).unwrap();
         let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("   ")).collect();
@@ -78,10 +99,22 @@ fn call_parses_arguments_by_signature() {
     assert_eq!(cli.ok(&["call", ex, "hello.greet", "CLI"]), "Hello, CLI!");
     assert_eq!(cli.ok(&["call", ex, "calc.sum3", "1", "2", "3"]), "6");
     // Every loader is compiled in.
-    assert_eq!(cli.ok(&["call", ex, "pyslug.slugify", "Hello, Wörld!"]), "hello-world");
-    assert_eq!(cli.ok(&["call", ex, "jsmarkdown.render", "*hi*"]), "<p><em>hi</em></p>");
-    assert_eq!(cli.ok(&["call", ex, "luajson.decode", "[1, {\"a\": true}]"]), r#"[1,{"a":true}]"#);
-    assert_eq!(cli.ok(&["call", ex, "textstats.word_count", "one two  three"]), "3");
+    assert_eq!(
+        cli.ok(&["call", ex, "pyslug.slugify", "Hello, Wörld!"]),
+        "hello-world"
+    );
+    assert_eq!(
+        cli.ok(&["call", ex, "jsmarkdown.render", "*hi*"]),
+        "<p><em>hi</em></p>"
+    );
+    assert_eq!(
+        cli.ok(&["call", ex, "luajson.decode", "[1, {\"a\": true}]"]),
+        r#"[1,{"a":true}]"#
+    );
+    assert_eq!(
+        cli.ok(&["call", ex, "textstats.word_count", "one two  three"]),
+        "3"
+    );
     assert_eq!(
         cli.ok(&["--json", "call", ex, "hello.add", "1", "2"]),
         r#"{"function":"hello.add","result":3}"#
@@ -96,11 +129,23 @@ fn at_path_passes_file_contents() {
     std::fs::write(&f, "The quick brown fox jumps over the lazy dog").unwrap();
     let arg = format!("@{}", f.display());
     let ex = examples();
-    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "zlib.crc32", &arg]), "1095738169");
-    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", &arg]), "Hello, The quick brown fox jumps over the lazy dog!");
-    assert_eq!(cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", "@@home"]), "Hello, @home!");
+    assert_eq!(
+        cli.ok(&["call", ex.to_str().unwrap(), "zlib.crc32", &arg]),
+        "1095738169"
+    );
+    assert_eq!(
+        cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", &arg]),
+        "Hello, The quick brown fox jumps over the lazy dog!"
+    );
+    assert_eq!(
+        cli.ok(&["call", ex.to_str().unwrap(), "hello.greet", "@@home"]),
+        "Hello, @home!"
+    );
     let e = cli.fails(&["call", ex.to_str().unwrap(), "hello.add", &arg, "1"]);
-    assert_eq!(e, "error: argument 1: `@file` works only for str, bytes and json parameters, not i64\n");
+    assert_eq!(
+        e,
+        "error: argument 1: `@file` works only for str, bytes and json parameters, not i64\n"
+    );
 }
 
 #[test]
@@ -112,13 +157,19 @@ fn bad_arguments_are_one_clear_line() {
         cli.fails(&["call", ex, "hello.add", "1"]),
         "error: `hello.add` takes 2 argument(s) (fn(i64, i64) -> i64), got 1\n"
     );
-    assert_eq!(cli.fails(&["call", ex, "hello.add", "1", "two"]), "error: argument 2: expected i64, got `two`\n");
+    assert_eq!(
+        cli.fails(&["call", ex, "hello.add", "1", "two"]),
+        "error: argument 2: expected i64, got `two`\n"
+    );
     assert_eq!(
         cli.fails(&["call", ex, "zlib.nothing"]),
         format!("error: no definition named `zlib.nothing` in {ex}\n")
     );
     let e = cli.fails(&["call", "/nonexistent/bundles", "a.b"]);
-    assert_eq!(e, "error: /nonexistent/bundles: No such file or directory (os error 2)\n");
+    assert_eq!(
+        e,
+        "error: /nonexistent/bundles: No such file or directory (os error 2)\n"
+    );
 }
 
 #[test]
@@ -140,17 +191,30 @@ fn list_and_inspect() {
     let ex = examples();
     let listed = cli.ok(&["list", ex.to_str().unwrap()]);
     assert!(listed.contains("hello 0.1.0 (native, abi 1.0)"), "{listed}");
-    assert!(listed.contains("  hello.add: fn(i64, i64) -> i64"), "{listed}");
-    let json: serde_json::Value = serde_json::from_str(&cli.ok(&["--json", "list", ex.to_str().unwrap()])).unwrap();
-    let hello = json.as_array().unwrap().iter().find(|b| b["id"] == "hello").unwrap();
+    assert!(
+        listed.contains("  hello.add: fn(i64, i64) -> i64"),
+        "{listed}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "list", ex.to_str().unwrap()])).unwrap();
+    let hello = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "hello")
+        .unwrap();
     assert_eq!(hello["exports"]["greet"], "fn(str) -> str");
 
     let calc = ex.join("calc");
     let text = cli.ok(&["inspect", calc.to_str().unwrap()]);
     assert!(text.contains("bundle   calc 0.1.0"), "{text}");
     assert!(text.contains("depends  hello ^0.1"), "{text}");
-    assert!(text.contains("  calc.sum3: fn(i64, i64, i64) -> i64"), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&cli.ok(&["--json", "inspect", calc.to_str().unwrap()])).unwrap();
+    assert!(
+        text.contains("  calc.sum3: fn(i64, i64, i64) -> i64"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "inspect", calc.to_str().unwrap()])).unwrap();
     assert_eq!(json["generation"], 1);
     assert_eq!(json["definitions"][0]["name"], "calc.double_it");
 }
@@ -171,7 +235,11 @@ fn malformed_manifest_error_names_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let b = dir.path().join("b");
     std::fs::create_dir_all(&b).unwrap();
-    std::fs::write(b.join("manifest.toml"), "id = \"b\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"x.so\"\nabi = \"1.x\"\n").unwrap();
+    std::fs::write(
+        b.join("manifest.toml"),
+        "id = \"b\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"x.so\"\nabi = \"1.x\"\n",
+    )
+    .unwrap();
     let e = cli.fails(&["list", dir.path().to_str().unwrap()]);
     assert_eq!(
         e,
@@ -194,7 +262,9 @@ fn watch_reports_reloads_and_failures() {
         "id = \"w\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libw.so\"\nabi = \"1.0\"\n[exports]\nf = \"fn() -> i64\"\n[build]\ncc = [\"src/w.c\"]\n",
     )
     .unwrap();
-    let src = |k: i64| format!("#include <polyload.h>\nstatic int64_t f(void) {{ return {k}; }}\nuint32_t polyload_abi_version(void) {{ return POLYLOAD_ABI_VERSION_PACKED; }}\nint32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {{ POLYLOAD_DEFINE(h, b, \"f\", \"fn() -> i64\", f); return 0; }}\n");
+    let src = |k: i64| {
+        format!("#include <polyload.h>\nstatic int64_t f(void) {{ return {k}; }}\nuint32_t polyload_abi_version(void) {{ return POLYLOAD_ABI_VERSION_PACKED; }}\nint32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {{ POLYLOAD_DEFINE(h, b, \"f\", \"fn() -> i64\", f); return 0; }}\n")
+    };
     std::fs::write(b.join("src/w.c"), src(1)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_polyload"))
         .arg("--cache-dir")
@@ -207,7 +277,10 @@ fn watch_reports_reloads_and_failures() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("watching ") && first.ends_with("(1 bundles: w)"), "{first}");
+    assert!(
+        first.starts_with("watching ") && first.ends_with("(1 bundles: w)"),
+        "{first}"
+    );
     std::fs::write(b.join("src/w.c"), src(2)).unwrap();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -218,11 +291,17 @@ fn watch_reports_reloads_and_failures() {
             break;
         }
     }
-    assert!(seen.iter().any(|l| l.starts_with("w: generation 2 live (build ")), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("w: generation 2 live (build ")),
+        "{seen:?}"
+    );
     std::fs::write(b.join("src/w.c"), "broken").unwrap();
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(
-        rest.iter().any(|l| l.starts_with("w: reload failed, previous version still live: building bundle `w` failed")),
+        rest.iter().any(|l| l.starts_with(
+            "w: reload failed, previous version still live: building bundle `w` failed"
+        )),
         "{rest:?}"
     );
     assert!(child.wait().unwrap().success());

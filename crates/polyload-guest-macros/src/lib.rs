@@ -28,17 +28,26 @@ impl VisitMut for Staticize {
 #[proc_macro_attribute]
 pub fn export(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(proc_macro2::Span::call_site(), "#[export] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[export] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
     }
     let func = parse_macro_input!(item as ItemFn);
     let name = &func.sig.ident;
     let vis = &func.vis;
-    if !func.sig.generics.params.is_empty() || func.sig.asyncness.is_some() || func.sig.variadic.is_some() {
-        return syn::Error::new_spanned(&func.sig, "#[export] functions must be plain: no generics, async or variadics")
-            .to_compile_error()
-            .into();
+    if !func.sig.generics.params.is_empty()
+        || func.sig.asyncness.is_some()
+        || func.sig.variadic.is_some()
+    {
+        return syn::Error::new_spanned(
+            &func.sig,
+            "#[export] functions must be plain: no generics, async or variadics",
+        )
+        .to_compile_error()
+        .into();
     }
     let mut params = Vec::new();
     let mut types = Vec::new();
@@ -51,7 +60,9 @@ pub fn export(attr: TokenStream, item: TokenStream) -> TokenStream {
                 types.push(ty);
             }
             FnArg::Receiver(r) => {
-                return syn::Error::new_spanned(r, "#[export] functions cannot take self").to_compile_error().into();
+                return syn::Error::new_spanned(r, "#[export] functions cannot take self")
+                    .to_compile_error()
+                    .into();
             }
         }
     }

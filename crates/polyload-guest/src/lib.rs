@@ -249,7 +249,11 @@ impl Slot {
     /// `F` must be a function pointer type matching the definition's
     /// signature.
     pub unsafe fn get<F: Copy>(&self) -> Option<F> {
-        assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*const c_void>(), "F must be a function pointer");
+        assert_eq!(
+            std::mem::size_of::<F>(),
+            std::mem::size_of::<*const c_void>(),
+            "F must be a function pointer"
+        );
         // SAFETY: `cell` points to the bundle's atomic table pointer (valid
         // for the namespace's life); a published table holds `len` entries.
         unsafe {
@@ -268,7 +272,12 @@ impl Slot {
 pub fn lookup(qualified_name: &str) -> Option<Slot> {
     let h = host()?;
     // SAFETY: the host's lookup, with the bundle pointer it gave us at init.
-    let p = unsafe { (h.lookup)(BUNDLE.load(Ordering::Acquire), PolyloadStr::from_str(qualified_name)) };
+    let p = unsafe {
+        (h.lookup)(
+            BUNDLE.load(Ordering::Acquire),
+            PolyloadStr::from_str(qualified_name),
+        )
+    };
     // SAFETY: a non-null slot lives as long as the host's namespace.
     unsafe { p.as_ref() }.map(Slot)
 }
@@ -331,7 +340,11 @@ pub mod __private {
     ///
     /// # Safety
     /// `host` and `bundle` as the host passed them.
-    pub unsafe fn init(host: *const PolyloadHost, bundle: *mut PolyloadBundle, exports: &[ExportDesc]) -> i32 {
+    pub unsafe fn init(
+        host: *const PolyloadHost,
+        bundle: *mut PolyloadBundle,
+        exports: &[ExportDesc],
+    ) -> i32 {
         let r = catch_unwind(AssertUnwindSafe(|| {
             HOST.store(host.cast_mut(), Ordering::Release);
             BUNDLE.store(bundle, Ordering::Release);
@@ -340,7 +353,14 @@ pub mod __private {
             for e in exports {
                 let sig = e.signature();
                 // SAFETY: the host's define, during init, per its contract.
-                let rc = unsafe { (h.define)(bundle, PolyloadStr::from_str(e.name), PolyloadStr::from_str(&sig), e.code) };
+                let rc = unsafe {
+                    (h.define)(
+                        bundle,
+                        PolyloadStr::from_str(e.name),
+                        PolyloadStr::from_str(&sig),
+                        e.code,
+                    )
+                };
                 if rc != polyload_abi::POLYLOAD_OK {
                     return rc;
                 }
@@ -395,13 +415,22 @@ mod tests {
             code: std::ptr::null(),
         };
         assert_eq!(d.signature(), "fn(str, u32) -> str");
-        let d = ExportDesc { name: "f", params: &[<&'static [u8] as GuestArg>::TYPE], ret: <() as GuestRet>::TYPE, code: std::ptr::null() };
+        let d = ExportDesc {
+            name: "f",
+            params: &[<&'static [u8] as GuestArg>::TYPE],
+            ret: <() as GuestRet>::TYPE,
+            code: std::ptr::null(),
+        };
         assert_eq!(d.signature(), "fn(bytes)");
     }
 
     #[test]
     fn build_info_has_every_field() {
-        let keys: Vec<&str> = BUILD_INFO.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+        let keys: Vec<&str> = BUILD_INFO
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, ["rustc", "target", "profile", "abi", "guest"]);
     }
 
@@ -416,7 +445,11 @@ mod tests {
     #[test]
     fn invalid_utf8_is_refused() {
         let bad = [0xffu8, 0xfe];
-        let e = <&'static str as GuestArg>::from_abi(PolyloadStr { ptr: bad.as_ptr(), len: 2 }).unwrap_err();
+        let e = <&'static str as GuestArg>::from_abi(PolyloadStr {
+            ptr: bad.as_ptr(),
+            len: 2,
+        })
+        .unwrap_err();
         assert!(e.starts_with("not valid UTF-8"), "{e}");
     }
 }

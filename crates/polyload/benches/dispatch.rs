@@ -27,16 +27,24 @@ fn dispatch(c: &mut Criterion) {
     )
     .unwrap();
     std::fs::write(bundle.join("src/add.c"), SOURCE).unwrap();
-    let rt = Runtime::builder().cache_dir(dir.path().join("cache")).build().unwrap();
+    let rt = Runtime::builder()
+        .cache_dir(dir.path().join("cache"))
+        .build()
+        .unwrap();
     rt.load_dir(&bundle).unwrap();
-    let artifact = rt.build(&polyload::Manifest::from_dir(&bundle).unwrap()).unwrap().path;
+    let artifact = rt
+        .build(&polyload::Manifest::from_dir(&bundle).unwrap())
+        .unwrap()
+        .path;
 
     // The baseline: the same function in the same file, straight from dlsym.
     // SAFETY: our own library; `bench_add` is int64_t(int64_t, int64_t).
     let lib = unsafe { libloading::Library::new(&artifact) }.unwrap();
     // SAFETY: as above.
     let raw: extern "C" fn(i64, i64) -> i64 = *unsafe { lib.get(b"bench_add") }.unwrap();
-    let typed = rt.function::<extern "C" fn(i64, i64) -> i64>("benchadd.add").unwrap();
+    let typed = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("benchadd.add")
+        .unwrap();
     let args = [Value::I64(2), Value::I64(3)];
 
     let mut g = c.benchmark_group("dispatch");
@@ -44,8 +52,15 @@ fn dispatch(c: &mut Criterion) {
         let f = black_box(raw);
         b.iter(|| f(black_box(2), black_box(3)))
     });
-    g.bench_function("typed_handle", |b| b.iter(|| typed.call((black_box(2), black_box(3))).unwrap()));
-    g.bench_function("dynamic_call", |b| b.iter(|| rt.call(black_box("benchadd.add"), black_box(&args)).unwrap()));
+    g.bench_function("typed_handle", |b| {
+        b.iter(|| typed.call((black_box(2), black_box(3))).unwrap())
+    });
+    g.bench_function("dynamic_call", |b| {
+        b.iter(|| {
+            rt.call(black_box("benchadd.add"), black_box(&args))
+                .unwrap()
+        })
+    });
     g.finish();
 }
 

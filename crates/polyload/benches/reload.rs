@@ -20,7 +20,15 @@ fn cc(dir: &Path, name: &str, k: i64) -> Vec<u8> {
     .unwrap();
     let out = dir.join(format!("{name}.so"));
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../polyload-abi/include");
-    assert!(Command::new("cc").args(["-shared", "-fPIC", "-O2", "-o"]).arg(&out).arg(&src).arg("-I").arg(include).status().unwrap().success());
+    assert!(Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-I")
+        .arg(include)
+        .status()
+        .unwrap()
+        .success());
     std::fs::read(out).unwrap()
 }
 
@@ -36,7 +44,10 @@ fn reload(c: &mut Criterion) {
     let versions = [cc(tmp.path(), "a", 1), cc(tmp.path(), "b", 2)];
     let artifact = bundle.join("libflip.so");
     std::fs::write(&artifact, &versions[0]).unwrap();
-    let rt = Runtime::builder().cache_dir(tmp.path().join("cache")).build().unwrap();
+    let rt = Runtime::builder()
+        .cache_dir(tmp.path().join("cache"))
+        .build()
+        .unwrap();
     rt.load_dir(&bundle).unwrap();
     let get = rt.function::<extern "C" fn() -> i64>("flip.get").unwrap();
 

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/counter/bundle");
-    let ticks: u64 = std::env::args().nth(1).map(|t| t.parse()).transpose()?.unwrap_or(u64::MAX);
+    let ticks: u64 = std::env::args()
+        .nth(1)
+        .map(|t| t.parse())
+        .transpose()?
+        .unwrap_or(u64::MAX);
     let rt = Runtime::new()?;
     rt.load_bundle(&bundle)?;
     let events = rt.subscribe();
@@ -21,13 +25,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("counter = {}", tick.call(())?);
         for e in events.try_iter() {
             match e {
-                Event::Reloaded { generation, build, total, state_carried, .. } => println!(
+                Event::Reloaded {
+                    generation,
+                    build,
+                    total,
+                    state_carried,
+                    ..
+                } => println!(
                     "reloaded: generation {generation}, build {:.0} ms, total {:.0} ms, state {}",
                     build.as_secs_f64() * 1e3,
                     total.as_secs_f64() * 1e3,
                     if state_carried { "kept" } else { "fresh" }
                 ),
-                Event::Failed { error, .. } => println!("reload failed, old version still live: {error}"),
+                Event::Failed { error, .. } => {
+                    println!("reload failed, old version still live: {error}")
+                }
                 _ => {}
             }
         }

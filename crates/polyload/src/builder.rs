@@ -103,7 +103,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 fn hash_files(h: &mut Sha256, base: &Path, files: &[PathBuf]) -> Result<()> {
     for f in files {
         let data = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-        h.update(f.strip_prefix(base).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(base)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update([0]);
         h.update((data.len() as u64).to_le_bytes());
         h.update(&data);
@@ -139,16 +144,23 @@ fn path_dependencies(crate_dir: &Path) -> Vec<PathBuf> {
 pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
     let dir = manifest.dir();
     let mut h = Sha256::new();
-    h.update(format!("polyload-abi {}\n{spec:?}\n", polyload_abi::POLYLOAD_ABI_VERSION).as_bytes());
+    h.update(
+        format!(
+            "polyload-abi {}\n{spec:?}\n",
+            polyload_abi::POLYLOAD_ABI_VERSION
+        )
+        .as_bytes(),
+    );
     h.update(manifest.file.to_string_lossy().as_bytes());
     match spec {
         BuildSpec::Cc { sources, .. } => {
             let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
             let mut all = Vec::new();
             walk(dir, &mut all)?;
-            files.extend(all.into_iter().filter(|p| {
-                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
-            }));
+            files.extend(
+                all.into_iter()
+                    .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))),
+            );
             files.sort();
             files.dedup();
             hash_files(&mut h, dir, &files)?;
@@ -203,7 +215,10 @@ fn run(
     let stdout = child.stdout.take().expect("piped");
     let out_thread = std::thread::spawn(move || {
         let mut s = String::new();
-        for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
             s.push_str(&line);
             s.push('\n');
         }
@@ -222,7 +237,9 @@ fn run(
         }
         errors.push(line);
     }
-    let status = child.wait().map_err(|e| Error::io(PathBuf::from(&command), e))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io(PathBuf::from(&command), e))?;
     let stdout = out_thread.join().unwrap_or_default();
     if !status.success() {
         let tail: Vec<_> = errors.iter().rev().take(40).rev().cloned().collect();
@@ -258,10 +275,16 @@ pub fn ensure_artifact(
         if !path.is_file() {
             return Err(Error::io(
                 &path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "artifact not found (the bundle has no [build] section to make it)"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "artifact not found (the bundle has no [build] section to make it)",
+                ),
             ));
         }
-        return Ok(Artifact { path, profile: None });
+        return Ok(Artifact {
+            path,
+            profile: None,
+        });
     };
     let profile = match spec {
         BuildSpec::Cargo { release: true, .. } => Some("release"),
@@ -271,22 +294,40 @@ pub fn ensure_artifact(
     let hash = build_hash(manifest, spec)?;
     let bundle_cache = cache_root.join(&manifest.id);
     let out_dir = bundle_cache.join(&hash);
-    let file_name = manifest.file.file_name().map(PathBuf::from).unwrap_or_else(|| manifest.file.clone());
+    let file_name = manifest
+        .file
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.file.clone());
     let artifact = out_dir.join(&file_name);
     if artifact.is_file() {
         on_event(BuildEvent::Fresh {
             bundle: manifest.id.clone(),
             artifact: artifact.clone(),
         });
-        return Ok(Artifact { path: artifact, profile });
+        return Ok(Artifact {
+            path: artifact,
+            profile,
+        });
     }
     let start = Instant::now();
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-    let tmp = out_dir.join(format!(".{}.tmp{}", file_name.display(), std::process::id()));
+    let tmp = out_dir.join(format!(
+        ".{}.tmp{}",
+        file_name.display(),
+        std::process::id()
+    ));
     // Tools run in the bundle directory; every path handed to them is absolute.
-    let dir = &manifest.dir().canonicalize().map_err(|e| Error::io(manifest.dir(), e))?;
+    let dir = &manifest
+        .dir()
+        .canonicalize()
+        .map_err(|e| Error::io(manifest.dir(), e))?;
     match spec {
-        BuildSpec::Cc { sources, libs, cflags } => {
+        BuildSpec::Cc {
+            sources,
+            libs,
+            cflags,
+        } => {
             let include = cache_root.join("include");
             std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
             let header = include.join("polyload.h");
@@ -305,7 +346,10 @@ pub fn ensure_artifact(
                 .args(libs.iter().map(|l| format!("-l{l}")));
             run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
         }
-        BuildSpec::Cargo { dir: crate_dir, release } => {
+        BuildSpec::Cargo {
+            dir: crate_dir,
+            release,
+        } => {
             let crate_dir = dir.join(crate_dir);
             let target_dir = bundle_cache.join("cargo-target");
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -320,7 +364,11 @@ pub fn ensure_artifact(
             }
             // Do not inherit the host build's cargo environment (a build
             // script's RUSTFLAGS or CARGO_TARGET_DIR would leak in).
-            for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "RUSTC_WRAPPER"] {
+            for var in [
+                "CARGO_TARGET_DIR",
+                "CARGO_BUILD_TARGET_DIR",
+                "RUSTC_WRAPPER",
+            ] {
                 cmd.env_remove(var);
             }
             let stdout = run(&manifest.id, cmd, on_event, |l| {
@@ -331,16 +379,28 @@ pub fn ensure_artifact(
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 .filter(|m| m["reason"] == "compiler-artifact")
-                .filter(|m| m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
+                .filter(|m| {
+                    m["target"]["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+                })
                 .filter_map(|m| m["filenames"].as_array().cloned())
                 .flatten()
                 .filter_map(|f| f.as_str().map(PathBuf::from))
-                .find(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("so" | "dylib" | "dll")))
+                .find(|f| {
+                    matches!(
+                        f.extension().and_then(|e| e.to_str()),
+                        Some("so" | "dylib" | "dll")
+                    )
+                })
                 .ok_or_else(|| Error::Build {
                     bundle: manifest.id.clone(),
                     command: "cargo build".into(),
                     status: "produced no cdylib".into(),
-                    output: format!("add `[lib] crate-type = [\"cdylib\"]` to {}", crate_dir.join("Cargo.toml").display()),
+                    output: format!(
+                        "add `[lib] crate-type = [\"cdylib\"]` to {}",
+                        crate_dir.join("Cargo.toml").display()
+                    ),
                 })?;
             std::fs::copy(&built, &tmp).map_err(|e| Error::io(&built, e))?;
         }
@@ -351,5 +411,8 @@ pub fn ensure_artifact(
         artifact: artifact.clone(),
         elapsed: start.elapsed(),
     });
-    Ok(Artifact { path: artifact, profile })
+    Ok(Artifact {
+        path: artifact,
+        profile,
+    })
 }

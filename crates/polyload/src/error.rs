@@ -83,7 +83,9 @@ pub enum Error {
         problem: String,
     },
     /// Two bundles define the same qualified name.
-    #[error("duplicate definition `{name}`: defined by bundle {first} and again by bundle {second}")]
+    #[error(
+        "duplicate definition `{name}`: defined by bundle {first} and again by bundle {second}"
+    )]
     Duplicate {
         /// Qualified name.
         name: String,
@@ -111,7 +113,9 @@ pub enum Error {
         found: String,
     },
     /// No loader is registered for the manifest's `loader`.
-    #[error("bundle `{bundle}`: no loader `{loader}` is registered (available: {available}){hint}")]
+    #[error(
+        "bundle `{bundle}`: no loader `{loader}` is registered (available: {available}){hint}"
+    )]
     UnknownLoader {
         /// Bundle id.
         bundle: String,

@@ -2,14 +2,14 @@
 
 use crate::host;
 use crate::namespace::{code_at, Slot};
-use polyload_abi::PolyloadCodeTable;
-use std::sync::atomic::AtomicPtr;
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
+use polyload_abi::PolyloadCodeTable;
 use polyload_abi::{PolyloadBytes, PolyloadStr};
 use polyload_ffi::{FfiType, Signature};
 use std::ffi::c_void;
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicPtr;
 
 /// A Rust type that crosses the C boundary as one polyload type.
 ///
@@ -177,7 +177,11 @@ impl<F: CFunction> Function<F> {
     pub(crate) fn new(slot: Slot, name: &str, signature: &Signature) -> Result<Self> {
         let want = F::signature();
         let same = want.params.len() == signature.params.len()
-            && want.params.iter().zip(&signature.params).all(|(a, b)| lower(a) == lower(b))
+            && want
+                .params
+                .iter()
+                .zip(&signature.params)
+                .all(|(a, b)| lower(a) == lower(b))
             && lower(&want.ret) == lower(&signature.ret)
             && !signature.variadic;
         if !same {

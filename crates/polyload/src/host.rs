@@ -30,7 +30,9 @@ pub(crate) fn clear_error() {
 }
 
 pub(crate) fn teardown_error_pending() -> bool {
-    TEARDOWN_ERROR.try_with(|f| f.replace(false)).unwrap_or(false)
+    TEARDOWN_ERROR
+        .try_with(|f| f.replace(false))
+        .unwrap_or(false)
 }
 
 /// Takes the calling thread's guest error message, if one was set.

@@ -63,13 +63,21 @@ pub mod watch;
 
 pub use error::{Error, Result};
 pub use function::{CFunction, CReturn, CType, Function};
-pub use loader::{BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext, LoadedBundle};
+pub use loader::{
+    BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext,
+    LoadedBundle,
+};
 pub use manifest::Manifest;
-pub use namespace::{CodePtr, DefinitionInfo, DefinitionKind, DynamicFn, GuestError, Namespace, Slot};
+pub use namespace::{
+    CodePtr, DefinitionInfo, DefinitionKind, DynamicFn, GuestError, Namespace, Slot,
+};
 pub use native::NativeLoader;
 pub use polyload_abi::AbiVersion;
 pub use polyload_ffi::{FfiType, Signature, Value};
-pub use provider::{ChainedProvider, DynamicProvider, RuntimeLoadMode, StaticProvider, SymbolProvider, create_provider};
+pub use provider::{
+    create_provider, ChainedProvider, DynamicProvider, RuntimeLoadMode, StaticProvider,
+    SymbolProvider,
+};
 pub use reload::{Event, ReloadOptions};
-pub use watch::Watcher;
 pub use runtime::{scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};
+pub use watch::Watcher;

@@ -112,7 +112,9 @@ pub struct LoadedBundle {
 
 impl std::fmt::Debug for LoadedBundle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedBundle").field("exports", &self.exports).finish()
+        f.debug_struct("LoadedBundle")
+            .field("exports", &self.exports)
+            .finish()
     }
 }
 

@@ -204,7 +204,12 @@ impl Ctx<'_> {
         self.text[..offset].bytes().filter(|b| *b == b'\n').count() + 1
     }
 
-    fn err<T>(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> Result<T> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Result<T> {
         Err(Error::Manifest {
             path: self.path.to_path_buf(),
             line: self.line_of(span.start),
@@ -220,7 +225,9 @@ impl Ctx<'_> {
             .take(line)
             .filter_map(|l| {
                 let l = l.trim();
-                let inner = l.strip_prefix("[[").and_then(|r| r.split_once("]]"))
+                let inner = l
+                    .strip_prefix("[[")
+                    .and_then(|r| r.split_once("]]"))
                     .or_else(|| l.strip_prefix('[').and_then(|r| r.split_once(']')))?;
                 Some(inner.0.trim().to_string())
             })
@@ -228,7 +235,7 @@ impl Ctx<'_> {
     }
 
     /// Turns a TOML/serde error into a manifest error with line and field.
-    fn from_toml(&self, e: toml::de::Error) -> Error {
+    fn toml_error(&self, e: toml::de::Error) -> Error {
         let msg = e.message().trim().to_string();
         let line = e.span().map(|s| self.line_of(s.start)).unwrap_or(1);
         let quoted = |prefix: &str| {
@@ -273,7 +280,9 @@ fn is_ident(s: &str) -> bool {
 /// Whether `p` is relative and stays inside its base directory (no `..`,
 /// no root, no prefix).
 pub(crate) fn is_contained(p: &Path) -> bool {
-    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    !p.as_os_str().is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 impl Manifest {
@@ -309,21 +318,43 @@ impl Manifest {
     /// directory.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
         let cx = Ctx { path, text };
-        let raw: Raw = toml::from_str(text).map_err(|e| cx.from_toml(e))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
 
         let id = raw.id.get_ref();
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return cx.err(raw.id.span(), "id", format!("`{id}` is not a valid bundle id (use letters, digits, `_` and `-`; no `.`)"));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return cx.err(
+                raw.id.span(),
+                "id",
+                format!(
+                    "`{id}` is not a valid bundle id (use letters, digits, `_` and `-`; no `.`)"
+                ),
+            );
         }
         let version = semver::Version::parse(raw.version.get_ref()).or_else(|e| {
-            cx.err(raw.version.span(), "version", format!("`{}` is not a semantic version: {e}", raw.version.get_ref()))
+            cx.err(
+                raw.version.span(),
+                "version",
+                format!("`{}` is not a semantic version: {e}", raw.version.get_ref()),
+            )
         })?;
         let loader = raw.loader.get_ref();
         if !is_ident(loader) {
-            return cx.err(raw.loader.span(), "loader", format!("`{loader}` is not a loader name"));
+            return cx.err(
+                raw.loader.span(),
+                "loader",
+                format!("`{loader}` is not a loader name"),
+            );
         }
         let abi: AbiVersion = raw.abi.get_ref().parse().or_else(|e| {
-            cx.err(raw.abi.span(), "abi", format!("`{}`: {e}", raw.abi.get_ref()))
+            cx.err(
+                raw.abi.span(),
+                "abi",
+                format!("`{}`: {e}", raw.abi.get_ref()),
+            )
         })?;
 
         let file_span = raw.file.span();
@@ -335,26 +366,51 @@ impl Manifest {
                     Some(f) => f.clone(),
                     None => {
                         let have: Vec<_> = table.keys().cloned().collect();
-                        return cx.err(file_span, "file", format!("no entry for this platform `{key}` (entries: {})", have.join(", ")));
+                        return cx.err(
+                            file_span,
+                            "file",
+                            format!(
+                                "no entry for this platform `{key}` (entries: {})",
+                                have.join(", ")
+                            ),
+                        );
                     }
                 }
             }
         };
         if !is_contained(Path::new(&file)) {
-            return cx.err(file_span, "file", format!("`{file}` must be a relative path inside the bundle directory"));
+            return cx.err(
+                file_span,
+                "file",
+                format!("`{file}` must be a relative path inside the bundle directory"),
+            );
         }
 
         let mut exports = Vec::with_capacity(raw.exports.len());
         for (name, sig) in &raw.exports {
             let field = format!("exports.{}", name.get_ref());
             if !is_ident(name.get_ref()) {
-                return cx.err(name.span(), &field, format!("`{}` is not a valid export name (a C identifier)", name.get_ref()));
+                return cx.err(
+                    name.span(),
+                    &field,
+                    format!(
+                        "`{}` is not a valid export name (a C identifier)",
+                        name.get_ref()
+                    ),
+                );
             }
-            let signature: Signature = sig.get_ref().parse().or_else(|e: polyload_ffi::SignatureError| {
-                cx.err(sig.span(), &field, e.to_string())
-            })?;
+            let signature: Signature =
+                sig.get_ref()
+                    .parse()
+                    .or_else(|e: polyload_ffi::SignatureError| {
+                        cx.err(sig.span(), &field, e.to_string())
+                    })?;
             if signature.variadic {
-                return cx.err(sig.span(), &field, "variadic functions cannot be bundle exports");
+                return cx.err(
+                    sig.span(),
+                    &field,
+                    "variadic functions cannot be bundle exports",
+                );
             }
             exports.push(ExportDecl {
                 name: name.get_ref().clone(),
@@ -365,22 +421,45 @@ impl Manifest {
 
         let mut provides = Vec::new();
         for (i, p) in raw.provides.iter().enumerate() {
-            let bad = || cx.err(p.span(), &format!("provides[{i}]"), format!("`{}` is not of the form name@MAJOR.MINOR", p.get_ref()));
-            let Some((name, ver)) = p.get_ref().split_once('@') else { return bad() };
-            let Ok(version) = ver.parse::<AbiVersion>() else { return bad() };
+            let bad = || {
+                cx.err(
+                    p.span(),
+                    &format!("provides[{i}]"),
+                    format!("`{}` is not of the form name@MAJOR.MINOR", p.get_ref()),
+                )
+            };
+            let Some((name, ver)) = p.get_ref().split_once('@') else {
+                return bad();
+            };
+            let Ok(version) = ver.parse::<AbiVersion>() else {
+                return bad();
+            };
             if name.is_empty() {
                 return bad();
             }
-            provides.push(Interface { name: name.to_string(), version });
+            provides.push(Interface {
+                name: name.to_string(),
+                version,
+            });
         }
 
         let mut dependencies = Vec::new();
         for (i, d) in raw.dependencies.iter().enumerate() {
             let d = d.get_ref();
             let req = semver::VersionReq::parse(d.version.get_ref()).or_else(|e| {
-                cx.err(d.version.span(), &format!("dependency[{i}].version"), format!("`{}` is not a version requirement: {e}", d.version.get_ref()))
+                cx.err(
+                    d.version.span(),
+                    &format!("dependency[{i}].version"),
+                    format!(
+                        "`{}` is not a version requirement: {e}",
+                        d.version.get_ref()
+                    ),
+                )
             })?;
-            dependencies.push(Dependency { id: d.id.get_ref().clone(), version: req });
+            dependencies.push(Dependency {
+                id: d.id.get_ref().clone(),
+                version: req,
+            });
         }
 
         let build = match raw.build {
@@ -391,14 +470,27 @@ impl Manifest {
                 Some(match (b.cargo, b.cc) {
                     (Some(dir), None) => {
                         if !is_contained(Path::new(dir.get_ref())) {
-                            return cx.err(dir.span(), "build.cargo", "must be a relative path inside the bundle directory");
+                            return cx.err(
+                                dir.span(),
+                                "build.cargo",
+                                "must be a relative path inside the bundle directory",
+                            );
                         }
                         let release = match b.profile.as_ref().map(|p| p.get_ref().as_str()) {
                             None | Some("release") => true,
                             Some("debug") => false,
-                            Some(other) => return cx.err(b.profile.as_ref().unwrap().span(), "build.profile", format!("`{other}` is not `release` or `debug`")),
+                            Some(other) => {
+                                return cx.err(
+                                    b.profile.as_ref().unwrap().span(),
+                                    "build.profile",
+                                    format!("`{other}` is not `release` or `debug`"),
+                                )
+                            }
                         };
-                        BuildSpec::Cargo { dir: PathBuf::from(dir.into_inner()), release }
+                        BuildSpec::Cargo {
+                            dir: PathBuf::from(dir.into_inner()),
+                            release,
+                        }
                     }
                     (None, Some(sources)) => {
                         if sources.is_empty() {
@@ -407,17 +499,40 @@ impl Manifest {
                         let mut out = Vec::new();
                         for s in sources {
                             if !is_contained(Path::new(s.get_ref())) {
-                                return cx.err(s.span(), "build.cc", format!("`{}` must be a relative path inside the bundle directory", s.get_ref()));
+                                return cx.err(
+                                    s.span(),
+                                    "build.cc",
+                                    format!(
+                                        "`{}` must be a relative path inside the bundle directory",
+                                        s.get_ref()
+                                    ),
+                                );
                             }
                             out.push(PathBuf::from(s.into_inner()));
                         }
                         if let Some(p) = b.profile {
-                            return cx.err(p.span(), "build.profile", "applies only to `cargo` builds");
+                            return cx.err(
+                                p.span(),
+                                "build.profile",
+                                "applies only to `cargo` builds",
+                            );
                         }
-                        BuildSpec::Cc { sources: out, libs: b.libs, cflags: b.cflags }
+                        BuildSpec::Cc {
+                            sources: out,
+                            libs: b.libs,
+                            cflags: b.cflags,
+                        }
                     }
-                    (Some(_), Some(_)) => return cx.err(span, "build", "give either `cargo` or `cc`, not both"),
-                    (None, None) => return cx.err(span, "build", "needs `cargo = \"DIR\"` or `cc = [\"src/file.c\"]`"),
+                    (Some(_), Some(_)) => {
+                        return cx.err(span, "build", "give either `cargo` or `cc`, not both")
+                    }
+                    (None, None) => {
+                        return cx.err(
+                            span,
+                            "build",
+                            "needs `cargo = \"DIR\"` or `cc = [\"src/file.c\"]`",
+                        )
+                    }
                 })
             }
         };
@@ -471,7 +586,12 @@ libs = ["z"]
 
     fn err(t: &str) -> (usize, String, String) {
         match parse(t) {
-            Err(Error::Manifest { line, field, message, .. }) => (line, field, message),
+            Err(Error::Manifest {
+                line,
+                field,
+                message,
+                ..
+            }) => (line, field, message),
             other => panic!("expected a manifest error, got {other:?}"),
         }
     }
@@ -482,7 +602,10 @@ libs = ["z"]
         assert_eq!(m.id, "hello");
         assert_eq!(m.abi, AbiVersion::new(1, 0));
         assert_eq!(m.exports.len(), 2);
-        assert_eq!(m.export("add").unwrap().signature.to_string(), "fn(i64, i64) -> i64");
+        assert_eq!(
+            m.export("add").unwrap().signature.to_string(),
+            "fn(i64, i64) -> i64"
+        );
         assert_eq!(m.export("add").unwrap().line, 10);
         assert_eq!(m.provides[0].version, AbiVersion::new(1, 2));
         assert_eq!(m.dependencies[0].id, "base");
@@ -492,11 +615,13 @@ libs = ["z"]
 
     #[test]
     fn errors_name_line_and_field() {
-        let (line, field, msg) = err(&GOOD.replace("abi = \"1.0\"", "abi = \"1.0\"\ncolour = \"red\""));
+        let (line, field, msg) =
+            err(&GOOD.replace("abi = \"1.0\"", "abi = \"1.0\"\ncolour = \"red\""));
         assert_eq!((line, field.as_str()), (7, "colour"), "{msg}");
         assert!(msg.contains("unknown field"), "{msg}");
 
-        let (line, field, _) = err(&GOOD.replace("greet = \"fn(str) -> str\"", "greet = \"fn(str) -> strr\""));
+        let (line, field, _) =
+            err(&GOOD.replace("greet = \"fn(str) -> str\"", "greet = \"fn(str) -> strr\""));
         assert_eq!((line, field.as_str()), (11, "exports.greet"));
 
         let (line, field, _) = err(&GOOD.replace("abi = \"1.0\"", "abi = \"one\""));
@@ -528,7 +653,13 @@ libs = ["z"]
 
     #[test]
     fn per_platform_file() {
-        let t = GOOD.replace("file = \"libhello.so\"", &format!("file = {{ {} = \"a.so\", other-os = \"b\" }}", platform_key()));
+        let t = GOOD.replace(
+            "file = \"libhello.so\"",
+            &format!(
+                "file = {{ {} = \"a.so\", other-os = \"b\" }}",
+                platform_key()
+            ),
+        );
         assert_eq!(parse(&t).unwrap().file, PathBuf::from("a.so"));
         let t = GOOD.replace("file = \"libhello.so\"", "file = { other-os = \"b\" }");
         assert!(err(&t).2.contains("no entry for this platform"));

@@ -203,7 +203,6 @@ impl BundleCell {
     pub(crate) fn current(&self) -> &AtomicPtr<PolyloadCodeTable> {
         &self.current
     }
-
 }
 
 /// Where a definition lives: its bundle's cell and its index there.
@@ -342,8 +341,10 @@ impl Namespace {
                 names.index.insert(name, fresh);
             }
         }
-        let indexed: Vec<(usize, NewDefinition)> =
-            defs.into_iter().map(|d| (cell.index_of(&d.name), d)).collect();
+        let indexed: Vec<(usize, NewDefinition)> = defs
+            .into_iter()
+            .map(|d| (cell.index_of(&d.name), d))
+            .collect();
         let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).next;
         let mut code = vec![std::ptr::null::<c_void>(); len].into_boxed_slice();
         let mut entries: Box<[Option<Entry>]> = (0..len).map(|_| None).collect();
@@ -375,7 +376,11 @@ impl Namespace {
 
     /// Definitions of `defs` whose signature differs from the one bundle
     /// `id` currently publishes: `(name, old, new)`.
-    pub(crate) fn signature_changes(&self, id: &str, defs: &[NewDefinition]) -> Vec<(String, Signature, Signature)> {
+    pub(crate) fn signature_changes(
+        &self,
+        id: &str,
+        defs: &[NewDefinition],
+    ) -> Vec<(String, Signature, Signature)> {
         let cell = self.cell(id);
         let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
         let _g = CallGuard::enter();
@@ -385,7 +390,8 @@ impl Namespace {
         defs.iter()
             .filter_map(|d| {
                 let e = table.entry(*names.index.get(&d.name)?)?;
-                (e.signature != d.signature).then(|| (d.name.clone(), e.signature.clone(), d.signature.clone()))
+                (e.signature != d.signature)
+                    .then(|| (d.name.clone(), e.signature.clone(), d.signature.clone()))
             })
             .collect()
     }
@@ -417,8 +423,10 @@ impl Namespace {
         if table.is_null() && with.is_none() {
             return;
         }
-        self.reclaimer
-            .retire(format!("bundle `{id}` version"), Box::new(Retired(table, with)));
+        self.reclaimer.retire(
+            format!("bundle `{id}` version"),
+            Box::new(Retired(table, with)),
+        );
     }
 
     /// Generation of bundle `id`'s current version, if it is published.
@@ -434,8 +442,18 @@ impl Namespace {
     /// Information about a defined name.
     pub fn definition(&self, qualified: &str) -> Option<DefinitionInfo> {
         let (b, f) = split_name(qualified)?;
-        let cell = self.cells.read().unwrap_or_else(|e| e.into_inner()).get(b)?.clone();
-        let index = *cell.names.lock().unwrap_or_else(|e| e.into_inner()).index.get(f)?;
+        let cell = self
+            .cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(b)?
+            .clone();
+        let index = *cell
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .get(f)?;
         let _g = CallGuard::enter();
         let table = cell.table()?;
         let e = table.entry(index)?;

@@ -14,7 +14,10 @@
 //! `[exports]` and publishes them.
 
 use crate::host::{self, BundleContext, HOST};
-use crate::loader::{BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext, LoadedBundle};
+use crate::loader::{
+    BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext,
+    LoadedBundle,
+};
 use crate::{Error, Result};
 use polyload_abi::{AbiVersion, PolyloadBundle, PolyloadHost, PolyloadStr, POLYLOAD_ABI_VERSION};
 use std::path::{Path, PathBuf};
@@ -51,7 +54,8 @@ impl BundleInstance for NativeInstance {
     fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
         let lib = self.library.as_ref().expect("library present until drop");
         // SAFETY: the symbol, when present, has the documented ABI signature.
-        let Ok(save) = (unsafe { lib.get::<SaveFn>(polyload_abi::STATE_SAVE_SYMBOL.as_bytes()) }) else {
+        let Ok(save) = (unsafe { lib.get::<SaveFn>(polyload_abi::STATE_SAVE_SYMBOL.as_bytes()) })
+        else {
             return Ok(None);
         };
         host::clear_error();
@@ -59,7 +63,11 @@ impl BundleInstance for NativeInstance {
         // SAFETY: calling the bundle's own export with the host table.
         let bytes = unsafe { save(&HOST) };
         if let Some(message) = host::take_error() {
-            return Err(Error::Guest { name: format!("{}.polyload_state_save", self._context.id), message, traceback: None });
+            return Err(Error::Guest {
+                name: format!("{}.polyload_state_save", self._context.id),
+                message,
+                traceback: None,
+            });
         }
         // SAFETY: per the ABI, a returned buffer is valid and owned by us.
         let data = unsafe { bytes.as_bytes() }.to_vec();
@@ -71,7 +79,9 @@ impl BundleInstance for NativeInstance {
     fn restore_state(&mut self, state: &[u8]) -> Result<()> {
         let lib = self.library.as_ref().expect("library present until drop");
         // SAFETY: the symbol, when present, has the documented ABI signature.
-        let Ok(restore) = (unsafe { lib.get::<RestoreFn>(polyload_abi::STATE_RESTORE_SYMBOL.as_bytes()) }) else {
+        let Ok(restore) =
+            (unsafe { lib.get::<RestoreFn>(polyload_abi::STATE_RESTORE_SYMBOL.as_bytes()) })
+        else {
             return Ok(());
         };
         host::clear_error();
@@ -129,12 +139,18 @@ impl BundleLoader for NativeLoader {
             )));
         };
         if !path.is_file() {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "shared library not found")));
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "shared library not found"),
+            ));
         }
         let shadow = shadow_copy(path, cx.cache_dir, &m.id)?;
         if let Err(message) = check_image(&shadow) {
             let _ = std::fs::remove_file(&shadow);
-            return Err(Error::LibraryLoad { path: path.clone(), message });
+            return Err(Error::LibraryLoad {
+                path: path.clone(),
+                message,
+            });
         }
         // SAFETY: loading a library runs its initialisers (foreign code); the
         // user asked to load this bundle, which is trusting its code.
@@ -144,23 +160,39 @@ impl BundleLoader for NativeLoader {
         let _ = std::fs::remove_file(&shadow);
         let library = loaded.map_err(|e| Error::LibraryLoad {
             path: path.clone(),
-            message: crate::provider::dl_message(&e).replace(&shadow.display().to_string(), &path.display().to_string()),
+            message: crate::provider::dl_message(&e)
+                .replace(&shadow.display().to_string(), &path.display().to_string()),
         })?;
 
-        let missing = |symbol: &str| Error::MissingSymbol { symbol: symbol.to_string(), library: path.clone() };
+        let missing = |symbol: &str| Error::MissingSymbol {
+            symbol: symbol.to_string(),
+            library: path.clone(),
+        };
         // SAFETY: the ABI fixes this symbol's type.
-        let version_fn = unsafe { library.get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes()) }
-            .map_err(|_| missing(polyload_abi::ABI_VERSION_SYMBOL))?;
+        let version_fn = unsafe {
+            library
+                .get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes())
+        }
+        .map_err(|_| missing(polyload_abi::ABI_VERSION_SYMBOL))?;
         // SAFETY: a pure function by the ABI contract.
         let built = AbiVersion::from_packed(unsafe { version_fn() });
         for required in [built, m.abi] {
             if !POLYLOAD_ABI_VERSION.is_compatible_with(required) {
-                return Err(Error::AbiMismatch { bundle: m.id.clone(), path: path.clone(), required, provided: POLYLOAD_ABI_VERSION });
+                return Err(Error::AbiMismatch {
+                    bundle: m.id.clone(),
+                    path: path.clone(),
+                    required,
+                    provided: POLYLOAD_ABI_VERSION,
+                });
             }
         }
 
         // SAFETY: the ABI fixes this optional symbol's type.
-        if let Ok(info_fn) = unsafe { library.get::<unsafe extern "C" fn() -> PolyloadStr>(polyload_abi::BUILD_INFO_SYMBOL.as_bytes()) } {
+        if let Ok(info_fn) = unsafe {
+            library.get::<unsafe extern "C" fn() -> PolyloadStr>(
+                polyload_abi::BUILD_INFO_SYMBOL.as_bytes(),
+            )
+        } {
             // SAFETY: returns a static string by the ABI contract.
             let text = String::from_utf8_lossy(unsafe { info_fn().as_bytes() }).into_owned();
             check_build_info(&m.id, &text, cx.built_profile)?;
@@ -189,16 +221,26 @@ impl BundleLoader for NativeLoader {
             return Err(Error::Init {
                 bundle: m.id.clone(),
                 status,
-                message: message.unwrap_or_else(|| "polyload_bundle_init returned an error without a message".into()),
+                message: message.unwrap_or_else(|| {
+                    "polyload_bundle_init returned an error without a message".into()
+                }),
             });
         }
         let exports = staged
             .into_iter()
-            .map(|s| Export { name: s.name, signature: s.signature, entry: ExportEntry::Native(s.code) })
+            .map(|s| Export {
+                name: s.name,
+                signature: s.signature,
+                entry: ExportEntry::Native(s.code),
+            })
             .collect();
         Ok(LoadedBundle {
             exports,
-            instance: Box::new(NativeInstance { library: Some(library), _context: context, path: path.clone() }),
+            instance: Box::new(NativeInstance {
+                library: Some(library),
+                _context: context,
+                path: path.clone(),
+            }),
         })
     }
 }
@@ -218,7 +260,10 @@ pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
         }
     })?;
     if file.kind() != object::ObjectKind::Dynamic {
-        return Err(format!("not a shared library (object kind {:?})", file.kind()));
+        return Err(format!(
+            "not a shared library (object kind {:?})",
+            file.kind()
+        ));
     }
     let host_arch = match std::env::consts::ARCH {
         "x86_64" => Some(object::Architecture::X86_64),
@@ -227,7 +272,10 @@ pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
     };
     if let Some(a) = host_arch {
         if file.architecture() != a {
-            return Err(format!("built for {:?}, but this machine is {a:?}", file.architecture()));
+            return Err(format!(
+                "built for {:?}, but this machine is {a:?}",
+                file.architecture()
+            ));
         }
     }
     let len = data.len() as u64;
@@ -259,7 +307,9 @@ fn check_build_info(bundle: &str, text: &str, built_profile: Option<&str>) -> Re
     for (key, host_value) in host_build_info() {
         match fields.get(key) {
             Some(v) if key == "abi" => {
-                let ok = v.parse::<AbiVersion>().is_ok_and(|b| POLYLOAD_ABI_VERSION.is_compatible_with(b));
+                let ok = v
+                    .parse::<AbiVersion>()
+                    .is_ok_and(|b| POLYLOAD_ABI_VERSION.is_compatible_with(b));
                 if !ok {
                     return Err(mismatch(key, v, &host_value));
                 }
@@ -292,7 +342,11 @@ mod tests {
             format!("bundle `b` was built with rustc `1.2.3`, but the host expects `{rustc}`; rebuild the bundle")
         );
         let e = check_build_info("b", &good, Some("debug")).unwrap_err();
-        assert!(e.to_string().contains("profile `release`, but the host expects `debug`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("profile `release`, but the host expects `debug`"),
+            "{e}"
+        );
         let e = check_build_info("b", &good.replace("abi=1.0", "abi=2.0"), None).unwrap_err();
         assert!(e.to_string().contains("abi `2.0`"), "{e}");
     }

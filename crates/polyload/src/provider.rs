@@ -142,13 +142,15 @@ impl DynamicProvider {
     pub unsafe fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         // SAFETY: forwarded to the caller.
-        let library = unsafe { libloading::Library::new(&path) }.map_err(|e| Error::LibraryLoad {
-            path: path.clone(),
-            message: dl_message(&e),
-        })?;
+        let library =
+            unsafe { libloading::Library::new(&path) }.map_err(|e| Error::LibraryLoad {
+                path: path.clone(),
+                message: dl_message(&e),
+            })?;
         // SAFETY: the ABI fixes this symbol's type.
         let abi = match unsafe {
-            library.get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes())
+            library
+                .get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes())
         } {
             // SAFETY: a pure function by the ABI contract.
             Ok(f) => AbiVersion::from_packed(unsafe { f() }),
@@ -192,10 +194,17 @@ impl DynamicProvider {
         }
         dirs.push(PathBuf::from("/usr/lib"));
         dirs.push(PathBuf::from("/usr/local/lib"));
-        if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
             dirs.push(dir);
         }
-        out.extend(dirs.into_iter().filter(|d| !d.as_os_str().is_empty()).map(|d| d.join(&file)));
+        out.extend(
+            dirs.into_iter()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(|d| d.join(&file)),
+        );
         out
     }
 
@@ -217,7 +226,11 @@ impl DynamicProvider {
                 path: PathBuf::from(library_file_name(DEFAULT_LIBRARY_BASENAME)),
                 message: format!(
                     "not found; searched {}",
-                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         }
@@ -262,7 +275,9 @@ impl std::fmt::Debug for ChainedProvider {
             .iter()
             .map(|p| p.name().to_string())
             .collect();
-        f.debug_struct("ChainedProvider").field("providers", &names).finish()
+        f.debug_struct("ChainedProvider")
+            .field("providers", &names)
+            .finish()
     }
 }
 
@@ -274,19 +289,34 @@ impl ChainedProvider {
 
     /// Appends a provider (lowest priority).
     pub fn add(&self, p: Arc<dyn SymbolProvider>) {
-        self.providers.write().unwrap_or_else(|e| e.into_inner()).push(p);
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.providers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Prepends a provider (highest priority).
     pub fn add_front(&self, p: Arc<dyn SymbolProvider>) {
-        self.providers.write().unwrap_or_else(|e| e.into_inner()).insert(0, p);
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.providers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(0, p);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Number of providers in the chain.
     pub fn len(&self) -> usize {
-        self.providers.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.providers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Whether the chain is empty.
@@ -297,7 +327,12 @@ impl ChainedProvider {
 
 impl SymbolProvider for ChainedProvider {
     fn get_symbol(&self, name: &str) -> Option<*const u8> {
-        if let Some(hit) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(hit) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return hit.map(|a| a as *const u8);
         }
         let found = self

@@ -131,7 +131,9 @@ impl Runtime {
     /// As [`Runtime::reload`].
     pub fn reload_with(&self, id: &str, options: ReloadOptions) -> Result<u64> {
         let _one_at_a_time = self.reload_lock();
-        self.subscribers().emit(Event::Preparing { bundle: id.to_string() });
+        self.subscribers().emit(Event::Preparing {
+            bundle: id.to_string(),
+        });
         let start = Instant::now();
         match self.try_reload(id, options, start) {
             Ok(ev) => {
@@ -176,17 +178,28 @@ impl Runtime {
             old_manifest
         };
         let source = match &old_source {
-            BundleSource::Path(_) if manifest.path.is_file() => BundleSource::Path(manifest.dir().join(&manifest.file)),
+            BundleSource::Path(_) if manifest.path.is_file() => {
+                BundleSource::Path(manifest.dir().join(&manifest.file))
+            }
             other => other.clone(),
         };
         let build_start = Instant::now();
         let (source, artifact) = self.prepare_source(&manifest, source)?;
-        let build = if manifest.build.is_some() { build_start.elapsed() } else { Duration::ZERO };
+        let build = if manifest.build.is_some() {
+            build_start.elapsed()
+        } else {
+            Duration::ZERO
+        };
         let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), true)?;
         let instance = loaded.instance;
         let defs = crate::runtime::check_exports(&manifest, loaded.exports)?;
         if !options.allow_signature_change {
-            if let Some((name, old, new)) = self.namespace().signature_changes(id, &defs).into_iter().next() {
+            if let Some((name, old, new)) = self
+                .namespace()
+                .signature_changes(id, &defs)
+                .into_iter()
+                .next()
+            {
                 return Err(Error::SignatureChange {
                     bundle: id.to_string(),
                     name,

@@ -2,7 +2,9 @@
 
 use crate::builder::{self, Artifact, BuildEvent};
 use crate::function::{CFunction, Function};
-use crate::loader::{BundleInstance, BundleLoader, BundleSource, ExportEntry, LoadContext, LoadedBundle};
+use crate::loader::{
+    BundleInstance, BundleLoader, BundleSource, ExportEntry, LoadContext, LoadedBundle,
+};
 use crate::manifest::Manifest;
 use crate::namespace::{CodePtr, DefinitionInfo, Invoke, Namespace, NewDefinition};
 use crate::native::NativeLoader;
@@ -25,7 +27,9 @@ pub struct RuntimeBuilder {
 
 impl std::fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeBuilder").field("cache_dir", &self.cache_dir).finish()
+        f.debug_struct("RuntimeBuilder")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
     }
 }
 
@@ -59,14 +63,19 @@ impl RuntimeBuilder {
     /// # Errors
     /// [`Error::Io`] if the cache directory cannot be made absolute.
     pub fn build(self) -> Result<Runtime> {
-        let cache_dir = match self.cache_dir.or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from)) {
+        let cache_dir = match self
+            .cache_dir
+            .or_else(|| std::env::var_os(CACHE_DIR_ENV).map(PathBuf::from))
+        {
             Some(d) => d,
             None => PathBuf::from("target").join("polyload"),
         };
         let cache_dir = if cache_dir.is_absolute() {
             cache_dir
         } else {
-            std::env::current_dir().map_err(|e| Error::io(".", e))?.join(cache_dir)
+            std::env::current_dir()
+                .map_err(|e| Error::io(".", e))?
+                .join(cache_dir)
         };
         let reclaimer = Arc::new(Reclaimer::default());
         let mut loaders: HashMap<&'static str, Arc<dyn BundleLoader>> = HashMap::new();
@@ -221,8 +230,11 @@ impl Runtime {
     /// [`Error::MissingDependency`], and any error of [`Runtime::load_manifest`].
     pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         let manifests = scan_dir(dir.as_ref())?;
-        let loaded: HashMap<String, semver::Version> =
-            self.lock().values().map(|l| (l.manifest.id.clone(), l.manifest.version.clone())).collect();
+        let loaded: HashMap<String, semver::Version> = self
+            .lock()
+            .values()
+            .map(|l| (l.manifest.id.clone(), l.manifest.version.clone()))
+            .collect();
         let order = dependency_order(&manifests, &loaded)?;
         let mut ids = Vec::new();
         for i in order {
@@ -243,8 +255,11 @@ impl Runtime {
     pub fn load_bundle(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         let dir = dir.as_ref();
         let target = Manifest::from_dir(dir)?;
-        let loaded: HashMap<String, semver::Version> =
-            self.lock().values().map(|l| (l.manifest.id.clone(), l.manifest.version.clone())).collect();
+        let loaded: HashMap<String, semver::Version> = self
+            .lock()
+            .values()
+            .map(|l| (l.manifest.id.clone(), l.manifest.version.clone()))
+            .collect();
         let siblings = match dir.parent() {
             Some(p) if !target.dependencies.is_empty() => scan_dir(p).unwrap_or_default(),
             _ => Vec::new(),
@@ -253,7 +268,11 @@ impl Runtime {
         let mut wanted = vec![target];
         let mut i = 0;
         while i < wanted.len() {
-            let deps: Vec<String> = wanted[i].dependencies.iter().map(|d| d.id.clone()).collect();
+            let deps: Vec<String> = wanted[i]
+                .dependencies
+                .iter()
+                .map(|d| d.id.clone())
+                .collect();
             for d in deps {
                 if loaded.contains_key(&d) || wanted.iter().any(|w| w.id == d) {
                     continue;
@@ -280,7 +299,11 @@ impl Runtime {
     /// # Errors
     /// As [`builder::ensure_artifact`].
     pub fn build(&self, manifest: &Manifest) -> Result<Artifact> {
-        let mut hook = self.inner.on_build.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hook = self
+            .inner
+            .on_build
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut sink = |e: BuildEvent| {
             if let Some(h) = hook.as_mut() {
                 h(e);
@@ -304,9 +327,16 @@ impl Runtime {
             let bundles = self.lock();
             if let Some(l) = bundles.get(&id) {
                 if l.manifest.dir() == manifest.dir() {
-                    return Err(Error::AlreadyLoaded { bundle: id, path: l.manifest.dir().to_path_buf() });
+                    return Err(Error::AlreadyLoaded {
+                        bundle: id,
+                        path: l.manifest.dir().to_path_buf(),
+                    });
                 }
-                let first_export = l.manifest.exports.first().map_or("*".to_string(), |e| e.name.clone());
+                let first_export = l
+                    .manifest
+                    .exports
+                    .first()
+                    .map_or("*".to_string(), |e| e.name.clone());
                 return Err(Error::Duplicate {
                     name: format!("{id}.{first_export}"),
                     first: format!("{id} ({})", l.manifest.dir().display()),
@@ -327,9 +357,20 @@ impl Runtime {
         let LoadedBundle { exports, instance } = loaded;
         let defs = check_exports(&manifest, exports)?;
         let generation = self.inner.namespace.publish(&id, defs, None);
-        self.lock().insert(id.clone(), Loaded { manifest, loader, source, instance: Some(instance) });
+        self.lock().insert(
+            id.clone(),
+            Loaded {
+                manifest,
+                loader,
+                source,
+                instance: Some(instance),
+            },
+        );
         tracing::info!(bundle = %id, generation, "loaded");
-        self.inner.subscribers.emit(crate::reload::Event::Loaded { bundle: id, generation });
+        self.inner.subscribers.emit(crate::reload::Event::Loaded {
+            bundle: id,
+            generation,
+        });
         Ok(())
     }
 
@@ -355,7 +396,11 @@ impl Runtime {
         })
     }
 
-    pub(crate) fn prepare_source(&self, manifest: &Manifest, source: BundleSource) -> Result<(BundleSource, Option<Artifact>)> {
+    pub(crate) fn prepare_source(
+        &self,
+        manifest: &Manifest,
+        source: BundleSource,
+    ) -> Result<(BundleSource, Option<Artifact>)> {
         if !matches!(source, BundleSource::Path(_)) || manifest.build.is_none() {
             return Ok((source, None));
         }
@@ -392,7 +437,13 @@ impl Runtime {
     /// [`Error::NotFound`] if nothing by that name is defined;
     /// [`Error::SignatureMismatch`] if `F` does not match its signature.
     pub fn function<F: CFunction>(&self, name: &str) -> Result<Function<F>> {
-        let info = self.inner.namespace.definition(name).ok_or_else(|| Error::NotFound { name: name.to_string() })?;
+        let info = self
+            .inner
+            .namespace
+            .definition(name)
+            .ok_or_else(|| Error::NotFound {
+                name: name.to_string(),
+            })?;
         let slot = self.inner.namespace.slot(name)?;
         Function::new(slot, name, &info.signature)
     }
@@ -414,7 +465,9 @@ impl Runtime {
     pub fn unload(&self, id: &str, cascade: bool) -> Result<()> {
         let mut bundles = self.lock();
         if !bundles.contains_key(id) {
-            return Err(Error::NotLoaded { bundle: id.to_string() });
+            return Err(Error::NotLoaded {
+                bundle: id.to_string(),
+            });
         }
         let dependents: Vec<String> = bundles
             .values()
@@ -422,7 +475,10 @@ impl Runtime {
             .map(|l| l.manifest.id.clone())
             .collect();
         if !dependents.is_empty() && !cascade {
-            return Err(Error::InUse { bundle: id.to_string(), dependents });
+            return Err(Error::InUse {
+                bundle: id.to_string(),
+                dependents,
+            });
         }
         drop(bundles);
         for d in dependents {
@@ -434,11 +490,14 @@ impl Runtime {
         };
         drop(bundles);
         let instance = l.instance.take();
-        self.inner
-            .namespace
-            .unpublish(id, Some(Box::new(RetiredInstance(l.loader.clone(), instance))));
+        self.inner.namespace.unpublish(
+            id,
+            Some(Box::new(RetiredInstance(l.loader.clone(), instance))),
+        );
         tracing::info!(bundle = %id, "unloaded");
-        self.inner.subscribers.emit(crate::reload::Event::Unloaded { bundle: id.to_string() });
+        self.inner.subscribers.emit(crate::reload::Event::Unloaded {
+            bundle: id.to_string(),
+        });
         Ok(())
     }
 
@@ -447,13 +506,21 @@ impl Runtime {
     }
 
     pub(crate) fn reload_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.reload_lock.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Manifest, loader and source of a loaded bundle.
-    pub(crate) fn loaded_parts(&self, id: &str) -> Result<(Manifest, Arc<dyn BundleLoader>, BundleSource)> {
+    pub(crate) fn loaded_parts(
+        &self,
+        id: &str,
+    ) -> Result<(Manifest, Arc<dyn BundleLoader>, BundleSource)> {
         let bundles = self.lock();
-        let l = bundles.get(id).ok_or_else(|| Error::NotLoaded { bundle: id.to_string() })?;
+        let l = bundles.get(id).ok_or_else(|| Error::NotLoaded {
+            bundle: id.to_string(),
+        })?;
         Ok((l.manifest.clone(), l.loader.clone(), l.source.clone()))
     }
 
@@ -469,7 +536,9 @@ impl Runtime {
         mut instance: Box<dyn BundleInstance>,
     ) -> Result<(u64, bool)> {
         let mut bundles = self.lock();
-        let l = bundles.get_mut(id).ok_or_else(|| Error::NotLoaded { bundle: id.to_string() })?;
+        let l = bundles.get_mut(id).ok_or_else(|| Error::NotLoaded {
+            bundle: id.to_string(),
+        })?;
         let state = match l.instance.as_mut() {
             Some(old) => old.save_state()?,
             None => None,
@@ -492,7 +561,11 @@ impl Runtime {
     }
 }
 
-fn missing_dep(m: &Manifest, dep: &crate::manifest::Dependency, found: Option<&semver::Version>) -> Error {
+fn missing_dep(
+    m: &Manifest,
+    dep: &crate::manifest::Dependency,
+    found: Option<&semver::Version>,
+) -> Error {
     Error::MissingDependency {
         bundle: m.id.clone(),
         dependency: dep.id.clone(),
@@ -506,8 +579,14 @@ fn missing_dep(m: &Manifest, dep: &crate::manifest::Dependency, found: Option<&s
 
 /// Checks what a loader produced against the manifest and prepares the
 /// definitions for publishing.
-pub(crate) fn check_exports(manifest: &Manifest, exports: Vec<crate::loader::Export>) -> Result<Vec<NewDefinition>> {
-    let problem = |p: String| Error::Exports { bundle: manifest.id.clone(), problem: p };
+pub(crate) fn check_exports(
+    manifest: &Manifest,
+    exports: Vec<crate::loader::Export>,
+) -> Result<Vec<NewDefinition>> {
+    let problem = |p: String| Error::Exports {
+        bundle: manifest.id.clone(),
+        problem: p,
+    };
     for decl in &manifest.exports {
         if !exports.iter().any(|e| e.name == decl.name) {
             return Err(problem(format!(
@@ -547,7 +626,13 @@ pub(crate) fn check_exports(manifest: &Manifest, exports: Vec<crate::loader::Exp
             }
             ExportEntry::Dynamic(f) => (CodePtr(std::ptr::null()), Invoke::Dynamic(f)),
         };
-        defs.push(NewDefinition { name: e.name, signature: e.signature, code, invoke, keep: None });
+        defs.push(NewDefinition {
+            name: e.name,
+            signature: e.signature,
+            code,
+            invoke,
+            keep: None,
+        });
     }
     Ok(defs)
 }
@@ -574,8 +659,15 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
 
 /// Indexes of `manifests` in an order where each bundle's dependencies come
 /// first (ties by id). Dependencies may also be satisfied by `loaded`.
-pub(crate) fn dependency_order(manifests: &[Manifest], loaded: &HashMap<String, semver::Version>) -> Result<Vec<usize>> {
-    let by_id: HashMap<&str, usize> = manifests.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
+pub(crate) fn dependency_order(
+    manifests: &[Manifest],
+    loaded: &HashMap<String, semver::Version>,
+) -> Result<Vec<usize>> {
+    let by_id: HashMap<&str, usize> = manifests
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id.as_str(), i))
+        .collect();
     for m in manifests {
         for d in &m.dependencies {
             match (by_id.get(d.id.as_str()), loaded.get(&d.id)) {
@@ -604,7 +696,8 @@ pub(crate) fn dependency_order(manifests: &[Manifest], loaded: &HashMap<String, 
             Mark::Done => return Ok(()),
             Mark::Active => {
                 let start = stack.iter().position(|&s| s == i).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|&s| ms[s].id.clone()).collect();
+                let mut cycle: Vec<String> =
+                    stack[start..].iter().map(|&s| ms[s].id.clone()).collect();
                 cycle.push(ms[i].id.clone());
                 return Err(Error::DependencyCycle { cycle });
             }
@@ -612,7 +705,11 @@ pub(crate) fn dependency_order(manifests: &[Manifest], loaded: &HashMap<String, 
         }
         marks[i] = Mark::Active;
         stack.push(i);
-        let mut deps: Vec<usize> = ms[i].dependencies.iter().filter_map(|d| by_id.get(d.id.as_str()).copied()).collect();
+        let mut deps: Vec<usize> = ms[i]
+            .dependencies
+            .iter()
+            .filter_map(|d| by_id.get(d.id.as_str()).copied())
+            .collect();
         deps.sort_by(|a, b| ms[*a].id.cmp(&ms[*b].id));
         for d in deps {
             visit(d, ms, by_id, marks, stack, out)?;

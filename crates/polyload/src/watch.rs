@@ -33,7 +33,9 @@ pub(crate) fn affected(rt: &Runtime, paths: &[PathBuf]) -> BTreeSet<String> {
         let dir = canonical(m.dir());
         for p in paths {
             let p = canonical(p);
-            let Ok(rel) = p.strip_prefix(&dir) else { continue };
+            let Ok(rel) = p.strip_prefix(&dir) else {
+                continue;
+            };
             let ignored = rel.components().any(|c| {
                 let s = c.as_os_str().to_string_lossy();
                 s == "target" || s == "node_modules" || s.starts_with('.') || s == "__pycache__"
@@ -55,7 +57,10 @@ fn canonical(p: &Path) -> PathBuf {
         return c;
     }
     // A deleted file: canonicalise its parent.
-    match (p.parent().and_then(|d| d.canonicalize().ok()), p.file_name()) {
+    match (
+        p.parent().and_then(|d| d.canonicalize().ok()),
+        p.file_name(),
+    ) {
         (Some(d), Some(f)) => d.join(f),
         _ => p.to_path_buf(),
     }

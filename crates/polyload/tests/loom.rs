@@ -11,7 +11,10 @@ mod sync {
     pub(super) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 }
 
-#[allow(dead_code, reason = "the runtime uses parts of the protocol this model does not")]
+#[allow(
+    dead_code,
+    reason = "the runtime uses parts of the protocol this model does not"
+)]
 #[path = "../src/reclaim/protocol.rs"]
 mod protocol;
 
@@ -95,7 +98,10 @@ fn nested_calls_keep_the_outer_version_alive() {
                 let again = unsafe { (*outer).0.with(|p| *p) };
                 rec.exit();
                 assert!(inner == 1 || inner == 2);
-                assert!(again == 1 || again == 2, "outer code freed during the call: {again:#x}");
+                assert!(
+                    again == 1 || again == 2,
+                    "outer code freed during the call: {again:#x}"
+                );
             })
         };
         let freed = retire(&slot, new, &rec);

@@ -154,7 +154,11 @@ fn mprotect_barrier() {
                     -1,
                     0,
                 );
-                assert_ne!(p, libc::MAP_FAILED, "mmap for the reclamation barrier failed");
+                assert_ne!(
+                    p,
+                    libc::MAP_FAILED,
+                    "mmap for the reclamation barrier failed"
+                );
                 *page = Some(Page(p));
                 p
             }
@@ -163,8 +167,16 @@ fn mprotect_barrier() {
         // shoots down every TLB that may cache it, with an IPI to each CPU
         // running a thread of this process.
         p.cast::<u8>().write_volatile(1);
-        assert_eq!(libc::mprotect(p, size, libc::PROT_READ), 0, "mprotect failed");
-        assert_eq!(libc::mprotect(p, size, libc::PROT_READ | libc::PROT_WRITE), 0, "mprotect failed");
+        assert_eq!(
+            libc::mprotect(p, size, libc::PROT_READ),
+            0,
+            "mprotect failed"
+        );
+        assert_eq!(
+            libc::mprotect(p, size, libc::PROT_READ | libc::PROT_WRITE),
+            0,
+            "mprotect failed"
+        );
     }
 }
 
@@ -177,7 +189,10 @@ fn heavy_barrier() {
             const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
             // SAFETY: registered in `mode()`; takes no pointers.
             let r = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
-            assert_eq!(r, 0, "internal error: membarrier failed after registration (this is a bug)");
+            assert_eq!(
+                r, 0,
+                "internal error: membarrier failed after registration (this is a bug)"
+            );
         }
         #[cfg(target_os = "linux")]
         HeavyBarrier::Mprotect => mprotect_barrier(),
@@ -246,7 +261,9 @@ impl CallGuard {
     fn enter_slow() -> CallGuard {
         if register().is_null() {
             TEARDOWN_DEPTH.fetch_add(1, Ordering::SeqCst);
-            return CallGuard { rec: std::ptr::null() };
+            return CallGuard {
+                rec: std::ptr::null(),
+            };
         }
         Self::enter()
     }
@@ -331,7 +348,9 @@ pub struct Reclaimer {
 
 impl std::fmt::Debug for Reclaimer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reclaimer").field("pending", &self.pending_count()).finish()
+        f.debug_struct("Reclaimer")
+            .field("pending", &self.pending_count())
+            .finish()
     }
 }
 
@@ -348,12 +367,15 @@ impl Reclaimer {
             .filter_map(|r| r.snapshot().map(|s| (r.clone(), s)))
             .collect();
         let teardown_busy = TEARDOWN_DEPTH.load(Ordering::SeqCst) > 0;
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(Pending {
-            garbage,
-            waiting,
-            teardown_busy,
-            what: what.into(),
-        });
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Pending {
+                garbage,
+                waiting,
+                teardown_busy,
+                what: what.into(),
+            });
         if self.collect() > 0 {
             self.start_reaper();
         }

@@ -9,7 +9,10 @@ use std::path::Path;
 /// A runtime whose cache persists across test runs, so cargo-built bundles
 /// are compiled once.
 fn shared_runtime() -> Runtime {
-    Runtime::builder().cache_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-cache")).build().unwrap()
+    Runtime::builder()
+        .cache_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-cache"))
+        .build()
+        .unwrap()
 }
 
 fn fixture() -> std::path::PathBuf {
@@ -21,16 +24,32 @@ fn textstats_computes_real_results() {
     let rt = shared_runtime();
     rt.load_bundle(examples().join("textstats")).unwrap();
     let text = "the cat and the hat and the bat\n\tthe end";
-    assert_eq!(rt.call("textstats.word_count", &[Value::from(text)]).unwrap(), Value::U64(10));
-    assert_eq!(rt.call("textstats.word_count", &[Value::from("")]).unwrap(), Value::U64(0));
     assert_eq!(
-        rt.call("textstats.top_words", &[Value::from(text), Value::U32(3)]).unwrap(),
+        rt.call("textstats.word_count", &[Value::from(text)])
+            .unwrap(),
+        Value::U64(10)
+    );
+    assert_eq!(
+        rt.call("textstats.word_count", &[Value::from("")]).unwrap(),
+        Value::U64(0)
+    );
+    assert_eq!(
+        rt.call("textstats.top_words", &[Value::from(text), Value::U32(3)])
+            .unwrap(),
         Value::from(r#"[["the",4],["and",2],["bat",1]]"#)
     );
     let data = b"polyload".to_vec();
-    let want: String = sha2::Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(rt.call("textstats.sha256", &[Value::Bytes(data)]).unwrap(), Value::Str(want));
-    let wc = rt.function::<extern "C" fn(PolyloadStr) -> u64>("textstats.word_count").unwrap();
+    let want: String = sha2::Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        rt.call("textstats.sha256", &[Value::Bytes(data)]).unwrap(),
+        Value::Str(want)
+    );
+    let wc = rt
+        .function::<extern "C" fn(PolyloadStr) -> u64>("textstats.word_count")
+        .unwrap();
     assert_eq!(wc.call((PolyloadStr::from_str("one two"),)).unwrap(), 2);
 }
 
@@ -39,16 +58,35 @@ fn a_panic_in_a_rust_guest_is_an_error_value_and_the_host_keeps_running() {
     let rt = shared_runtime();
     rt.load_bundle(fixture()).unwrap();
     let e = rt.call("guestpanic.boom", &[Value::I64(-3)]).unwrap_err();
-    assert_eq!(e.to_string(), "`guestpanic.boom` failed: panic in `boom`: negative input -3");
-    assert_eq!(rt.call("guestpanic.boom", &[Value::I64(21)]).unwrap(), Value::I64(42));
-    let boom = rt.function::<extern "C" fn(i64) -> i64>("guestpanic.boom").unwrap();
-    assert!(matches!(boom.call((-1,)), Err(Error::Guest { ref message, .. }) if message == "panic in `boom`: negative input -1"));
+    assert_eq!(
+        e.to_string(),
+        "`guestpanic.boom` failed: panic in `boom`: negative input -3"
+    );
+    assert_eq!(
+        rt.call("guestpanic.boom", &[Value::I64(21)]).unwrap(),
+        Value::I64(42)
+    );
+    let boom = rt
+        .function::<extern "C" fn(i64) -> i64>("guestpanic.boom")
+        .unwrap();
+    assert!(
+        matches!(boom.call((-1,)), Err(Error::Guest { ref message, .. }) if message == "panic in `boom`: negative input -1")
+    );
     assert_eq!(boom.call((5,)).unwrap(), 10);
 
-    let e = rt.call("guestpanic.fallible", &[Value::I64(3)]).unwrap_err();
+    let e = rt
+        .call("guestpanic.fallible", &[Value::I64(3)])
+        .unwrap_err();
     assert_eq!(e.to_string(), "`guestpanic.fallible` failed: odd input");
-    assert_eq!(rt.call("guestpanic.fallible", &[Value::I64(8)]).unwrap(), Value::I64(4));
-    assert_eq!(rt.call("guestpanic.echo", &[Value::from("ünïcødé")]).unwrap(), Value::from("ünïcødé"));
+    assert_eq!(
+        rt.call("guestpanic.fallible", &[Value::I64(8)]).unwrap(),
+        Value::I64(4)
+    );
+    assert_eq!(
+        rt.call("guestpanic.echo", &[Value::from("ünïcødé")])
+            .unwrap(),
+        Value::from("ünïcødé")
+    );
 }
 
 #[test]
@@ -62,7 +100,15 @@ int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) { POLYLOA
 "#;
     s.c_bundle("oldrust", "[exports]\nf = \"fn(i64) -> i64\"\n", src);
     let e = s.runtime().load_dir(s.bundles()).unwrap_err();
-    let Error::BuildMetadata { field, bundle_value, host_value, .. } = &e else { panic!("{e}") };
+    let Error::BuildMetadata {
+        field,
+        bundle_value,
+        host_value,
+        ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
     assert_eq!((field.as_str(), bundle_value.as_str()), ("rustc", "1.0.0"));
     assert_eq!(
         e.to_string(),

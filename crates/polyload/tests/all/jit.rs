@@ -15,27 +15,38 @@ fn jit_code_calls_bundle_and_libm_symbols_through_a_provider_chain() {
     let s = Scratch::new();
     let lib = s.dir.path().join("libjitbundle.so");
     // A bundle library exporting `bundle_triple` (plus the ABI symbols).
-    let src = format!("{}int64_t bundle_triple(int64_t x) {{ return 3 * x; }}\n", c_source("POLYLOAD_ABI_VERSION_PACKED", &[]));
+    let src = format!(
+        "{}int64_t bundle_triple(int64_t x) {{ return 3 * x; }}\n",
+        c_source("POLYLOAD_ABI_VERSION_PACKED", &[])
+    );
     cc_shared(&src, &lib);
 
     let chain = Arc::new(ChainedProvider::new());
     // SAFETY: our own test library and libm.
     chain.add(Arc::new(unsafe { DynamicProvider::load(&lib) }.unwrap()));
     // SAFETY: as above.
-    chain.add(Arc::new(unsafe { DynamicProvider::load("libm.so.6") }.unwrap()));
+    chain.add(Arc::new(
+        unsafe { DynamicProvider::load("libm.so.6") }.unwrap(),
+    ));
 
     let asked = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
     let mut flags = settings::builder();
     flags.set("use_colocated_libcalls", "false").unwrap();
     flags.set("is_pic", "false").unwrap();
-    let isa = cranelift_native::builder().unwrap().finish(settings::Flags::new(flags)).unwrap();
+    let isa = cranelift_native::builder()
+        .unwrap()
+        .finish(settings::Flags::new(flags))
+        .unwrap();
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     {
         let (chain, asked) = (chain.clone(), asked.clone());
         // Consulted before cranelift's own dlsym fallback.
         builder.symbol_lookup_fn(Box::new(move |name| {
             let found = chain.get_symbol(name);
-            asked.lock().unwrap().push((name.to_string(), found.is_some()));
+            asked
+                .lock()
+                .unwrap()
+                .push((name.to_string(), found.is_some()));
             found
         }));
     }
@@ -45,11 +56,15 @@ fn jit_code_calls_bundle_and_libm_symbols_through_a_provider_chain() {
     let mut triple_sig = module.make_signature();
     triple_sig.params.push(AbiParam::new(types::I64));
     triple_sig.returns.push(AbiParam::new(types::I64));
-    let triple = module.declare_function("bundle_triple", Linkage::Import, &triple_sig).unwrap();
+    let triple = module
+        .declare_function("bundle_triple", Linkage::Import, &triple_sig)
+        .unwrap();
     let mut sqrt_sig = module.make_signature();
     sqrt_sig.params.push(AbiParam::new(types::F64));
     sqrt_sig.returns.push(AbiParam::new(types::F64));
-    let sqrt = module.declare_function("sqrt", Linkage::Import, &sqrt_sig).unwrap();
+    let sqrt = module
+        .declare_function("sqrt", Linkage::Import, &sqrt_sig)
+        .unwrap();
 
     // fn combine(x: i64, y: f64) -> f64 { sqrt(y) + bundle_triple(x) as f64 }
     let mut ctx = module.make_context();
@@ -75,7 +90,9 @@ fn jit_code_calls_bundle_and_libm_symbols_through_a_provider_chain() {
         b.ins().return_(&[sum]);
         b.finalize(module.target_config());
     }
-    let id = module.declare_function("combine", Linkage::Export, &ctx.func.signature).unwrap();
+    let id = module
+        .declare_function("combine", Linkage::Export, &ctx.func.signature)
+        .unwrap();
     module.define_function(id, &mut ctx).unwrap();
     module.clear_context(&mut ctx);
     module.finalize_definitions().unwrap();

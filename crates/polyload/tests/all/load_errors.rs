@@ -13,21 +13,47 @@ fn load_err(s: &Scratch) -> Error {
 #[test]
 fn malformed_toml_names_file_and_line() {
     let s = Scratch::new();
-    let dir = s.c_bundle("bad", EXPORTS, &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
-    std::fs::write(dir.join("manifest.toml"), "id = \"bad\"\nversion = \"0.1.0\nloader = \"native\"\n").unwrap();
+    let dir = s.c_bundle(
+        "bad",
+        EXPORTS,
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
+    std::fs::write(
+        dir.join("manifest.toml"),
+        "id = \"bad\"\nversion = \"0.1.0\nloader = \"native\"\n",
+    )
+    .unwrap();
     let e = load_err(&s);
-    let Error::Manifest { path, line, .. } = &e else { panic!("{e}") };
+    let Error::Manifest { path, line, .. } = &e else {
+        panic!("{e}")
+    };
     assert_eq!(path, &dir.join("manifest.toml"));
     assert_eq!(*line, 2, "{e}");
-    assert!(e.to_string().starts_with(&format!("{}:2:", dir.join("manifest.toml").display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:2:", dir.join("manifest.toml").display())),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_key_is_an_error() {
     let s = Scratch::new();
-    s.c_bundle("k", &format!("colour = \"red\"\n{EXPORTS}"), &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
+    s.c_bundle(
+        "k",
+        &format!("colour = \"red\"\n{EXPORTS}"),
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
     let e = load_err(&s);
-    let Error::Manifest { line, field, message, .. } = &e else { panic!("{e}") };
+    let Error::Manifest {
+        line,
+        field,
+        message,
+        ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
     assert_eq!((*line, field.as_str()), (6, "colour"));
     assert!(message.contains("unknown field `colour`"), "{message}");
 }
@@ -37,12 +63,23 @@ fn wrong_abi_major_names_both_versions() {
     let s = Scratch::new();
     s.c_bundle("major", EXPORTS, &c_source("(2u << 16) | 0u", &[ADD]));
     let e = load_err(&s);
-    let Error::AbiMismatch { bundle, required, provided, .. } = &e else { panic!("{e}") };
+    let Error::AbiMismatch {
+        bundle,
+        required,
+        provided,
+        ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
     assert_eq!(bundle, "major");
     assert_eq!(*required, AbiVersion::new(2, 0));
     assert_eq!(*provided, AbiVersion::new(1, 0));
     let msg = e.to_string();
-    assert!(msg.contains("needs polyload ABI 2.0, but this host provides ABI 1.0"), "{msg}");
+    assert!(
+        msg.contains("needs polyload ABI 2.0, but this host provides ABI 1.0"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -51,14 +88,31 @@ fn higher_required_minor_than_host_is_refused() {
     let s = Scratch::new();
     s.c_bundle("minor", EXPORTS, &c_source("(1u << 16) | 1u", &[ADD]));
     let e = load_err(&s);
-    assert!(matches!(e, Error::AbiMismatch { required, .. } if required == AbiVersion::new(1, 1)), "{e}");
+    assert!(
+        matches!(e, Error::AbiMismatch { required, .. } if required == AbiVersion::new(1, 1)),
+        "{e}"
+    );
     // Same through the manifest's `abi` field.
     let s = Scratch::new();
-    s.c_bundle("minor2", EXPORTS, &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
+    s.c_bundle(
+        "minor2",
+        EXPORTS,
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
     let m = s.bundles().join("minor2/manifest.toml");
-    std::fs::write(&m, std::fs::read_to_string(&m).unwrap().replace("abi = \"1.0\"", "abi = \"1.3\"")).unwrap();
+    std::fs::write(
+        &m,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("abi = \"1.0\"", "abi = \"1.3\""),
+    )
+    .unwrap();
     let e = load_err(&s);
-    assert!(e.to_string().contains("needs polyload ABI 1.3, but this host provides ABI 1.0"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("needs polyload ABI 1.3, but this host provides ABI 1.0"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -68,39 +122,73 @@ fn missing_init_symbol_names_symbol_and_library() {
     let dir = s.c_bundle("noinit", EXPORTS, src);
     let rt = s.runtime();
     let e = rt.load_dir(s.bundles()).unwrap_err();
-    let Error::MissingSymbol { symbol, library } = &e else { panic!("{e}") };
+    let Error::MissingSymbol { symbol, library } = &e else {
+        panic!("{e}")
+    };
     assert_eq!(symbol, "polyload_bundle_init");
     assert!(library.ends_with("libnoinit.so"), "{}", library.display());
-    assert!(e.to_string().starts_with("symbol `polyload_bundle_init` not found in "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("symbol `polyload_bundle_init` not found in "),
+        "{e}"
+    );
     let _ = dir;
 }
 
 #[test]
 fn export_declared_but_not_defined() {
     let s = Scratch::new();
-    s.c_bundle("decl", &format!("{EXPORTS}dec = \"fn(i64) -> i64\"\n"), &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
+    s.c_bundle(
+        "decl",
+        &format!("{EXPORTS}dec = \"fn(i64) -> i64\"\n"),
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
     let e = load_err(&s);
     let msg = e.to_string();
     assert!(matches!(e, Error::Exports { .. }), "{e}");
-    assert!(msg.starts_with("bundle `decl`: export `dec` is declared in "), "{msg}");
-    assert!(msg.ends_with("(line 8) but the bundle does not define it"), "{msg}");
+    assert!(
+        msg.starts_with("bundle `decl`: export `dec` is declared in "),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("(line 8) but the bundle does not define it"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn export_defined_but_not_declared() {
     let s = Scratch::new();
-    s.c_bundle("extra", EXPORTS, &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD, ("dec", "fn(i64) -> i64", "x - 1")]));
+    s.c_bundle(
+        "extra",
+        EXPORTS,
+        &c_source(
+            "POLYLOAD_ABI_VERSION_PACKED",
+            &[ADD, ("dec", "fn(i64) -> i64", "x - 1")],
+        ),
+    );
     let msg = load_err(&s).to_string();
-    assert!(msg.contains("the bundle defines `dec`, which ") && msg.ends_with("does not declare in [exports]"), "{msg}");
+    assert!(
+        msg.contains("the bundle defines `dec`, which ")
+            && msg.ends_with("does not declare in [exports]"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn signature_mismatch_shows_both() {
     let s = Scratch::new();
-    s.c_bundle("sig", "[exports]\ninc = \"fn(i32) -> i32\"\n", &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
+    s.c_bundle(
+        "sig",
+        "[exports]\ninc = \"fn(i32) -> i32\"\n",
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
     let msg = load_err(&s).to_string();
     assert!(msg.contains("export `inc`: "), "{msg}");
-    assert!(msg.contains("declares `fn(i32) -> i32` (line 7), but the bundle defines `fn(i64) -> i64`"), "{msg}");
+    assert!(
+        msg.contains("declares `fn(i32) -> i32` (line 7), but the bundle defines `fn(i64) -> i64`"),
+        "{msg}"
+    );
 }
 
 fn prebuilt(s: &Scratch, id: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -118,12 +206,27 @@ fn prebuilt(s: &Scratch, id: &str, bytes: &[u8]) -> std::path::PathBuf {
 #[test]
 fn garbage_and_truncated_libraries() {
     let s = Scratch::new();
-    prebuilt(&s, "garbage", b"this is not an ELF file at all, just text\n");
+    prebuilt(
+        &s,
+        "garbage",
+        b"this is not an ELF file at all, just text\n",
+    );
     let e = load_err(&s);
-    let Error::LibraryLoad { path, message } = &e else { panic!("{e}") };
+    let Error::LibraryLoad { path, message } = &e else {
+        panic!("{e}")
+    };
     assert!(path.ends_with("garbage/libgarbage.so"));
-    assert!(!message.contains("shadow"), "the message names the original file, not the shadow copy: {message}");
-    assert_eq!(e.to_string(), format!("cannot load library {}: not a shared library (Unknown file magic)", path.display()));
+    assert!(
+        !message.contains("shadow"),
+        "the message names the original file, not the shadow copy: {message}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot load library {}: not a shared library (Unknown file magic)",
+            path.display()
+        )
+    );
 
     // A real library cut in half.
     let s = Scratch::new();
@@ -134,20 +237,30 @@ fn garbage_and_truncated_libraries() {
     let e = load_err(&s);
     assert!(matches!(e, Error::LibraryLoad { .. }), "{e}");
     assert!(e.to_string().starts_with("cannot load library "), "{e}");
-    assert!(e.to_string().contains("libcut.so: corrupt or truncated ELF file ("), "{e}");
+    assert!(
+        e.to_string()
+            .contains("libcut.so: corrupt or truncated ELF file ("),
+        "{e}"
+    );
 }
 
 #[test]
 fn nonexistent_paths() {
     let s = Scratch::new();
     let e = s.runtime().load_dir(s.dir.path().join("nope")).unwrap_err();
-    assert!(matches!(&e, Error::Io { path, .. } if path.ends_with("nope")), "{e}");
+    assert!(
+        matches!(&e, Error::Io { path, .. } if path.ends_with("nope")),
+        "{e}"
+    );
 
     // A prebuilt bundle whose artifact is missing.
     let dir = prebuilt(&s, "gone", b"");
     std::fs::remove_file(dir.join("libgone.so")).unwrap();
     let e = load_err(&s);
-    assert!(matches!(&e, Error::Io { path, .. } if path.ends_with("gone/libgone.so")), "{e}");
+    assert!(
+        matches!(&e, Error::Io { path, .. } if path.ends_with("gone/libgone.so")),
+        "{e}"
+    );
     assert!(e.to_string().contains("not found"), "{e}");
 }
 
@@ -166,9 +279,16 @@ fn dependency_cycle_names_the_cycle() {
 #[test]
 fn missing_dependency_is_named() {
     let s = Scratch::new();
-    s.c_bundle("lonely", &format!("{EXPORTS}[[dependency]]\nid = \"ghost\"\nversion = \"^1\"\n"), &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]));
+    s.c_bundle(
+        "lonely",
+        &format!("{EXPORTS}[[dependency]]\nid = \"ghost\"\nversion = \"^1\"\n"),
+        &c_source("POLYLOAD_ABI_VERSION_PACKED", &[ADD]),
+    );
     let e = load_err(&s);
-    assert_eq!(e.to_string(), "bundle `lonely` depends on `ghost` ^1, which is not loaded or present");
+    assert_eq!(
+        e.to_string(),
+        "bundle `lonely` depends on `ghost` ^1, which is not loaded or present"
+    );
 }
 
 #[test]
@@ -221,15 +341,22 @@ fn init_failure_reports_the_bundle_message() {
     let s = Scratch::new();
     let src = "#include <polyload.h>\nuint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }\nint32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {\n (void)b; h->set_error(polyload_str(\"config file missing\"));\n return POLYLOAD_ERR;\n}\n";
     s.c_bundle("failing", EXPORTS, src);
-    assert_eq!(load_err(&s).to_string(), "bundle `failing` failed to initialise (status -1): config file missing");
+    assert_eq!(
+        load_err(&s).to_string(),
+        "bundle `failing` failed to initialise (status -1): config file missing"
+    );
 }
 
 #[test]
 fn unknown_loader_says_how_to_enable_it() {
-    let text = "id = \"l\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n";
+    let text =
+        "id = \"l\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n";
     let m = Manifest::parse(text, std::path::Path::new("l/manifest.toml")).unwrap();
     let s = Scratch::new();
-    let e = s.runtime().load_manifest(m, BundleSource::Code(String::new())).unwrap_err();
+    let e = s
+        .runtime()
+        .load_manifest(m, BundleSource::Code(String::new()))
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "bundle `l`: no loader `lua` is registered (available: native); enable the `lua` feature of polyload-cli, or register polyload_lua::LuaLoader with RuntimeBuilder::loader"

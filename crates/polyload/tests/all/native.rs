@@ -12,14 +12,29 @@ fn typed_and_dynamic_calls_on_the_examples() {
     rt.load_bundle(examples().join("hello")).unwrap();
     rt.load_bundle(examples().join("zlib")).unwrap();
 
-    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add").unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("hello.add")
+        .unwrap();
     assert_eq!(add.call((2, 40)).unwrap(), 42);
-    assert_eq!(add.call((i64::MAX, 1)).unwrap(), i64::MIN, "C wrapping arithmetic");
-    assert_eq!(rt.call("hello.add", &[Value::I64(-5), Value::I64(3)]).unwrap(), Value::I64(-2));
+    assert_eq!(
+        add.call((i64::MAX, 1)).unwrap(),
+        i64::MIN,
+        "C wrapping arithmetic"
+    );
+    assert_eq!(
+        rt.call("hello.add", &[Value::I64(-5), Value::I64(3)])
+            .unwrap(),
+        Value::I64(-2)
+    );
 
-    assert_eq!(rt.call("hello.greet", &[Value::from("polyload")]).unwrap(), Value::from("Hello, polyload!"));
+    assert_eq!(
+        rt.call("hello.greet", &[Value::from("polyload")]).unwrap(),
+        Value::from("Hello, polyload!")
+    );
     // The typed path with a buffer return: the caller owns and frees it.
-    let greet = rt.function::<extern "C" fn(PolyloadStr) -> PolyloadStr>("hello.greet").unwrap();
+    let greet = rt
+        .function::<extern "C" fn(PolyloadStr) -> PolyloadStr>("hello.greet")
+        .unwrap();
     let out = greet.call((PolyloadStr::from_str("you"),)).unwrap();
     // SAFETY: a returned str is valid until freed.
     assert_eq!(unsafe { out.as_bytes() }, b"Hello, you!");
@@ -27,9 +42,19 @@ fn typed_and_dynamic_calls_on_the_examples() {
     unsafe { polyload_ffi::alloc::polyload_free(out.ptr as *mut _, out.len, 1) };
 
     let data = b"The quick brown fox jumps over the lazy dog";
-    assert_eq!(rt.call("zlib.crc32", &[Value::Bytes(data.to_vec())]).unwrap(), Value::U32(0x414f_a339));
-    assert_eq!(rt.call("zlib.adler32", &[Value::Bytes(data.to_vec())]).unwrap(), Value::U32(0x5bdc_0fda));
-    let crc = rt.function::<extern "C" fn(PolyloadBytes) -> u32>("zlib.crc32").unwrap();
+    assert_eq!(
+        rt.call("zlib.crc32", &[Value::Bytes(data.to_vec())])
+            .unwrap(),
+        Value::U32(0x414f_a339)
+    );
+    assert_eq!(
+        rt.call("zlib.adler32", &[Value::Bytes(data.to_vec())])
+            .unwrap(),
+        Value::U32(0x5bdc_0fda)
+    );
+    let crc = rt
+        .function::<extern "C" fn(PolyloadBytes) -> u32>("zlib.crc32")
+        .unwrap();
     assert_eq!(crc.call((PolyloadBytes::EMPTY,)).unwrap(), 0);
 }
 
@@ -38,9 +63,14 @@ fn typed_handle_checks_the_signature() {
     let s = Scratch::new();
     let rt = s.runtime();
     rt.load_bundle(examples().join("hello")).unwrap();
-    let e = rt.function::<extern "C" fn(i32) -> i32>("hello.add").unwrap_err();
+    let e = rt
+        .function::<extern "C" fn(i32) -> i32>("hello.add")
+        .unwrap_err();
     assert_eq!(e.to_string(), "`hello.add` has signature `fn(i64, i64) -> i64`, but the handle's type is `fn(i32) -> i32`");
-    assert!(matches!(rt.function::<extern "C" fn()>("hello.nope"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        rt.function::<extern "C" fn()>("hello.nope"),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -49,10 +79,21 @@ fn dynamic_call_checks_arguments() {
     let rt = s.runtime();
     rt.load_bundle(examples().join("hello")).unwrap();
     let e = rt.call("hello.add", &[Value::I64(1)]).unwrap_err();
-    assert_eq!(e.to_string(), "calling `hello.add`: expected 2 argument(s), got 1");
-    let e = rt.call("hello.add", &[Value::I64(1), Value::from("x")]).unwrap_err();
-    assert_eq!(e.to_string(), "calling `hello.add`: argument 1: expected i64, got str");
-    assert_eq!(rt.call("nobody.add", &[]).unwrap_err().to_string(), "no definition named `nobody.add`");
+    assert_eq!(
+        e.to_string(),
+        "calling `hello.add`: expected 2 argument(s), got 1"
+    );
+    let e = rt
+        .call("hello.add", &[Value::I64(1), Value::from("x")])
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "calling `hello.add`: argument 1: expected i64, got str"
+    );
+    assert_eq!(
+        rt.call("nobody.add", &[]).unwrap_err().to_string(),
+        "no definition named `nobody.add`"
+    );
 }
 
 #[test]
@@ -63,13 +104,27 @@ fn cross_bundle_reference_works_in_either_load_order() {
     let calc_manifest = polyload::Manifest::from_dir(&examples().join("calc")).unwrap();
     let mut no_deps = calc_manifest.clone();
     no_deps.dependencies.clear();
-    rt.load_manifest(no_deps, polyload::BundleSource::Path(calc_manifest.dir().join(&calc_manifest.file)))
-        .unwrap();
-    let e = rt.call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)]).unwrap_err();
-    assert_eq!(e.to_string(), "`calc.sum3` failed: calc: hello.add is not loaded");
+    rt.load_manifest(
+        no_deps,
+        polyload::BundleSource::Path(calc_manifest.dir().join(&calc_manifest.file)),
+    )
+    .unwrap();
+    let e = rt
+        .call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)])
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`calc.sum3` failed: calc: hello.add is not loaded"
+    );
     rt.load_bundle(examples().join("hello")).unwrap();
-    assert_eq!(rt.call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)]).unwrap(), Value::I64(6));
-    let dbl = rt.function::<extern "C" fn(i64) -> i64>("calc.double_it").unwrap();
+    assert_eq!(
+        rt.call("calc.sum3", &[Value::I64(1), Value::I64(2), Value::I64(3)])
+            .unwrap(),
+        Value::I64(6)
+    );
+    let dbl = rt
+        .function::<extern "C" fn(i64) -> i64>("calc.double_it")
+        .unwrap();
     assert_eq!(dbl.call((21,)).unwrap(), 42);
 
     // The declared dependency is loaded first, from the sibling directory.
@@ -80,27 +135,50 @@ fn cross_bundle_reference_works_in_either_load_order() {
 }
 
 fn is_mapped(path_fragment: &str) -> bool {
-    std::fs::read_to_string("/proc/self/maps").unwrap().contains(path_fragment)
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .contains(path_fragment)
 }
 
 #[test]
 fn unload_closes_the_library_and_stales_handles() {
     let s = Scratch::new();
-    s.c_bundle("gone", "[exports]\ninc = \"fn(i64) -> i64\"\n", &c_source("POLYLOAD_ABI_VERSION_PACKED", &[("inc", "fn(i64) -> i64", "x + 1")]));
+    s.c_bundle(
+        "gone",
+        "[exports]\ninc = \"fn(i64) -> i64\"\n",
+        &c_source(
+            "POLYLOAD_ABI_VERSION_PACKED",
+            &[("inc", "fn(i64) -> i64", "x + 1")],
+        ),
+    );
     let rt = s.runtime();
     rt.load_dir(s.bundles()).unwrap();
-    let inc = rt.function::<extern "C" fn(i64) -> i64>("gone.inc").unwrap();
+    let inc = rt
+        .function::<extern "C" fn(i64) -> i64>("gone.inc")
+        .unwrap();
     assert_eq!(inc.call((1,)).unwrap(), 2);
     // The shadow copy is what is mapped (deleted file, same name prefix).
     assert!(is_mapped("/shadow/gone-"));
 
     rt.unload("gone", false).unwrap();
     assert_eq!(rt.collect_garbage(Duration::from_secs(5)), 0);
-    assert!(!is_mapped("/shadow/gone-"), "library still mapped after unload");
+    assert!(
+        !is_mapped("/shadow/gone-"),
+        "library still mapped after unload"
+    );
     let e = inc.call((1,)).unwrap_err();
-    assert_eq!(e.to_string(), "`gone.inc` is not available: its bundle is not loaded (stale handle)");
-    assert!(matches!(rt.call("gone.inc", &[Value::I64(1)]), Err(Error::Stale { .. })));
-    assert!(matches!(rt.unload("gone", false), Err(Error::NotLoaded { .. })));
+    assert_eq!(
+        e.to_string(),
+        "`gone.inc` is not available: its bundle is not loaded (stale handle)"
+    );
+    assert!(matches!(
+        rt.call("gone.inc", &[Value::I64(1)]),
+        Err(Error::Stale { .. })
+    ));
+    assert!(matches!(
+        rt.unload("gone", false),
+        Err(Error::NotLoaded { .. })
+    ));
 
     // Loading it again revives existing handles.
     rt.load_dir(s.bundles()).unwrap();
@@ -113,7 +191,10 @@ fn unload_refuses_while_dependents_are_loaded() {
     let rt = s.runtime();
     rt.load_bundle(examples().join("calc")).unwrap();
     let e = rt.unload("hello", false).unwrap_err();
-    assert_eq!(e.to_string(), "bundle `hello` is needed by calc; unload those first or unload with cascade");
+    assert_eq!(
+        e.to_string(),
+        "bundle `hello` is needed by calc; unload those first or unload with cascade"
+    );
     rt.unload("hello", true).unwrap();
     assert!(!rt.bundle_ids().contains(&"calc".to_string()));
     assert!(!rt.bundle_ids().contains(&"hello".to_string()));
@@ -138,12 +219,22 @@ int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
     s.c_bundle("divide", "[exports]\ndiv = \"fn(i64, i64) -> i64\"\n", src);
     let rt = s.runtime();
     rt.load_dir(s.bundles()).unwrap();
-    let e = rt.call("divide.div", &[Value::I64(1), Value::I64(0)]).unwrap_err();
+    let e = rt
+        .call("divide.div", &[Value::I64(1), Value::I64(0)])
+        .unwrap_err();
     assert_eq!(e.to_string(), "`divide.div` failed: division by zero");
-    let div = rt.function::<extern "C" fn(i64, i64) -> i64>("divide.div").unwrap();
-    assert!(matches!(div.call((1, 0)), Err(Error::Guest { ref message, .. }) if message == "division by zero"));
+    let div = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("divide.div")
+        .unwrap();
+    assert!(
+        matches!(div.call((1, 0)), Err(Error::Guest { ref message, .. }) if message == "division by zero")
+    );
     assert_eq!(div.call((9, 3)).unwrap(), 3);
-    assert_eq!(rt.call("divide.div", &[Value::I64(8), Value::I64(2)]).unwrap(), Value::I64(4));
+    assert_eq!(
+        rt.call("divide.div", &[Value::I64(8), Value::I64(2)])
+            .unwrap(),
+        Value::I64(4)
+    );
 }
 
 #[test]

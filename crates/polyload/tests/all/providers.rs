@@ -2,7 +2,10 @@
 
 use crate::support::{c_source, cc_shared, Scratch};
 use polyload::provider::{library_file_name, RUNTIME_PATH_ENV};
-use polyload::{create_provider, AbiVersion, ChainedProvider, DynamicProvider, Error, RuntimeLoadMode, StaticProvider, SymbolProvider};
+use polyload::{
+    create_provider, AbiVersion, ChainedProvider, DynamicProvider, Error, RuntimeLoadMode,
+    StaticProvider, SymbolProvider,
+};
 use std::sync::Arc;
 
 extern "C" fn host_answer() -> i64 {
@@ -35,9 +38,21 @@ fn dynamic_provider_loads_libm_and_checks_abi() {
     cc_shared(&c_source("(1u << 16) | 7u", &[]), &lib);
     // SAFETY: our own test library.
     let e = unsafe { DynamicProvider::load(&lib) }.unwrap_err();
-    let Error::AbiMismatch { required, provided, .. } = &e else { panic!("{e}") };
-    assert_eq!((*required, *provided), (AbiVersion::new(1, 7), AbiVersion::new(1, 0)));
-    assert!(e.to_string().contains("needs polyload ABI 1.7, but this host provides ABI 1.0"), "{e}");
+    let Error::AbiMismatch {
+        required, provided, ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!(
+        (*required, *provided),
+        (AbiVersion::new(1, 7), AbiVersion::new(1, 0))
+    );
+    assert!(
+        e.to_string()
+            .contains("needs polyload ABI 1.7, but this host provides ABI 1.0"),
+        "{e}"
+    );
 
     // SAFETY: loading a missing file only fails.
     let e = unsafe { DynamicProvider::load(s.dir.path().join("missing.so")) }.unwrap_err();
@@ -50,7 +65,13 @@ fn load_default_searches_the_env_path() {
     let dir = s.dir.path().join("rt");
     std::fs::create_dir_all(&dir).unwrap();
     let lib = dir.join(library_file_name("polyload_runtime"));
-    cc_shared(&format!("{}int64_t marker(void) {{ return 7; }}\n", c_source("POLYLOAD_ABI_VERSION_PACKED", &[])), &lib);
+    cc_shared(
+        &format!(
+            "{}int64_t marker(void) {{ return 7; }}\n",
+            c_source("POLYLOAD_ABI_VERSION_PACKED", &[])
+        ),
+        &lib,
+    );
     // Only this test touches the variable.
     std::env::set_var(RUNTIME_PATH_ENV, &dir);
     assert_eq!(DynamicProvider::default_search_paths()[0], lib);
@@ -70,13 +91,20 @@ fn chained_provider_first_match_wins_and_caches() {
         1
     }
     // SAFETY: libm's initialisers are benign.
-    let libm: Arc<dyn SymbolProvider> = Arc::new(unsafe { DynamicProvider::load("libm.so.6") }.unwrap());
+    let libm: Arc<dyn SymbolProvider> =
+        Arc::new(unsafe { DynamicProvider::load("libm.so.6") }.unwrap());
     let chain = ChainedProvider::new();
     chain.add(libm.clone());
     let from_libm = chain.get_symbol("cbrt").unwrap();
     assert_eq!(from_libm, libm.get_symbol("cbrt").unwrap());
-    chain.add_front(Arc::new(StaticProvider::new("host").with("cbrt", mine as *const u8)));
-    assert_eq!(chain.get_symbol("cbrt").unwrap(), mine as *const u8, "front provider wins");
+    chain.add_front(Arc::new(
+        StaticProvider::new("host").with("cbrt", mine as *const u8),
+    ));
+    assert_eq!(
+        chain.get_symbol("cbrt").unwrap(),
+        mine as *const u8,
+        "front provider wins"
+    );
     assert!(chain.get_symbol("nothing").is_none());
     assert!(chain.get_symbol("nothing").is_none(), "cached miss");
     assert_eq!(chain.len(), 2);
@@ -85,7 +113,9 @@ fn chained_provider_first_match_wins_and_caches() {
     // SAFETY: libm and a static table.
     let p = unsafe {
         create_provider(RuntimeLoadMode::Chained(vec![
-            RuntimeLoadMode::Static(StaticProvider::new("h").with("answer", host_answer as *const u8)),
+            RuntimeLoadMode::Static(
+                StaticProvider::new("h").with("answer", host_answer as *const u8),
+            ),
             RuntimeLoadMode::DynamicPath("libm.so.6".into()),
         ]))
     }
@@ -97,7 +127,9 @@ fn chained_provider_first_match_wins_and_caches() {
 fn providers_are_usable_across_threads() {
     let chain = Arc::new(ChainedProvider::new());
     // SAFETY: libm's initialisers are benign.
-    chain.add(Arc::new(unsafe { DynamicProvider::load("libm.so.6") }.unwrap()));
+    chain.add(Arc::new(
+        unsafe { DynamicProvider::load("libm.so.6") }.unwrap(),
+    ));
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let c = chain.clone();

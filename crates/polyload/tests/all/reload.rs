@@ -11,11 +11,25 @@ use std::time::{Duration, Instant};
 const V: &str = "POLYLOAD_ABI_VERSION_PACKED";
 
 fn inc_bundle(s: &Scratch, body: &str) -> std::path::PathBuf {
-    s.c_bundle("live", "[exports]\nf = \"fn(i64) -> i64\"\ng = \"fn(i64) -> i64\"\n", &c_source(V, &[("f", "fn(i64) -> i64", body), ("g", "fn(i64) -> i64", "-x")]))
+    s.c_bundle(
+        "live",
+        "[exports]\nf = \"fn(i64) -> i64\"\ng = \"fn(i64) -> i64\"\n",
+        &c_source(
+            V,
+            &[("f", "fn(i64) -> i64", body), ("g", "fn(i64) -> i64", "-x")],
+        ),
+    )
 }
 
 fn rewrite(dir: &Path, body: &str) {
-    std::fs::write(dir.join("src/live.c"), c_source(V, &[("f", "fn(i64) -> i64", body), ("g", "fn(i64) -> i64", "-x")])).unwrap();
+    std::fs::write(
+        dir.join("src/live.c"),
+        c_source(
+            V,
+            &[("f", "fn(i64) -> i64", body), ("g", "fn(i64) -> i64", "-x")],
+        ),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -28,8 +42,15 @@ fn reload_publishes_new_code_and_handles_follow() {
     assert_eq!(f.call((1,)).unwrap(), 2);
     rewrite(&dir, "x + 100");
     assert_eq!(rt.reload("live").unwrap(), 2);
-    assert_eq!(f.call((1,)).unwrap(), 101, "the same handle reaches the new code");
-    assert_eq!(rt.call("live.f", &[Value::I64(1)]).unwrap(), Value::I64(101));
+    assert_eq!(
+        f.call((1,)).unwrap(),
+        101,
+        "the same handle reaches the new code"
+    );
+    assert_eq!(
+        rt.call("live.f", &[Value::I64(1)]).unwrap(),
+        Value::I64(101)
+    );
     assert_eq!(rt.namespace().definition("live.f").unwrap().generation, 2);
     // The old version is unmapped once no thread is inside it.
     assert_eq!(rt.collect_garbage(Duration::from_secs(5)), 0);
@@ -46,11 +67,37 @@ fn failed_reloads_leave_the_old_version_serving() {
     let src = dir.join("src/live.c");
     let good = std::fs::read_to_string(&src).unwrap();
     let cases: Vec<(&str, String, &str)> = vec![
-        ("compile error", "not C at all;".into(), "building bundle `live` failed"),
-        ("ABI mismatch", good.replace("return POLYLOAD_ABI_VERSION_PACKED", "return (9u << 16)"), "needs polyload ABI 9.0"),
-        ("init error", good.replace("return POLYLOAD_OK;", "h->set_error(polyload_str(\"nope\")); return POLYLOAD_ERR;"), "failed to initialise (status -1): nope"),
-        ("missing export", good.replace("    POLYLOAD_DEFINE(h, b, \"g\", \"fn(i64) -> i64\", g);\n", ""), "export `g` is declared"),
-        ("no init symbol", good.replace("polyload_bundle_init", "something_else"), "symbol `polyload_bundle_init` not found"),
+        (
+            "compile error",
+            "not C at all;".into(),
+            "building bundle `live` failed",
+        ),
+        (
+            "ABI mismatch",
+            good.replace("return POLYLOAD_ABI_VERSION_PACKED", "return (9u << 16)"),
+            "needs polyload ABI 9.0",
+        ),
+        (
+            "init error",
+            good.replace(
+                "return POLYLOAD_OK;",
+                "h->set_error(polyload_str(\"nope\")); return POLYLOAD_ERR;",
+            ),
+            "failed to initialise (status -1): nope",
+        ),
+        (
+            "missing export",
+            good.replace(
+                "    POLYLOAD_DEFINE(h, b, \"g\", \"fn(i64) -> i64\", g);\n",
+                "",
+            ),
+            "export `g` is declared",
+        ),
+        (
+            "no init symbol",
+            good.replace("polyload_bundle_init", "something_else"),
+            "symbol `polyload_bundle_init` not found",
+        ),
     ];
     for (what, text, expect) in cases {
         std::fs::write(&src, text).unwrap();
@@ -60,13 +107,22 @@ fn failed_reloads_leave_the_old_version_serving() {
         assert_eq!(rt.namespace().generation("live"), Some(1), "{what}");
     }
     let seen: Vec<Event> = events.try_iter().collect();
-    assert_eq!(seen.iter().filter(|e| matches!(e, Event::Failed { .. })).count(), 5, "{seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, Event::Failed { .. }))
+            .count(),
+        5,
+        "{seen:?}"
+    );
     assert!(matches!(&seen[0], Event::Preparing { bundle } if bundle == "live"));
     // A good version after the failures goes live.
     std::fs::write(&src, good.replace("x + 1", "x + 2")).unwrap();
     rt.reload("live").unwrap();
     assert_eq!(f.call((1,)).unwrap(), 3);
-    assert!(matches!(events.try_iter().last(), Some(Event::Reloaded { generation: 2, .. })));
+    assert!(matches!(
+        events.try_iter().last(),
+        Some(Event::Reloaded { generation: 2, .. })
+    ));
 }
 
 #[test]
@@ -79,7 +135,13 @@ fn a_signature_change_is_refused_unless_allowed() {
     let new_src = "#include <polyload.h>\nstatic int32_t f(int32_t a, int32_t b) { return a * b; }\nstatic int64_t g(int64_t x) { return -x; }\nuint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }\nint32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {\n POLYLOAD_DEFINE(h, b, \"f\", \"fn(i32, i32) -> i32\", f);\n POLYLOAD_DEFINE(h, b, \"g\", \"fn(i64) -> i64\", g);\n return 0;\n}\n";
     std::fs::write(dir.join("src/live.c"), new_src).unwrap();
     let m = dir.join("manifest.toml");
-    std::fs::write(&m, std::fs::read_to_string(&m).unwrap().replace("f = \"fn(i64) -> i64\"", "f = \"fn(i32, i32) -> i32\"")).unwrap();
+    std::fs::write(
+        &m,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("f = \"fn(i64) -> i64\"", "f = \"fn(i32, i32) -> i32\""),
+    )
+    .unwrap();
     let e = rt.reload("live").unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -87,11 +149,23 @@ fn a_signature_change_is_refused_unless_allowed() {
     );
     assert_eq!(f.call((1,)).unwrap(), 2);
 
-    rt.reload_with("live", ReloadOptions::default().allow_signature_change(true)).unwrap();
-    assert!(matches!(f.call((1,)), Err(Error::Stale { .. })), "old typed handle must not call the new type");
-    let f2 = rt.function::<extern "C" fn(i32, i32) -> i32>("live.f").unwrap();
+    rt.reload_with(
+        "live",
+        ReloadOptions::default().allow_signature_change(true),
+    )
+    .unwrap();
+    assert!(
+        matches!(f.call((1,)), Err(Error::Stale { .. })),
+        "old typed handle must not call the new type"
+    );
+    let f2 = rt
+        .function::<extern "C" fn(i32, i32) -> i32>("live.f")
+        .unwrap();
     assert_eq!(f2.call((6, 7)).unwrap(), 42);
-    assert_eq!(rt.call("live.f", &[Value::I32(3), Value::I32(5)]).unwrap(), Value::I32(15));
+    assert_eq!(
+        rt.call("live.f", &[Value::I32(3), Value::I32(5)]).unwrap(),
+        Value::I32(15)
+    );
     let g = rt.function::<extern "C" fn(i64) -> i64>("live.g").unwrap();
     assert_eq!(g.call((5,)).unwrap(), -5);
 }
@@ -108,19 +182,45 @@ fn counter_keeps_its_state_across_a_source_edit() {
     let rt = s.runtime();
     rt.load_dir(&dir).unwrap();
     let events = rt.subscribe();
-    let tick = rt.function::<extern "C" fn() -> i64>("counter.tick").unwrap();
-    assert_eq!((tick.call(()).unwrap(), tick.call(()).unwrap(), tick.call(()).unwrap()), (1, 2, 3));
+    let tick = rt
+        .function::<extern "C" fn() -> i64>("counter.tick")
+        .unwrap();
+    assert_eq!(
+        (
+            tick.call(()).unwrap(),
+            tick.call(()).unwrap(),
+            tick.call(()).unwrap()
+        ),
+        (1, 2, 3)
+    );
     // Edit step: `+1` becomes `*2`.
-    std::fs::write(dir.join("src/counter.c"), src.replace("return x + 1;", "return x * 2;")).unwrap();
+    std::fs::write(
+        dir.join("src/counter.c"),
+        src.replace("return x + 1;", "return x * 2;"),
+    )
+    .unwrap();
     rt.reload("counter").unwrap();
     assert_eq!(tick.call(()).unwrap(), 6, "state kept, new step applied");
     assert_eq!(tick.call(()).unwrap(), 12);
-    assert!(events.try_iter().any(|e| matches!(e, Event::Reloaded { state_carried: true, .. })));
+    assert!(events.try_iter().any(|e| matches!(
+        e,
+        Event::Reloaded {
+            state_carried: true,
+            ..
+        }
+    )));
 
     // A version whose restore fails is refused; the old one keeps counting.
-    std::fs::write(dir.join("src/counter.c"), src.replace("state.len != sizeof value", "1")).unwrap();
+    std::fs::write(
+        dir.join("src/counter.c"),
+        src.replace("state.len != sizeof value", "1"),
+    )
+    .unwrap();
     let e = rt.reload("counter").unwrap_err();
-    assert_eq!(e.to_string(), "`counter.polyload_state_restore` failed: counter: state has the wrong size");
+    assert_eq!(
+        e.to_string(),
+        "`counter.polyload_state_restore` failed: counter: state has the wrong size"
+    );
     assert_eq!(tick.call(()).unwrap(), 24);
 }
 
@@ -152,7 +252,9 @@ fn watching_rebuilds_and_reloads_on_edit() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut got = None;
     while Instant::now() < deadline {
-        if let Ok(e @ (Event::Reloaded { .. } | Event::Failed { .. })) = events.recv_timeout(Duration::from_millis(200)) {
+        if let Ok(e @ (Event::Reloaded { .. } | Event::Failed { .. })) =
+            events.recv_timeout(Duration::from_millis(200))
+        {
             got = Some(e);
             break;
         }
@@ -172,7 +274,10 @@ fn two_versions(s: &Scratch) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
     .unwrap();
     let build = |k: i64, name: &str| {
         let out = s.dir.path().join(name);
-        cc_shared(&c_source(V, &[("get", "fn(i64) -> i64", &format!("{k} + 0 * x"))]), &out);
+        cc_shared(
+            &c_source(V, &[("get", "fn(i64) -> i64", &format!("{k} + 0 * x"))]),
+            &out,
+        );
         std::fs::read(out).unwrap()
     };
     let a = build(111, "liba.so");
@@ -187,7 +292,9 @@ fn stress_reload_while_four_threads_call() {
     let (dir, a, b) = two_versions(&s);
     let rt = s.runtime();
     rt.load_dir(&dir).unwrap();
-    let get = rt.function::<extern "C" fn(i64) -> i64>("flip.get").unwrap();
+    let get = rt
+        .function::<extern "C" fn(i64) -> i64>("flip.get")
+        .unwrap();
     // seq: even = stable at version seq/2 (0: A, 1: B, ...), odd = reloading.
     let seq = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -237,7 +344,11 @@ fn stress_reload_while_four_threads_call() {
     }
     assert!(total > 1000, "callers made progress: {total}");
     assert_eq!(rt.namespace().generation("flip"), Some(401));
-    assert_eq!(rt.collect_garbage(Duration::from_secs(10)), 0, "every old version was reclaimed");
+    assert_eq!(
+        rt.collect_garbage(Duration::from_secs(10)),
+        0,
+        "every old version was reclaimed"
+    );
 }
 
 fn rss_kib() -> u64 {
@@ -253,7 +364,10 @@ fn ten_thousand_load_unload_cycles_keep_memory_flat() {
     let rt = s.runtime();
     let cycle = || {
         rt.load_dir(&dir).unwrap();
-        assert_eq!(rt.call("flip.get", &[Value::I64(0)]).unwrap(), Value::I64(111));
+        assert_eq!(
+            rt.call("flip.get", &[Value::I64(0)]).unwrap(),
+            Value::I64(111)
+        );
         rt.unload("flip", false).unwrap();
     };
     for _ in 0..1000 {
@@ -267,6 +381,11 @@ fn ten_thousand_load_unload_cycles_keep_memory_flat() {
     assert_eq!(rt.collect_garbage(Duration::from_secs(10)), 0);
     let after = rss_kib();
     let growth = after.saturating_sub(before);
-    eprintln!("RSS before {before} KiB, after 10,000 load/unload cycles {after} KiB (+{growth} KiB)");
-    assert!(growth < 4096, "memory grew by {growth} KiB over 10,000 cycles");
+    eprintln!(
+        "RSS before {before} KiB, after 10,000 load/unload cycles {after} KiB (+{growth} KiB)"
+    );
+    assert!(
+        growth < 4096,
+        "memory grew by {growth} KiB over 10,000 cycles"
+    );
 }

@@ -10,7 +10,9 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { dir: tempfile::tempdir().unwrap() }
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn bundles(&self) -> PathBuf {
@@ -20,7 +22,10 @@ impl Scratch {
     }
 
     pub fn runtime(&self) -> Runtime {
-        Runtime::builder().cache_dir(self.dir.path().join("cache")).build().unwrap()
+        Runtime::builder()
+            .cache_dir(self.dir.path().join("cache"))
+            .build()
+            .unwrap()
     }
 
     /// Writes a C bundle `id` with the given manifest body (after the common
