@@ -616,22 +616,39 @@ pub(crate) fn check_exports(
                 e.signature
             )));
         }
-        let (code, invoke) = match e.entry {
+        let (code, invoke, keep) = match e.entry {
             ExportEntry::Native(code) => {
                 let prepared = PreparedCall::new(&e.signature).map_err(|source| Error::Call {
                     name: format!("{}.{}", manifest.id, e.name),
                     source,
                 })?;
-                (code, Invoke::Native(prepared))
+                (code, Invoke::Native(prepared), None)
             }
-            ExportEntry::Dynamic(f) => (CodePtr(std::ptr::null()), Invoke::Dynamic(f)),
+            ExportEntry::Dynamic(f) => {
+                // A C entry point for typed handles and C callers; guest
+                // errors land in the calling thread's error flag, as a C
+                // bundle's `set_error` would.
+                let inner = f.clone();
+                let entry = polyload_ffi::Callback::new_with_error_hook(
+                    &e.signature,
+                    move |args| inner(args).map_err(|e| e.to_string()),
+                    crate::host::set_error,
+                )
+                .map_err(|source| Error::Call {
+                    name: format!("{}.{}", manifest.id, e.name),
+                    source,
+                })?;
+                let code = CodePtr(entry.code_ptr());
+                let keep: Box<dyn Send + Sync> = Box::new(entry);
+                (code, Invoke::Dynamic(f), Some(keep))
+            }
         };
         defs.push(NewDefinition {
             name: e.name,
             signature: e.signature,
             code,
             invoke,
-            keep: None,
+            keep,
         });
     }
     Ok(defs)

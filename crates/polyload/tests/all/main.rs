@@ -3,6 +3,7 @@
 mod support;
 
 mod build_cache;
+mod dynamic;
 mod guest;
 mod jit;
 mod load_errors;
