@@ -11,6 +11,8 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+mod ffi_cmd;
+
 /// Load bundles in any language and call what they export.
 #[derive(Parser, Debug)]
 #[command(name = "polyload", version, about, long_about = None)]
@@ -49,6 +51,8 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_events: Option<u64>,
     },
+    /// Call a C function in any shared library by its signature.
+    Ffi(ffi_cmd::FfiCmd),
     /// Build the bundles in DIR that carry sources (no loading).
     Build {
         /// A bundle directory, or a directory of bundle directories.
@@ -135,6 +139,7 @@ fn run(cli: &Cli) -> Result<String> {
         Command::Inspect { bundle_dir } => inspect(&runtime(cli)?, bundle_dir, cli.json),
         Command::Call(c) => call(&runtime(cli)?, c, cli.json),
         Command::Build { dir } => build(&runtime(cli)?, dir, cli.json),
+        Command::Ffi(f) => f.run(cli.json),
         Command::Watch { dir, max_events } => watch(&runtime(cli)?, dir, *max_events, cli.json),
     }
 }

@@ -179,7 +179,7 @@ fn usage_errors_exit_with_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = cli.run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    for sub in ["list", "inspect", "call", "build", "watch"] {
+    for sub in ["list", "inspect", "call", "build", "watch", "ffi"] {
         let help = cli.ok(&[sub, "--help"]);
         assert!(help.contains("--json"), "{sub} --help mentions --json");
     }
@@ -305,4 +305,41 @@ fn watch_reports_reloads_and_failures() {
         "{rest:?}"
     );
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn ffi_calls_c_functions_by_signature() {
+    let cli = Cli::new();
+    assert_eq!(
+        cli.ok(&["ffi", "libm.so.6", "pow", "fn(f64, f64) -> f64", "2", "10"]),
+        "1024"
+    );
+    assert_eq!(
+        cli.ok(&["ffi", "libc.so.6", "strlen", "fn(cstr) -> u64", "hello"]),
+        "5"
+    );
+    assert_eq!(
+        cli.ok(&["ffi", "libc.so.6", "abs", "fn(i32) -> i32", "-7"]),
+        "7"
+    );
+    assert_eq!(
+        cli.ok(&[
+            "--json",
+            "ffi",
+            "libm.so.6",
+            "sqrt",
+            "fn(f64) -> f64",
+            "2.25"
+        ]),
+        r#"{"result":1.5}"#
+    );
+    let e = cli.fails(&["ffi", "libm.so.6", "pow", "fn(f64, f64 -> f64", "2", "10"]);
+    assert!(e.starts_with("error: ") && e.contains("column"), "{e}");
+    let e = cli.fails(&["ffi", "libnope.so.9", "f", "fn()"]);
+    assert!(
+        e.starts_with("error: ") && e.contains("libnope.so.9"),
+        "{e}"
+    );
+    let e = cli.fails(&["ffi", "libm.so.6", "no_such_fn", "fn()"]);
+    assert!(e.contains("no_such_fn"), "{e}");
 }
