@@ -1,1 +1,206 @@
-fn main() {}
+//! `Call` (call stubs / libffi fallback) against libffi's `Cif::call` on the
+//! same functions, one group per shape so every figure is a ratio.
+//!
+//! cargo bench -p polyload-ffi --bench ffi
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use libffi::middle::{arg, Cif, CodePtr, Type};
+use polyload_ffi::{CallBuilder, FfiType, FfiValue, Value};
+use std::ffi::c_void;
+use std::time::Duration;
+
+extern "C" fn add_i64(a: i64, b: i64) -> i64 {
+    a.wrapping_add(b)
+}
+extern "C" fn add_f64(a: f64, b: f64) -> f64 {
+    a + b
+}
+extern "C" fn mix(a: i32, b: f64, c: u8, d: f32, e: i64) -> f64 {
+    f64::from(a) + b + f64::from(c) + f64::from(d) + e as f64
+}
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Pair {
+    a: i32,
+    b: i32,
+}
+extern "C" fn swap(p: Pair) -> Pair {
+    Pair { a: p.b, b: p.a }
+}
+extern "C" fn eight(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i64) -> i64 {
+    a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
+}
+
+fn build(code: *const c_void, params: &[FfiType], ret: FfiType) -> polyload_ffi::Call {
+    // SAFETY: each bench function has exactly these types.
+    unsafe {
+        CallBuilder::from_ptr(code)
+            .args(params.iter().cloned())
+            .returns(ret)
+            .build()
+    }
+    .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    {
+        let mut g = c.benchmark_group("i64_i64");
+        let code = add_i64 as *const c_void;
+        let cif = Cif::new([Type::i64(), Type::i64()], Type::i64());
+        let call = build(code, &[FfiType::I64, FfiType::I64], FfiType::I64);
+        assert!(call.uses_stub());
+        let (a, b) = (3i64, 4i64);
+        g.bench_function("libffi", |bn| {
+            // SAFETY: add_i64 matches the cif.
+            bn.iter(|| unsafe {
+                cif.call::<i64>(
+                    CodePtr(code as *mut _),
+                    &[arg(black_box(&a)), arg(black_box(&b))],
+                )
+            })
+        });
+        let raw = [FfiValue::i64(a), FfiValue::i64(b)];
+        g.bench_function("call_raw", |bn| {
+            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+        });
+        let vals = [Value::I64(a), Value::I64(b)];
+        g.bench_function("call", |bn| {
+            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("f64_f64");
+        let code = add_f64 as *const c_void;
+        let cif = Cif::new([Type::f64(), Type::f64()], Type::f64());
+        let call = build(code, &[FfiType::F64, FfiType::F64], FfiType::F64);
+        let (a, b) = (3.0f64, 4.0f64);
+        g.bench_function("libffi", |bn| {
+            // SAFETY: add_f64 matches the cif.
+            bn.iter(|| unsafe {
+                cif.call::<f64>(
+                    CodePtr(code as *mut _),
+                    &[arg(black_box(&a)), arg(black_box(&b))],
+                )
+            })
+        });
+        let raw = [FfiValue::f64(a), FfiValue::f64(b)];
+        g.bench_function("call_raw", |bn| {
+            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+        });
+        let vals = [Value::F64(a), Value::F64(b)];
+        g.bench_function("call", |bn| {
+            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("mixed5");
+        let code = mix as *const c_void;
+        let cif = Cif::new(
+            [
+                Type::i32(),
+                Type::f64(),
+                Type::u8(),
+                Type::f32(),
+                Type::i64(),
+            ],
+            Type::f64(),
+        );
+        let tys = [
+            FfiType::I32,
+            FfiType::F64,
+            FfiType::U8,
+            FfiType::F32,
+            FfiType::I64,
+        ];
+        let call = build(code, &tys, FfiType::F64);
+        let (a, b, cc, d, e) = (1i32, 2.0f64, 3u8, 4.0f32, 5i64);
+        g.bench_function("libffi", |bn| {
+            // SAFETY: mix matches the cif.
+            bn.iter(|| unsafe {
+                cif.call::<f64>(
+                    CodePtr(code as *mut _),
+                    &[arg(black_box(&a)), arg(&b), arg(&cc), arg(&d), arg(&e)],
+                )
+            })
+        });
+        let raw = [
+            FfiValue::i32(a),
+            FfiValue::f64(b),
+            FfiValue::u8(cc),
+            FfiValue::f32(d),
+            FfiValue::i64(e),
+        ];
+        g.bench_function("call_raw", |bn| {
+            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+        });
+        let vals = [
+            Value::I32(a),
+            Value::F64(b),
+            Value::U8(cc),
+            Value::F32(d),
+            Value::I64(e),
+        ];
+        g.bench_function("call", |bn| {
+            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+    {
+        // 8 integer arguments: 2 on the stack, so the libffi fallback.
+        let mut g = c.benchmark_group("i64x8_fallback");
+        let code = eight as *const c_void;
+        let cif = Cif::new(vec![Type::i64(); 8], Type::i64());
+        let call = build(code, &vec![FfiType::I64; 8], FfiType::I64);
+        assert!(!call.uses_stub());
+        let xs = [1i64, 2, 3, 4, 5, 6, 7, 8];
+        g.bench_function("libffi", |bn| {
+            // SAFETY: eight matches the cif.
+            bn.iter(|| unsafe {
+                let args: Vec<_> = xs.iter().map(arg).collect();
+                cif.call::<i64>(CodePtr(code as *mut _), black_box(&args))
+            })
+        });
+        let raw: Vec<FfiValue> = xs.iter().map(|x| FfiValue::i64(*x)).collect();
+        g.bench_function("call_raw", |bn| {
+            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+        });
+        let vals: Vec<Value> = xs.iter().map(|x| Value::I64(*x)).collect();
+        g.bench_function("call", |bn| {
+            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+    {
+        // A struct by value in and out: libffi on both sides.
+        let mut g = c.benchmark_group("struct_pair_fallback");
+        let code = swap as *const c_void;
+        let cif = Cif::new(
+            [Type::structure([Type::i32(), Type::i32()])],
+            Type::structure([Type::i32(), Type::i32()]),
+        );
+        let st = FfiType::Struct(vec![FfiType::I32, FfiType::I32]);
+        let call = build(code, std::slice::from_ref(&st), st.clone());
+        let p = Pair { a: 1, b: 2 };
+        g.bench_function("libffi", |bn| {
+            // SAFETY: swap matches the cif.
+            bn.iter(|| unsafe { cif.call::<Pair>(CodePtr(code as *mut _), &[arg(black_box(&p))]) })
+        });
+        let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
+        g.bench_function("call", |bn| {
+            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30)
+}
+
+criterion_group! { name = benches; config = config(); targets = bench }
+criterion_main!(benches);

@@ -411,8 +411,12 @@ impl Call {
                 unsafe {
                     self.libffi_call(
                         |i, dst, keep_ref| {
-                            let promoted =
-                                promote_value(&self.declared[i], &self.passed[i], &args[i]);
+                            // Only variadic arguments are promoted.
+                            let promoted = (i >= self.signature.params.len())
+                                .then(|| {
+                                    promote_value(&self.declared[i], &self.passed[i], &args[i])
+                                })
+                                .flatten();
                             write_value(
                                 dst,
                                 &self.passed[i],

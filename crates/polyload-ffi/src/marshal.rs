@@ -87,7 +87,7 @@ pub(crate) unsafe fn write_value(
                 keep.buffers.push(buf);
             }
             (FfiType::Struct(fields), Value::Struct(vals)) => {
-                for ((f, off), v) in fields.iter().zip(ty.field_offsets()).zip(vals) {
+                for ((f, off), v) in fields.iter().zip(FieldOffsets::new(fields)).zip(vals) {
                     write_value(dst.add(off), f, v, index, keep)?;
                 }
             }
@@ -180,7 +180,7 @@ pub(crate) unsafe fn read_value(
             FfiType::Struct(fields) => Value::Struct(
                 fields
                     .iter()
-                    .zip(ty.field_offsets())
+                    .zip(FieldOffsets::new(fields))
                     .map(|(f, off)| read_value(src.add(off), f, own))
                     .collect::<Result<_, _>>()?,
             ),
@@ -249,7 +249,7 @@ pub(crate) unsafe fn write_owned(
                 *cstr_slot = Some(c);
             }
             (FfiType::Struct(fields), Value::Struct(vals)) => {
-                for ((f, off), v) in fields.iter().zip(ty.field_offsets()).zip(vals) {
+                for ((f, off), v) in fields.iter().zip(FieldOffsets::new(fields)).zip(vals) {
                     write_owned(dst.add(off), f, v, cstr_slot)?;
                 }
             }
@@ -266,4 +266,30 @@ pub(crate) unsafe fn write_owned(
         }
     }
     Ok(())
+}
+
+/// Field offsets of a struct computed on the fly (C layout, as
+/// [`FfiType::field_offsets`]) without allocating: the marshalling hot path.
+pub(crate) struct FieldOffsets<'a> {
+    fields: std::slice::Iter<'a, FfiType>,
+    next: usize,
+}
+
+impl<'a> FieldOffsets<'a> {
+    pub(crate) fn new(fields: &'a [FfiType]) -> Self {
+        Self {
+            fields: fields.iter(),
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for FieldOffsets<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let l = self.fields.next()?.layout();
+        let off = self.next.next_multiple_of(l.align);
+        self.next = off + l.size;
+        Some(off)
+    }
 }

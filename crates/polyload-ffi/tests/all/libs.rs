@@ -121,7 +121,7 @@ fn snprintf_variadic_ints_doubles_strings() {
                     "%d %ld %.3f %s %.1f %d %u".into(),
                     Value::I32(-7),
                     Value::I64(1 << 40),
-                    Value::F64(3.14159),
+                    Value::F64(3.25159),
                     "str".into(),
                     Value::F32(2.5),
                     Value::I8(-3),
@@ -129,7 +129,7 @@ fn snprintf_variadic_ints_doubles_strings() {
                 ])
         }
         .unwrap();
-        let expect = "-7 1099511627776 3.142 str 2.5 -3 65535";
+        let expect = "-7 1099511627776 3.252 str 2.5 -3 65535";
         assert_eq!(buf.c_string(), expect);
         assert_eq!(n, Value::I32(expect.len() as i32));
     }
@@ -201,7 +201,7 @@ fn libz_crc32_and_compress_bound() {
         let Value::U64(b) = bound.call(&[Value::U64(1000)]).unwrap() else {
             panic!()
         };
-        assert!(b >= 1000 && b < 1100, "{b}");
+        assert!((1000..1100).contains(&b), "{b}");
     }
 }
 

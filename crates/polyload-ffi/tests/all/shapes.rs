@@ -93,12 +93,12 @@ fn every_scalar_as_argument_and_return_on_both_paths() {
                 // SAFETY: pointers are only echoed or incremented, never read.
                 unsafe {
                     assert_eq!(
-                        echo.call(&[v.clone()]).unwrap(),
+                        echo.call(std::slice::from_ref(&v)).unwrap(),
                         v,
                         "echo_{name} force={force}"
                     );
                     assert_eq!(
-                        nx.call(&[v.clone()]).unwrap(),
+                        nx.call(std::slice::from_ref(&v)).unwrap(),
                         next(&v),
                         "next_{name} force={force}"
                     );
@@ -279,7 +279,7 @@ fn structs_by_value_as_arguments_and_returns() {
                     let made = make.call(&[Value::I32(seed)]).unwrap();
                     assert_eq!(made, expect, "make_{name} ({size} bytes)");
                     assert_eq!(
-                        sum.call(&[made.clone()]).unwrap(),
+                        sum.call(std::slice::from_ref(&made)).unwrap(),
                         Value::F64(weighted),
                         "sum_{name}"
                     );
