@@ -340,3 +340,52 @@ fn jsmarkdown_example_uses_marked() {
         Value::from("<h1>Title</h1>\n<p>Some <em>emphasis</em> and <code>code</code>.</p>\n<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n")
     );
 }
+
+#[test]
+fn runtime_reload_replaces_js_code_and_keeps_handles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundle(
+        tmp.path(),
+        "jshot",
+        &[("add", "fn(i64, i64) -> i64")],
+        "export function add(a, b) { return a + b; }\n",
+        &[],
+        "",
+    );
+    let rt = runtime(tmp.path());
+    rt.load_dir(&dir).unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("jshot.add")
+        .unwrap();
+    assert_eq!(add.call((2, 3)).unwrap(), 5);
+    std::fs::write(
+        dir.join("main.js"),
+        "export function add(a, b) { return a * b; }\n",
+    )
+    .unwrap();
+    assert_eq!(rt.reload("jshot").unwrap(), 2);
+    assert_eq!(
+        add.call((2, 3)).unwrap(),
+        6,
+        "typed handle follows the reload"
+    );
+    std::fs::write(
+        dir.join("main.js"),
+        "export function add(a, b) { return a * ; }\n",
+    )
+    .unwrap();
+    let e = rt.reload("jshot").unwrap_err();
+    assert!(e.to_string().contains("main.js"), "{e}");
+    assert_eq!(add.call((7, 6)).unwrap(), 42);
+    std::fs::write(
+        dir.join("main.js"),
+        "export function add(a, b) { throw new Error('no adding today'); }\n",
+    )
+    .unwrap();
+    rt.reload("jshot").unwrap();
+    assert!(add
+        .call((1, 1))
+        .unwrap_err()
+        .to_string()
+        .contains("no adding today"));
+}

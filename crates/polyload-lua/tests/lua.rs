@@ -345,3 +345,66 @@ fn luajson_example_uses_dkjson() {
         .to_string();
     assert!(e.contains("invalid JSON"), "{e}");
 }
+
+#[test]
+fn runtime_reload_replaces_lua_code_and_keeps_handles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundle(
+        tmp.path(),
+        "hot",
+        &[("add", "fn(i64, i64) -> i64")],
+        "return { add = function(a, b) return a + b end }",
+        &[],
+    );
+    let rt = runtime(tmp.path());
+    rt.load_dir(&dir).unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("hot.add")
+        .unwrap();
+    assert_eq!(add.call((2, 3)).unwrap(), 5);
+
+    std::fs::write(
+        dir.join("main.lua"),
+        "return { add = function(a, b) return a * b end }",
+    )
+    .unwrap();
+    assert_eq!(rt.reload("hot").unwrap(), 2);
+    assert_eq!(
+        add.call((2, 3)).unwrap(),
+        6,
+        "typed handle follows the reload"
+    );
+    assert_eq!(
+        rt.call("hot.add", &[Value::I64(4), Value::I64(5)]).unwrap(),
+        Value::I64(20)
+    );
+
+    // A new version that does not parse is refused; the old one serves.
+    std::fs::write(
+        dir.join("main.lua"),
+        "return { add = function(a, b) return a * end }",
+    )
+    .unwrap();
+    let e = rt.reload("hot").unwrap_err();
+    assert!(e.to_string().contains("main.lua"), "{e}");
+    assert_eq!(add.call((2, 3)).unwrap(), 6);
+    // One that raises while initialising, too.
+    std::fs::write(dir.join("main.lua"), "error('cannot start')").unwrap();
+    assert!(rt
+        .reload("hot")
+        .unwrap_err()
+        .to_string()
+        .contains("cannot start"));
+    assert_eq!(add.call((7, 6)).unwrap(), 42);
+    assert_eq!(rt.namespace().generation("hot"), Some(2));
+
+    // A Lua error through the typed handle is an error value.
+    std::fs::write(
+        dir.join("main.lua"),
+        "return { add = function(a, b) error('no adding today') end }",
+    )
+    .unwrap();
+    rt.reload("hot").unwrap();
+    let e = add.call((1, 1)).unwrap_err();
+    assert!(e.to_string().contains("no adding today"), "{e}");
+}

@@ -54,10 +54,13 @@ fn add(c: &mut Criterion) {
     g.bench_function("polyload_dynamic_call", |b| {
         b.iter(|| rt.call(black_box("benchpy.add"), black_box(&args)).unwrap())
     });
-    // TYPED HANDLE (pending): needs the runtime's C entry point for dynamic
-    // exports (the lead's part). Once `rt.function` accepts VM exports:
-    //   let add = rt.function::<extern "C" fn(i64, i64) -> i64>("benchpy.add").unwrap();
-    //   g.bench_function("polyload_typed_handle", |b| b.iter(|| add.call((black_box(2), black_box(40))).unwrap()));
+    // The typed handle reaches the VM function through its C entry point.
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("benchpy.add")
+        .unwrap();
+    g.bench_function("polyload_typed_handle", |b| {
+        b.iter(|| add.call((black_box(2), black_box(40))).unwrap())
+    });
     g.finish();
 }
 

@@ -306,3 +306,46 @@ fn pyslug_example_uses_python_slugify() {
         .collect();
     assert_eq!(installs.len(), 1);
 }
+
+#[test]
+fn runtime_reload_replaces_python_code_and_keeps_handles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundle(
+        tmp.path(),
+        "pyhot",
+        &[("add", "fn(i64, i64) -> i64")],
+        "def add(a, b):\n    return a + b\n",
+        &[],
+        "",
+    );
+    let rt = runtime(tmp.path());
+    rt.load_dir(&dir).unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("pyhot.add")
+        .unwrap();
+    assert_eq!(add.call((2, 3)).unwrap(), 5);
+    std::fs::write(dir.join("main.py"), "def add(a, b):\n    return a * b\n").unwrap();
+    assert_eq!(rt.reload("pyhot").unwrap(), 2);
+    assert_eq!(
+        add.call((2, 3)).unwrap(),
+        6,
+        "typed handle follows the reload"
+    );
+    // A syntax error in the new version leaves the old one serving.
+    std::fs::write(dir.join("main.py"), "def add(a, b)\n    return 0\n").unwrap();
+    let e = rt.reload("pyhot").unwrap_err();
+    assert!(e.to_string().contains("main.py"), "{e}");
+    assert_eq!(add.call((7, 6)).unwrap(), 42);
+    // An exception through the typed handle is an error value.
+    std::fs::write(
+        dir.join("main.py"),
+        "def add(a, b):\n    raise ValueError('no adding today')\n",
+    )
+    .unwrap();
+    rt.reload("pyhot").unwrap();
+    assert!(add
+        .call((1, 1))
+        .unwrap_err()
+        .to_string()
+        .contains("no adding today"));
+}
