@@ -101,8 +101,14 @@ pub const fn signatures_match(a: &str, b: &str) -> bool {
         i += 1;
         j += 1;
     }
-    let (ra, rb) = (rest_is(a, i, b""), rest_is(b, j, b""));
-    (ra && rb) || (ra && rest_is(b, j, b"->void")) || (rb && rest_is(a, i, b"->void"))
+    // Equal up to here: what is left on each side must be nothing, or
+    // `-> void` on one side against nothing on the other.
+    let (a_done, b_done) = (rest_is(a, i, b""), rest_is(b, j, b""));
+    if a_done {
+        b_done || rest_is(b, j, b"->void")
+    } else {
+        b_done && rest_is(a, i, b"->void")
+    }
 }
 
 const fn skip_ws(s: &[u8], mut i: usize) -> usize {

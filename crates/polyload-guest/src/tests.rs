@@ -85,7 +85,7 @@ fn build_info_has_every_field_in_order() {
         rustc.split('.').count() >= 3 && rustc.as_bytes()[0].is_ascii_digit(),
         "{rustc}"
     );
-    assert_eq!(value("target").split('-').count() >= 3, true);
+    assert!(value("target").split('-').count() >= 3);
     assert!(["debug", "release"].contains(&value("profile")));
     assert_eq!(
         value("abi"),
