@@ -1,7 +1,7 @@
 //! Typed handles: call a definition as a Rust `extern "C" fn` type.
 
 use crate::host;
-use crate::namespace::{code_at, Slot};
+use crate::namespace::{code_at_published, Slot};
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
 use polyload_abi::PolyloadCodeTable;
@@ -212,11 +212,14 @@ impl<F: CFunction> Function<F> {
     /// guest reported an error (then the returned value is discarded).
     #[inline]
     pub fn call(&self, args: F::Args) -> Result<F::Ret> {
-        let _guard = CallGuard::enter();
+        let guard = CallGuard::enter();
         // SAFETY: `cell` is kept alive by `self.slot`; the guard is held
-        // across the use of `code`.
-        let code = unsafe { code_at(&*self.cell, self.index) };
+        // across the use of `code`; the handle was made for a published
+        // definition, so the cell holds a table and `index` is in range
+        // (see `code_at_published`).
+        let code = unsafe { code_at_published(&*self.cell, self.index) };
         if code.is_null() {
+            drop(guard);
             return Err(self.stale());
         }
         // SAFETY: the slot's code was checked against `F`'s signature when the
@@ -224,7 +227,7 @@ impl<F: CFunction> Function<F> {
         // a new index, so this index only ever holds code of this type. The
         // guard keeps the code mapped during the call.
         let r = unsafe { F::invoke(code, args) };
-        if _guard.take_error_flag() {
+        if guard.exit_with_error_flag() {
             return Err(self.guest_error());
         }
         Ok(r)

@@ -96,6 +96,8 @@ pub(crate) struct Entry {
 #[repr(C)]
 pub(crate) struct CodeTable {
     header: PolyloadCodeTable,
+    /// A placeholder left by unloading: no definitions.
+    dead: bool,
     code: Box<[*const c_void]>,
     entries: Box<[Option<Entry>]>,
 }
@@ -122,27 +124,28 @@ impl CodeTable {
     }
 }
 
-/// The code at `index` of the table `cell` points to; null when the bundle
-/// is not loaded or does not define that index. Exactly what C's
-/// `polyload_slot_get` does.
+/// The code at `index` of the table `cell` points to, for a handle made
+/// while `index` was published: null once the bundle is unloaded (or when a
+/// reload moved the name to a new index).
+///
+/// No null or bounds check is needed: once a bundle was published its cell
+/// never holds null again (unloading publishes a *dead* table whose entries
+/// are all null), and every table is built with one entry per index
+/// assigned so far, so `len` only grows past any published index.
 ///
 /// # Safety
-/// The caller must hold a [`CallGuard`] for as long as it uses the result.
+/// `index` must have been published in `cell` (as for any typed handle),
+/// and the caller must hold a [`CallGuard`] while it uses the result.
 #[inline(always)]
-pub(crate) unsafe fn code_at(cell: &AtomicPtr<PolyloadCodeTable>, index: usize) -> *const c_void {
-    let t = cell.load(Ordering::Acquire);
-    if t.is_null() {
-        return std::ptr::null();
-    }
-    // SAFETY: a published table stays valid while the caller's guard lives;
-    // `code` holds `len` pointers.
+pub(crate) unsafe fn code_at_published(
+    cell: &AtomicPtr<PolyloadCodeTable>,
+    index: usize,
+) -> *const c_void {
+    // SAFETY: see above; the guard keeps the table alive.
     unsafe {
-        let t = &*t;
-        if index < t.len {
-            *t.code.add(index)
-        } else {
-            std::ptr::null()
-        }
+        let t = &*cell.load(Ordering::Acquire);
+        debug_assert!(index < t.len);
+        *t.code.add(index)
     }
 }
 
@@ -196,7 +199,7 @@ impl BundleCell {
         // SAFETY: a non-null pointer is a published table; it is retired only
         // through the reclaimer, which waits for every thread inside a call
         // (the caller holds a guard), so it outlives this borrow.
-        unsafe { p.as_ref() }
+        unsafe { p.as_ref() }.filter(|t| !t.dead)
     }
 
     /// The cell's atomic table pointer (for handles that cache it).
@@ -364,6 +367,7 @@ impl Namespace {
                 len,
                 code: std::ptr::null(),
             },
+            dead: false,
             code,
             entries,
         });
@@ -400,8 +404,23 @@ impl Namespace {
     /// was published.
     pub(crate) fn unpublish(&self, id: &str, retire_with: Option<Box<dyn Send>>) -> bool {
         let cell = self.cell(id);
-        let prev = cell.current.swap(std::ptr::null_mut(), Ordering::AcqRel);
-        let was = !prev.is_null();
+        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).next;
+        let mut dead = Box::new(CodeTable {
+            header: PolyloadCodeTable {
+                generation: cell.generation.load(Ordering::Acquire),
+                len,
+                code: std::ptr::null(),
+            },
+            dead: true,
+            code: vec![std::ptr::null::<c_void>(); len].into_boxed_slice(),
+            entries: (0..len).map(|_| None).collect(),
+        });
+        dead.header.code = dead.code.as_ptr();
+        let prev = cell
+            .current
+            .swap(Box::into_raw(dead).cast(), Ordering::AcqRel);
+        // SAFETY: non-null pointers in a cell are live tables.
+        let was = unsafe { prev.cast::<CodeTable>().as_ref() }.is_some_and(|t| !t.dead);
         self.retire(id, prev.cast(), retire_with);
         was
     }

@@ -49,10 +49,11 @@ use std::time::{Duration, Instant};
 
 mod protocol;
 pub use protocol::ThreadRecord;
+use protocol::ERROR_BIT;
 
 /// The atomics `protocol` uses (loom's in `tests/loom.rs`).
 mod sync {
-    pub(super) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -282,20 +283,24 @@ impl Drop for CallGuard {
 }
 
 impl CallGuard {
-    /// Whether a guest reported an error on this thread (and clears it).
+    /// Leaves the call now; returns whether a guest reported an error on
+    /// this thread (and clears it). The guard's drop then does nothing.
     #[inline(always)]
-    pub(crate) fn take_error_flag(&self) -> bool {
-        if self.rec.is_null() {
+    pub(crate) fn exit_with_error_flag(self) -> bool {
+        let rec = self.rec;
+        std::mem::forget(self);
+        if rec.is_null() {
+            TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
             return crate::host::teardown_error_pending();
         }
-        // SAFETY: as in `enter`.
-        let e = unsafe { &(*self.rec).error };
-        if e.load(Ordering::Relaxed) {
-            e.store(false, Ordering::Relaxed);
-            true
-        } else {
-            false
+        // SAFETY: as in `enter`; only this thread stores to its record.
+        let s = unsafe { (*rec).exit() };
+        if s & ERROR_BIT != 0 {
+            // SAFETY: as above.
+            unsafe { (*rec).set_error(false) };
+            return true;
         }
+        false
     }
 }
 
@@ -310,7 +315,7 @@ pub(crate) fn set_error_flag(value: bool) -> bool {
         }
     }
     // SAFETY: as in `CallGuard::enter`.
-    unsafe { (*rec).error.store(value, Ordering::Relaxed) };
+    unsafe { (*rec).set_error(value) };
     true
 }
 
@@ -318,7 +323,7 @@ pub(crate) fn set_error_flag(value: bool) -> bool {
 pub(crate) fn error_flag() -> bool {
     let rec = RECORD.with(Cell::get);
     // SAFETY: as in `CallGuard::enter`.
-    !rec.is_null() && unsafe { (*rec).error.load(Ordering::Relaxed) }
+    !rec.is_null() && unsafe { (*rec).error() }
 }
 
 /// Whether the current thread is inside a polyload call.

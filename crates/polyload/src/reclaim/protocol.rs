@@ -2,12 +2,16 @@
 //! global state so that `tests/loom.rs` can model-check this very file with
 //! loom's atomics (it imports its atomics from `super::sync`).
 //!
-//! A [`ThreadRecord`]'s state word: low 32 bits = call depth, high 32 bits =
-//! number of returns to depth 0 (quiescent states).
+//! A [`ThreadRecord`]'s state word: bits 0..31 = call depth, bit 31 = "a
+//! guest reported an error on this thread" (kept here so that checking it
+//! after a call costs no extra load), bits 32..64 = number of returns to
+//! depth 0 (quiescent states).
 
-use super::sync::{AtomicBool, AtomicU64, Ordering};
+use super::sync::{AtomicU64, Ordering};
 
-const DEPTH_MASK: u64 = 0xffff_ffff;
+const DEPTH_MASK: u64 = 0x7fff_ffff;
+/// The guest-error bit of the state word.
+pub const ERROR_BIT: u64 = 1 << 31;
 const QUIESCENT_ONE: u64 = 1 << 32;
 
 /// Per-thread reader state. Cache-line aligned so that two threads' stores
@@ -16,9 +20,6 @@ const QUIESCENT_ONE: u64 = 1 << 32;
 #[derive(Debug)]
 pub struct ThreadRecord {
     state: AtomicU64,
-    /// Set when a guest reported an error on this thread (see `host`). Only
-    /// the owning thread touches it; atomic only to be `Sync`.
-    pub(crate) error: AtomicBool,
 }
 
 impl Default for ThreadRecord {
@@ -32,7 +33,6 @@ impl ThreadRecord {
     pub fn new() -> Self {
         Self {
             state: AtomicU64::new(0),
-            error: AtomicBool::new(false),
         }
     }
 
@@ -55,8 +55,10 @@ impl ThreadRecord {
     /// Reader: leaves a call. Release: everything the thread did inside the
     /// call (running the code included) happens-before a writer's acquire
     /// load that sees the new state.
+    ///
+    /// Returns the new state (test it against [`ERROR_BIT`]).
     #[inline(always)]
-    pub fn exit(&self) {
+    pub fn exit(&self) -> u64 {
         let s = self.state.load(Ordering::Relaxed);
         let next = if s & DEPTH_MASK == 1 {
             (s & !DEPTH_MASK).wrapping_add(QUIESCENT_ONE)
@@ -64,6 +66,19 @@ impl ThreadRecord {
             s - 1
         };
         self.state.store(next, Ordering::Release);
+        next
+    }
+
+    /// Sets or clears the guest-error bit (owning thread only).
+    pub fn set_error(&self, on: bool) {
+        let s = self.state.load(Ordering::Relaxed);
+        let next = if on { s | ERROR_BIT } else { s & !ERROR_BIT };
+        self.state.store(next, Ordering::Release);
+    }
+
+    /// Whether the guest-error bit is set (owning thread only).
+    pub fn error(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & ERROR_BIT != 0
     }
 
     /// Whether the thread is inside a call (owning thread only).

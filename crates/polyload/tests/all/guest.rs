@@ -60,7 +60,7 @@ fn a_panic_in_a_rust_guest_is_an_error_value_and_the_host_keeps_running() {
     let e = rt.call("guestpanic.boom", &[Value::I64(-3)]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "`guestpanic.boom` failed: panic in `boom`: negative input -3"
+        "`guestpanic.boom` failed: panic in guestpanic.boom: negative input -3"
     );
     assert_eq!(
         rt.call("guestpanic.boom", &[Value::I64(21)]).unwrap(),
@@ -70,7 +70,7 @@ fn a_panic_in_a_rust_guest_is_an_error_value_and_the_host_keeps_running() {
         .function::<extern "C" fn(i64) -> i64>("guestpanic.boom")
         .unwrap();
     assert!(
-        matches!(boom.call((-1,)), Err(Error::Guest { ref message, .. }) if message == "panic in `boom`: negative input -1")
+        matches!(boom.call((-1,)), Err(Error::Guest { ref message, .. }) if message == "panic in guestpanic.boom: negative input -1")
     );
     assert_eq!(boom.call((5,)).unwrap(), 10);
 
