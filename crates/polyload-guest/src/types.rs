@@ -47,6 +47,10 @@ impl AbiValue for *mut c_void {
 /// `TYPE` is the word the type contributes to the signature string; the
 /// `#[export]` macro derives the whole signature from these constants, so
 /// it always matches the Rust function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parameter of a polyload export",
+    note = "parameters may be bool, i8..i64, u8..u64, f32, f64, *const/*mut c_void, &str, &[u8] (serde_json::Value with feature `json`)"
+)]
 pub trait GuestArg: Sized {
     /// Its C representation.
     type Abi: Copy;
@@ -60,6 +64,10 @@ pub trait GuestArg: Sized {
 }
 
 /// A Rust return type of an exported function.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the return type of a polyload export",
+    note = "return types may be (), bool, i8..i64, u8..u64, f32, f64, *const/*mut c_void, String, &'static str, Vec<u8> (serde_json::Value with feature `json`), or a Result<T, E: Display> of one"
+)]
 pub trait GuestRet {
     /// Its C representation.
     type Abi: AbiValue;
