@@ -48,12 +48,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 mod protocol;
+pub use protocol::Snapshot;
 pub use protocol::ThreadRecord;
-use protocol::ERROR_BIT;
 
 /// The atomics `protocol` uses (loom's in `tests/loom.rs`).
 mod sync {
-    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
+    pub(super) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -294,11 +294,12 @@ impl CallGuard {
             return crate::host::teardown_error_pending();
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        let s = unsafe { (*rec).exit() };
-        if s & ERROR_BIT != 0 {
-            // SAFETY: as above.
-            unsafe { (*rec).set_error(false) };
-            return true;
+        unsafe {
+            (*rec).exit();
+            if (*rec).error() {
+                (*rec).set_error(false);
+                return true;
+            }
         }
         false
     }
@@ -339,7 +340,7 @@ pub fn in_call() -> bool {
 struct Pending {
     garbage: Box<dyn Send>,
     /// Threads that were inside a call at retirement, with their state then.
-    waiting: Vec<(Arc<ThreadRecord>, u64)>,
+    waiting: Vec<(Arc<ThreadRecord>, Snapshot)>,
     teardown_busy: bool,
     what: String,
 }
