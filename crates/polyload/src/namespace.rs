@@ -17,7 +17,7 @@ use crate::host;
 use crate::reclaim::{CallGuard, Reclaimer};
 use crate::{Error, Result};
 use polyload_abi::{PolyloadCodeTable, PolyloadSlot};
-use polyload_ffi::{PreparedCall, Signature, Value};
+use polyload_ffi::{Call, Signature, Value};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
@@ -75,8 +75,9 @@ pub enum DefinitionKind {
 
 /// How a definition is called dynamically.
 pub(crate) enum Invoke {
-    /// Native code: libffi call interface prepared at publish time.
-    Native(PreparedCall),
+    /// Native code: a call (stub or libffi) prepared at publish time,
+    /// bound to the definition's address.
+    Native(Call),
     /// A VM function (or other Rust closure).
     Dynamic(Arc<DynamicFn>),
 }
@@ -114,13 +115,6 @@ impl CodeTable {
     }
     pub(crate) fn entry(&self, index: usize) -> Option<&Entry> {
         self.entries.get(index).and_then(Option::as_ref)
-    }
-    #[inline(always)]
-    pub(crate) fn code(&self, index: usize) -> *const c_void {
-        match self.code.get(index) {
-            Some(p) => *p,
-            None => std::ptr::null(),
-        }
     }
 }
 
@@ -557,12 +551,12 @@ pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value
         });
     };
     match &entry.invoke {
-        Invoke::Native(prepared) => {
+        Invoke::Native(call) => {
             host::clear_error();
-            // SAFETY: the code pointer was checked at load time to be the
-            // definition registered with exactly this signature; the guard
-            // keeps the code mapped for the duration of the call.
-            let r = unsafe { prepared.call(table.code(slot.index), args) };
+            // SAFETY: the call is bound to the address the bundle registered
+            // with exactly this signature; the guard keeps the code mapped
+            // for the duration of the call.
+            let r = unsafe { call.call(args) };
             if let Some(message) = host::take_error() {
                 return Err(Error::Guest {
                     name: entry.name.clone(),

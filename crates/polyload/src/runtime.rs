@@ -10,7 +10,7 @@ use crate::namespace::{CodePtr, DefinitionInfo, Invoke, Namespace, NewDefinition
 use crate::native::NativeLoader;
 use crate::reclaim::Reclaimer;
 use crate::{Error, Result};
-use polyload_ffi::{PreparedCall, Value};
+use polyload_ffi::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -618,11 +618,20 @@ pub(crate) fn check_exports(
         }
         let (code, invoke, keep) = match e.entry {
             ExportEntry::Native(code) => {
-                let prepared = PreparedCall::new(&e.signature).map_err(|source| Error::Call {
+                // A call stub for register-sized scalar shapes, libffi for
+                // the rest, prepared once per published version.
+                // SAFETY: `code` is the address the bundle registered for
+                // exactly this signature (checked against the manifest).
+                let call = unsafe {
+                    polyload_ffi::CallBuilder::from_ptr(code.0)
+                        .signature(&e.signature)
+                        .build()
+                }
+                .map_err(|source| Error::Call {
                     name: format!("{}.{}", manifest.id, e.name),
                     source,
                 })?;
-                (code, Invoke::Native(prepared), None)
+                (code, Invoke::Native(call), None)
             }
             ExportEntry::Dynamic(f) => {
                 // A C entry point for typed handles and C callers; guest
