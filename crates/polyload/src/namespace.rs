@@ -77,7 +77,7 @@ pub enum DefinitionKind {
 pub(crate) enum Invoke {
     /// Native code: a call (stub or libffi) prepared at publish time,
     /// bound to the definition's address.
-    Native(Call),
+    Native(Box<Call>),
     /// A VM function (or other Rust closure).
     Dynamic(Arc<DynamicFn>),
 }

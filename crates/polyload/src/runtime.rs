@@ -631,7 +631,7 @@ pub(crate) fn check_exports(
                     name: format!("{}.{}", manifest.id, e.name),
                     source,
                 })?;
-                (code, Invoke::Native(call), None)
+                (code, Invoke::Native(Box::new(call)), None)
             }
             ExportEntry::Dynamic(f) => {
                 // A C entry point for typed handles and C callers; guest
