@@ -382,7 +382,7 @@ impl Call {
         self.check_count(args.len())?;
         match &self.engine {
             Engine::Stub(plan) => {
-                let mut raw = [FfiValue::ZERO; crate::stub::INT_REGS + crate::stub::FLOAT_REGS];
+                let mut raw = [FfiValue::ZERO; crate::stub::MAX_ARGS];
                 let mut cstrs: Vec<CString> = Vec::new();
                 for (i, (&(k, _), v)) in plan.slots.iter().zip(args).enumerate() {
                     raw[i] = match k.raw_from_value(v) {
@@ -390,10 +390,10 @@ impl Call {
                         None => self.cstr_or_error(k, i, v, &mut cstrs)?,
                     };
                 }
-                let (ints, floats) = plan.load_raw(&raw[..args.len()]);
+                let regs = plan.load_raw(&raw[..args.len()]);
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for; `cstrs` outlive the call.
-                let r = unsafe { plan.invoke(self.code, &ints, &floats) };
+                let r = unsafe { plan.invoke(self.code, &regs) };
                 drop(cstrs);
                 match plan.ret {
                     Some(Kind::CStr) => read_cstr(r),
@@ -458,10 +458,10 @@ impl Call {
         self.check_count(args.len())?;
         match &self.engine {
             Engine::Stub(plan) => {
-                let (ints, floats) = plan.load_raw(args);
+                let regs = plan.load_raw(args);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                Ok(unsafe { plan.invoke(self.code, &ints, &floats) })
+                Ok(unsafe { plan.invoke(self.code, &regs) })
             }
             Engine::Libffi { .. } => {
                 let mut keep = Keep::default();

@@ -37,10 +37,20 @@
 //!   return is its low byte. A `float` return is the low 32 bits of the
 //!   `f64` read from `xmm0`/`v0`. `void` returns are read as an ignored
 //!   `u64`.
+//! * **Stack arguments (x86-64 only)**: arguments that find no free register
+//!   of their class go to the stack in parameter order, one 8-byte slot
+//!   each, INTEGER and SSE alike (psABI §3.2.3: "remaining arguments are
+//!   passed on the stack in right-to-left order", i.e. the first at the
+//!   lowest address, each eightbyte-aligned). When all 6 + 8 registers of
+//!   the stub are taken by its fixed parameters, further `u64` parameters
+//!   of the stub land in exactly those slots, so a stub with `K` trailing
+//!   `u64` words carries the overflowing arguments' bit patterns (a `double`
+//!   slot holds its 8 bytes, a `float` or narrow integer its low bytes). Up
+//!   to [`MAX_STACK`] words. AArch64 is left out: it has 8 integer argument
+//!   registers and Apple's variant packs stack slots by natural size.
 //! * **Variadic functions** are excluded: x86-64 needs `al` = number of
 //!   vector registers used, and Apple arm64 passes variadic arguments on the
-//!   stack. Structs, `str`/`bytes`/`json`, and more arguments than registers
-//!   also go to libffi.
+//!   stack. Structs and `str`/`bytes`/`json` also go to libffi.
 //! * Windows x64 assigns registers by position, not by class, so stubs are
 //!   compiled only for x86-64 and AArch64 outside Windows.
 //!
@@ -63,39 +73,35 @@ pub const STUBS_AVAILABLE: bool = cfg!(all(
 pub(crate) const INT_REGS: usize = 6;
 /// Float-class registers the stub fills.
 pub(crate) const FLOAT_REGS: usize = 8;
+/// Stack words a stub can pass (x86-64 only; 0 elsewhere).
+pub(crate) const MAX_STACK: usize = if cfg!(target_arch = "x86_64") { 10 } else { 0 };
+/// Most arguments a stub call can take.
+pub(crate) const MAX_ARGS: usize = INT_REGS + FLOAT_REGS + 10;
 
-type IntRetFn = unsafe extern "C" fn(
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-) -> u64;
-type FloatRetFn = unsafe extern "C" fn(
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-) -> f64;
+/// Expands to `u64` (one stub parameter per stack word).
+macro_rules! stub_word {
+    ($w:literal) => {
+        u64
+    };
+}
+
+/// Where an argument travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// The n-th INTEGER register.
+    Int(u8),
+    /// The n-th SSE register.
+    Float(u8),
+    /// The n-th stack word.
+    Stack(u8),
+}
+
+/// Register and stack images for one stub call.
+pub(crate) struct Regs {
+    pub(crate) i: [u64; INT_REGS],
+    pub(crate) f: [f64; FLOAT_REGS],
+    pub(crate) stack: [u64; 10],
+}
 
 /// The scalar kind of a parameter or return on the stub path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,8 +198,10 @@ impl Kind {
 /// Where each argument goes, fixed when a [`Call`](crate::Call) is built.
 #[derive(Clone, Debug)]
 pub(crate) struct StubPlan {
-    /// Per argument: its kind and its register index within its class.
-    pub(crate) slots: Vec<(Kind, u8)>,
+    /// Per argument: its kind and where it travels.
+    pub(crate) slots: Vec<(Kind, Place)>,
+    /// Stack words used.
+    pub(crate) stack_words: u8,
     /// `None` for `void`.
     pub(crate) ret: Option<Kind>,
 }
@@ -205,51 +213,81 @@ impl StubPlan {
         if !STUBS_AVAILABLE {
             return None;
         }
-        let (mut ints, mut floats) = (0u8, 0u8);
+        let (mut ints, mut floats, mut stack) = (0usize, 0usize, 0usize);
         let mut slots = Vec::with_capacity(params.len());
         for p in params {
             let k = Kind::of(p)?;
-            let counter = if k.is_float() { &mut floats } else { &mut ints };
-            slots.push((k, *counter));
-            *counter += 1;
-        }
-        if usize::from(ints) > INT_REGS || usize::from(floats) > FLOAT_REGS {
-            return None;
+            let place = if k.is_float() && floats < FLOAT_REGS {
+                floats += 1;
+                Place::Float((floats - 1) as u8)
+            } else if !k.is_float() && ints < INT_REGS {
+                ints += 1;
+                Place::Int((ints - 1) as u8)
+            } else if stack < MAX_STACK {
+                stack += 1;
+                Place::Stack((stack - 1) as u8)
+            } else {
+                return None;
+            };
+            slots.push((k, place));
         }
         let ret = match ret {
             FfiType::Void => None,
             t => Some(Kind::of(t)?),
         };
-        Some(StubPlan { slots, ret })
+        Some(StubPlan {
+            slots,
+            stack_words: stack as u8,
+            ret,
+        })
     }
 
-    /// Calls `code` with the register images and converts the return.
+    /// Calls `code` with the register and stack images and converts the
+    /// return.
     ///
     /// # Safety
     /// `code` must be a non-variadic C function whose parameters, in the
     /// order of `self.slots`, have those kinds and whose return has kind
-    /// `self.ret`; the register images must come from [`Kind::int_bits`] /
-    /// [`Kind::float_bits`] of valid arguments.
+    /// `self.ret`; the images must come from [`StubPlan::load_raw`] with
+    /// valid arguments.
     #[inline(always)]
-    pub(crate) unsafe fn invoke(
-        &self,
-        code: *const c_void,
-        i: &[u64; INT_REGS],
-        f: &[f64; FLOAT_REGS],
-    ) -> FfiValue {
+    pub(crate) unsafe fn invoke(&self, code: *const c_void, r: &Regs) -> FfiValue {
+        let (i, f, s) = (&r.i, &r.f, &r.stack);
+        macro_rules! stub_call {
+            ($ret:ty; $($w:literal)*) => {{
+                // SAFETY: per the module docs, a function whose INTEGER and
+                // SSE arguments fill (at most) these registers, with the rest
+                // in these stack words in parameter order, is callable with
+                // this type; the caller guarantees the shape.
+                unsafe {
+                    let fun: unsafe extern "C" fn(
+                        u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
+                        $(, stub_word!($w))*
+                    ) -> $ret = std::mem::transmute(code);
+                    fun(i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7] $(, s[$w])*)
+                }
+            }};
+        }
+        macro_rules! by_words {
+            ($ret:ty) => {
+                match self.stack_words {
+                    0 => stub_call!($ret;),
+                    1 => stub_call!($ret; 0),
+                    2 => stub_call!($ret; 0 1),
+                    3 => stub_call!($ret; 0 1 2),
+                    4 => stub_call!($ret; 0 1 2 3),
+                    5 => stub_call!($ret; 0 1 2 3 4),
+                    6 => stub_call!($ret; 0 1 2 3 4 5),
+                    7 => stub_call!($ret; 0 1 2 3 4 5 6),
+                    8 => stub_call!($ret; 0 1 2 3 4 5 6 7),
+                    9 => stub_call!($ret; 0 1 2 3 4 5 6 7 8),
+                    _ => stub_call!($ret; 0 1 2 3 4 5 6 7 8 9),
+                }
+            };
+        }
         match self.ret {
             Some(k @ (Kind::F32 | Kind::F64)) => {
-                // SAFETY: per the module docs, a function taking at most 6
-                // INTEGER and 8 SSE scalars in registers and returning an
-                // SSE scalar is callable with this type on SysV x86-64 and
-                // AAPCS64; the caller guarantees the shape.
-                let r = unsafe {
-                    let fun: FloatRetFn = std::mem::transmute(code);
-                    fun(
-                        i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5],
-                        f[6], f[7],
-                    )
-                };
+                let r: f64 = by_words!(f64);
                 if k == Kind::F32 {
                     FfiValue::f32(f32::from_bits(r.to_bits() as u32))
                 } else {
@@ -257,14 +295,7 @@ impl StubPlan {
                 }
             }
             k => {
-                // SAFETY: as above, with an INTEGER (or void) return.
-                let r = unsafe {
-                    let fun: IntRetFn = std::mem::transmute(code);
-                    fun(
-                        i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5],
-                        f[6], f[7],
-                    )
-                };
+                let r: u64 = by_words!(u64);
                 match k {
                     None => FfiValue::ZERO,
                     Some(Kind::Bool) => FfiValue::bool(r as u8 != 0),
@@ -282,16 +313,27 @@ impl StubPlan {
 
     /// Fills the register images from raw arguments (count already checked).
     #[inline(always)]
-    pub(crate) fn load_raw(&self, args: &[FfiValue]) -> ([u64; INT_REGS], [f64; FLOAT_REGS]) {
-        let mut i = [0u64; INT_REGS];
-        let mut f = [0f64; FLOAT_REGS];
-        for (&(k, slot), v) in self.slots.iter().zip(args) {
-            if k.is_float() {
-                f[usize::from(slot)] = k.float_bits(*v);
-            } else {
-                i[usize::from(slot)] = k.int_bits(*v);
+    pub(crate) fn load_raw(&self, args: &[FfiValue]) -> Regs {
+        let mut r = Regs {
+            i: [0; INT_REGS],
+            f: [0.0; FLOAT_REGS],
+            stack: [0; 10],
+        };
+        for (&(k, place), v) in self.slots.iter().zip(args) {
+            match place {
+                Place::Int(n) => r.i[usize::from(n)] = k.int_bits(*v),
+                Place::Float(n) => r.f[usize::from(n)] = k.float_bits(*v),
+                // A stack slot holds the argument's bytes from its lowest
+                // address: the register image's bits do exactly that.
+                Place::Stack(n) => {
+                    r.stack[usize::from(n)] = if k.is_float() {
+                        k.float_bits(*v).to_bits()
+                    } else {
+                        k.int_bits(*v)
+                    }
+                }
             }
         }
-        (i, f)
+        r
     }
 }
