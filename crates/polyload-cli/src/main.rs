@@ -170,7 +170,12 @@ fn watch(rt: &Runtime, dir: &Path, max_events: Option<u64>, as_json: bool) -> Re
     let mut outcomes = 0;
     for e in events {
         let line = match (&e, as_json) {
-            (Event::Preparing { bundle }, false) => format!("{bundle}: changed, reloading"),
+            (Event::Changed { bundle, paths }, false) => format!(
+                "{bundle}: {} changed",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            (Event::Preparing { bundle }, false) => format!("{bundle}: reloading"),
+            (Event::Changed { bundle, paths }, true) => json!({"event": "changed", "bundle": bundle, "paths": paths}).to_string(),
             (Event::Reloaded { bundle, generation, build, total, state_carried }, false) => format!(
                 "{bundle}: generation {generation} live (build {:.0} ms, reload {:.0} ms, state {})",
                 build.as_secs_f64() * 1e3,

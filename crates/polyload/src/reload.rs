@@ -31,6 +31,14 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// Files of a loaded bundle changed ([`Runtime::watch`]); a reload
+    /// follows.
+    Changed {
+        /// Bundle id.
+        bundle: String,
+        /// The changed files, relative to the bundle directory.
+        paths: Vec<std::path::PathBuf>,
+    },
     /// A reload started.
     Preparing {
         /// Bundle id.

@@ -2,7 +2,7 @@
 
 use crate::{Result, Runtime};
 use notify_debouncer_mini::{new_debouncer, notify::RecursiveMode, DebounceEventResult, Debouncer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ impl std::fmt::Debug for Watcher {
 /// The loaded bundles a set of changed paths concerns: for a bundle with a
 /// `[build]` section any file in its directory (outside `target/` and
 /// hidden entries); otherwise its artifact or its manifest.
-pub(crate) fn affected(rt: &Runtime, paths: &[PathBuf]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+pub(crate) fn affected(rt: &Runtime, paths: &[PathBuf]) -> BTreeMap<String, BTreeSet<PathBuf>> {
+    let mut out: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
     for b in rt.bundles() {
         let m = &b.manifest;
         let dir = canonical(m.dir());
@@ -45,7 +45,9 @@ pub(crate) fn affected(rt: &Runtime, paths: &[PathBuf]) -> BTreeSet<String> {
             }
             let relevant = m.build.is_some() || rel == m.file || rel == Path::new("manifest.toml");
             if relevant {
-                out.insert(m.id.clone());
+                out.entry(m.id.clone())
+                    .or_default()
+                    .insert(rel.to_path_buf());
             }
         }
     }
@@ -79,7 +81,11 @@ impl Runtime {
         let mut debouncer = new_debouncer(DEBOUNCE, move |res: DebounceEventResult| match res {
             Ok(events) => {
                 let paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
-                for id in affected(&rt, &paths) {
+                for (id, changed) in affected(&rt, &paths) {
+                    rt.subscribers().emit(crate::Event::Changed {
+                        bundle: id.clone(),
+                        paths: changed.into_iter().collect(),
+                    });
                     // The outcome reaches subscribers as an event.
                     let _ = rt.reload(&id);
                 }

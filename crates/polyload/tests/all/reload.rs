@@ -235,16 +235,21 @@ fn watching_rebuilds_and_reloads_on_edit() {
     let f = rt.function::<extern "C" fn(i64) -> i64>("live.f").unwrap();
     rewrite(&dir, "x + 7");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut got = None;
+    let (mut got, mut seen) = (None, Vec::new());
     while Instant::now() < deadline {
         if let Ok(e) = events.recv_timeout(Duration::from_millis(200)) {
             if matches!(e, Event::Reloaded { .. } | Event::Failed { .. }) {
                 got = Some(e);
                 break;
             }
+            seen.push(e);
         }
     }
     assert!(matches!(got, Some(Event::Reloaded { .. })), "{got:?}");
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Changed { bundle, paths } if bundle == "live" && paths.contains(&std::path::PathBuf::from("src/live.c")))),
+        "{seen:?}"
+    );
     assert_eq!(f.call((1,)).unwrap(), 8);
 
     // A broken edit is reported and the old version stays.
