@@ -3,10 +3,11 @@
 //!
 //! cargo bench -p polyload-ffi --bench ffi
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Bencher, Criterion};
 use libffi::middle::{arg, Cif, CodePtr, Type};
 use polyload_ffi::{CallBuilder, FfiType, FfiValue, Value};
 use std::ffi::c_void;
+use std::hint::black_box;
 use std::time::Duration;
 
 extern "C" fn add_i64(a: i64, b: i64) -> i64 {
@@ -31,6 +32,17 @@ extern "C" fn eight(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i
     a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 }
 
+/// Times `f`, hiding each result from the optimizer with
+/// `std::hint::black_box` and returning nothing to criterion: criterion
+/// 0.5's own `black_box` (a `read_volatile` copy of each output) would add
+/// the cost of that copy to every figure, more for a 32-byte `Value` than
+/// for libffi's bare `i64`.
+fn run<O>(bn: &mut Bencher, mut f: impl FnMut() -> O) {
+    bn.iter(|| {
+        black_box(f());
+    })
+}
+
 fn build(code: *const c_void, params: &[FfiType], ret: FfiType) -> polyload_ffi::Call {
     // SAFETY: each bench function has exactly these types.
     unsafe {
@@ -52,7 +64,7 @@ fn bench(c: &mut Criterion) {
         let (a, b) = (3i64, 4i64);
         g.bench_function("libffi", |bn| {
             // SAFETY: add_i64 matches the cif.
-            bn.iter(|| unsafe {
+            run(bn, || unsafe {
                 cif.call::<i64>(
                     CodePtr(code as *mut _),
                     &[arg(black_box(&a)), arg(black_box(&b))],
@@ -61,11 +73,11 @@ fn bench(c: &mut Criterion) {
         });
         let raw = [FfiValue::i64(a), FfiValue::i64(b)];
         g.bench_function("call_raw", |bn| {
-            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+            run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [Value::I64(a), Value::I64(b)];
         g.bench_function("call", |bn| {
-            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
     }
@@ -77,7 +89,7 @@ fn bench(c: &mut Criterion) {
         let (a, b) = (3.0f64, 4.0f64);
         g.bench_function("libffi", |bn| {
             // SAFETY: add_f64 matches the cif.
-            bn.iter(|| unsafe {
+            run(bn, || unsafe {
                 cif.call::<f64>(
                     CodePtr(code as *mut _),
                     &[arg(black_box(&a)), arg(black_box(&b))],
@@ -86,11 +98,11 @@ fn bench(c: &mut Criterion) {
         });
         let raw = [FfiValue::f64(a), FfiValue::f64(b)];
         g.bench_function("call_raw", |bn| {
-            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+            run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [Value::F64(a), Value::F64(b)];
         g.bench_function("call", |bn| {
-            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
     }
@@ -118,7 +130,7 @@ fn bench(c: &mut Criterion) {
         let (a, b, cc, d, e) = (1i32, 2.0f64, 3u8, 4.0f32, 5i64);
         g.bench_function("libffi", |bn| {
             // SAFETY: mix matches the cif.
-            bn.iter(|| unsafe {
+            run(bn, || unsafe {
                 cif.call::<f64>(
                     CodePtr(code as *mut _),
                     &[arg(black_box(&a)), arg(&b), arg(&cc), arg(&d), arg(&e)],
@@ -133,7 +145,7 @@ fn bench(c: &mut Criterion) {
             FfiValue::i64(e),
         ];
         g.bench_function("call_raw", |bn| {
-            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+            run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [
             Value::I32(a),
@@ -143,7 +155,7 @@ fn bench(c: &mut Criterion) {
             Value::I64(e),
         ];
         g.bench_function("call", |bn| {
-            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
     }
@@ -158,18 +170,18 @@ fn bench(c: &mut Criterion) {
         let xs = [1i64, 2, 3, 4, 5, 6, 7, 8];
         g.bench_function("libffi", |bn| {
             // SAFETY: eight matches the cif.
-            bn.iter(|| unsafe {
+            run(bn, || unsafe {
                 let args: Vec<_> = xs.iter().map(arg).collect();
                 cif.call::<i64>(CodePtr(code as *mut _), black_box(&args))
             })
         });
         let raw: Vec<FfiValue> = xs.iter().map(|x| FfiValue::i64(*x)).collect();
         g.bench_function("call_raw", |bn| {
-            bn.iter(|| unsafe { call.call_raw(black_box(&raw)) }.unwrap())
+            run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals: Vec<Value> = xs.iter().map(|x| Value::I64(*x)).collect();
         g.bench_function("call", |bn| {
-            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
     }
@@ -186,11 +198,13 @@ fn bench(c: &mut Criterion) {
         let p = Pair { a: 1, b: 2 };
         g.bench_function("libffi", |bn| {
             // SAFETY: swap matches the cif.
-            bn.iter(|| unsafe { cif.call::<Pair>(CodePtr(code as *mut _), &[arg(black_box(&p))]) })
+            run(bn, || unsafe {
+                cif.call::<Pair>(CodePtr(code as *mut _), &[arg(black_box(&p))])
+            })
         });
         let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
         g.bench_function("call", |bn| {
-            bn.iter(|| unsafe { call.call(black_box(&vals)) }.unwrap())
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
     }

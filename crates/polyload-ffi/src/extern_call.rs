@@ -2,8 +2,8 @@
 
 use crate::call::libffi_type;
 use crate::ffi_value::is_scalar;
-use crate::marshal::{read_value, write_value, Keep, Ownership};
-use crate::stub::{Kind, StubPlan};
+use crate::marshal::{read_plain, read_value, write_value, Keep, Ownership};
+use crate::stub::{Arg, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
 use crate::{FfiError, FfiType, FfiValue, Library, Signature, TypedArg, Value, ValueError};
 use libffi::low::{self, CodePtr};
 use libffi::middle::Cif;
@@ -381,25 +381,26 @@ impl Call {
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
         self.check_count(args.len())?;
         match &self.engine {
-            Engine::Stub(plan) => {
-                let mut raw = [FfiValue::ZERO; crate::stub::MAX_ARGS];
-                let mut cstrs: Vec<CString> = Vec::new();
-                for (i, (&(k, _), v)) in plan.slots.iter().zip(args).enumerate() {
-                    raw[i] = match k.raw_from_value(v) {
-                        Some(x) => x,
-                        None => self.cstr_or_error(k, i, v, &mut cstrs)?,
+            Engine::Stub(plan) if plan.registers_only => {
+                let mut regs = Regs::zeroed();
+                for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
+                    let Arg::Scalar(k, word) = a else {
+                        unreachable!("registers_only plans hold scalars")
                     };
+                    match k.bits_from_value(v) {
+                        Some(x) => regs.0[usize::from(*word)] = x,
+                        None => return Err(self.bad_argument(i, v)),
+                    }
                 }
-                let regs = plan.load_raw(&raw[..args.len()]);
                 // SAFETY: the plan matches the declared signature, which the
-                // builder's caller vouched for; `cstrs` outlive the call.
+                // builder's caller vouched for.
                 let r = unsafe { plan.invoke(self.code, &regs) };
-                drop(cstrs);
-                match plan.ret {
-                    Some(Kind::CStr) => read_cstr(r),
-                    _ => r.to_value(&self.signature.ret),
-                }
+                Ok(match plan.ret {
+                    Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
+                    _ => Value::Void,
+                })
             }
+            Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
             Engine::Libffi { .. } => {
                 for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
                     v.check(ty)
@@ -461,7 +462,8 @@ impl Call {
                 let regs = plan.load_raw(args);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                Ok(unsafe { plan.invoke(self.code, &regs) })
+                let r = unsafe { plan.invoke(self.code, &regs) };
+                Ok(plan.scalar_ret(r[0]))
             }
             Engine::Libffi { .. } => {
                 let mut keep = Keep::default();
@@ -492,30 +494,97 @@ impl Call {
         Ok(())
     }
 
-    #[cold]
-    fn cstr_or_error(
-        &self,
-        k: Kind,
-        index: usize,
-        v: &Value,
-        cstrs: &mut Vec<CString>,
-    ) -> Result<FfiValue, FfiError> {
-        match (k, v) {
-            (Kind::CStr, Value::Str(s)) => {
-                let c = CString::new(s.as_bytes()).map_err(|e| FfiError::InteriorNul {
-                    index,
-                    offset: e.nul_position(),
-                })?;
-                let p = FfiValue::ptr(c.as_ptr().cast());
-                cstrs.push(c);
-                Ok(p)
+    /// [`call`](Self::call) on a stub plan with `cstr` or struct arguments or
+    /// a struct or `cstr` return: marshals through C layout.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call); the argument count was checked.
+    #[inline(never)]
+    unsafe fn call_marshalled(&self, plan: &StubPlan, args: &[Value]) -> Result<Value, FfiError> {
+        let mut regs = Regs::zeroed();
+        let mut keep = Keep::default();
+        // Only a memory return uses it; the callee initialises the bytes of
+        // the return type, the only ones read.
+        let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
+        if plan.ret == Ret::Memory {
+            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+        }
+        for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
+            match a {
+                Arg::Scalar(Kind::CStr, word) => {
+                    let Value::Str(s) = v else {
+                        return Err(self.bad_argument(i, v));
+                    };
+                    let c = CString::new(s.as_bytes()).map_err(|e| FfiError::InteriorNul {
+                        index: i,
+                        offset: e.nul_position(),
+                    })?;
+                    regs.0[usize::from(*word)] = c.as_ptr() as u64;
+                    keep.cstrings.push(c);
+                }
+                Arg::Scalar(k, word) => match k.bits_from_value(v) {
+                    Some(x) => regs.0[usize::from(*word)] = x,
+                    None => return Err(self.bad_argument(i, v)),
+                },
+                Arg::Struct(st) => {
+                    let mut bytes = [0u64; crate::stub::MAX_STACK_WORDS];
+                    let dst: *mut u8 = bytes.as_mut_ptr().cast();
+                    // SAFETY (both writes): the buffer holds any struct the
+                    // plan accepts (at most MAX_STACK_WORDS eightbytes),
+                    // 8-aligned.
+                    match &st.flat {
+                        Some(flat) => {
+                            if !flat.write_words(&mut bytes, v) {
+                                return Err(self.bad_argument(i, v));
+                            }
+                        }
+                        None => {
+                            v.check(&st.ty)
+                                .map_err(|source| FfiError::BadArgument { index: i, source })?;
+                            unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
+                        }
+                    }
+                    for (n, w) in st.words.iter().enumerate() {
+                        regs.0[usize::from(*w)] = bytes[n];
+                    }
+                }
             }
-            _ => Err(FfiError::BadArgument {
-                index,
-                source: v.check(&self.declared[index]).err().unwrap_or(ValueError {
-                    expected: self.declared[index].to_string(),
-                    got: v.kind().to_string(),
-                }),
+        }
+        // SAFETY: the plan matches the declared signature, which the
+        // builder's caller vouched for; `keep` outlives the call; word 0
+        // holds the return buffer for a memory return.
+        let r = unsafe { plan.invoke(self.code, &regs) };
+        drop(keep);
+        match plan.ret {
+            Ret::Void => Ok(Value::Void),
+            Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
+            Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
+            // SAFETY: the callee wrote a value of the return type in the
+            // return registers (copied to `r`) or in `ret_buf`; stub struct
+            // returns are plain (`StubPlan::new`).
+            Ret::Pair(..) | Ret::Memory => {
+                let src: *const u8 = if plan.ret == Ret::Memory {
+                    ret_buf.as_ptr().cast()
+                } else {
+                    r.as_ptr().cast()
+                };
+                Ok(match (&plan.ret_flat, plan.ret) {
+                    (Some(flat), Ret::Pair(..)) => flat.read_words(&r),
+                    (Some(flat), _) => unsafe { flat.read(src) },
+                    (None, _) => unsafe { read_plain(src, &self.signature.ret) },
+                })
+            }
+        }
+    }
+
+    /// The error for argument `index` whose value does not fit its type.
+    #[cold]
+    fn bad_argument(&self, index: usize, v: &Value) -> FfiError {
+        FfiError::BadArgument {
+            index,
+            source: v.check(&self.declared[index]).err().unwrap_or(ValueError {
+                expected: self.declared[index].to_string(),
+                got: v.kind().to_string(),
             }),
         }
     }

@@ -21,7 +21,7 @@ impl Slot {
 /// Owned storage that must outlive the call (C strings, buffers).
 #[derive(Default)]
 pub(crate) struct Keep {
-    cstrings: Vec<CString>,
+    pub(crate) cstrings: Vec<CString>,
     buffers: Vec<Vec<u8>>,
 }
 
@@ -139,20 +139,10 @@ pub(crate) unsafe fn read_value(
     };
     // SAFETY (whole body): the caller guarantees `src` holds a `ty`.
     unsafe {
+        if let Some(v) = read_scalar(src, ty) {
+            return Ok(v);
+        }
         Ok(match ty {
-            FfiType::Void => Value::Void,
-            FfiType::Bool => Value::Bool(src.read() != 0),
-            FfiType::I8 => Value::I8(src.cast::<i8>().read()),
-            FfiType::U8 => Value::U8(src.read()),
-            FfiType::I16 => Value::I16(src.cast::<i16>().read()),
-            FfiType::U16 => Value::U16(src.cast::<u16>().read()),
-            FfiType::I32 => Value::I32(src.cast::<i32>().read()),
-            FfiType::U32 => Value::U32(src.cast::<u32>().read()),
-            FfiType::I64 => Value::I64(src.cast::<i64>().read()),
-            FfiType::U64 => Value::U64(src.cast::<u64>().read()),
-            FfiType::F32 => Value::F32(src.cast::<f32>().read()),
-            FfiType::F64 => Value::F64(src.cast::<f64>().read()),
-            FfiType::Pointer | FfiType::Callback(_) => Value::Ptr(src.cast::<usize>().read()),
             FfiType::CString => {
                 let p = src.cast::<*const std::ffi::c_char>().read();
                 if p.is_null() {
@@ -192,7 +182,68 @@ pub(crate) unsafe fn read_value(
                         .collect::<Result<_, _>>()?,
                 )
             }
+            _ => unreachable!("scalars are read above"),
         })
+    }
+}
+
+/// Reads a number, `bool`, `void` or address of type `ty` at `src`
+/// (`None` for other types).
+///
+/// # Safety
+/// `src` must hold an initialised value of `ty` in C layout.
+#[inline]
+pub(crate) unsafe fn read_scalar(src: *const u8, ty: &FfiType) -> Option<Value> {
+    // SAFETY (whole body): the caller guarantees `src` holds a `ty`.
+    unsafe {
+        Some(match ty {
+            FfiType::Void => Value::Void,
+            FfiType::Bool => Value::Bool(src.read() != 0),
+            FfiType::I8 => Value::I8(src.cast::<i8>().read()),
+            FfiType::U8 => Value::U8(src.read()),
+            FfiType::I16 => Value::I16(src.cast::<i16>().read()),
+            FfiType::U16 => Value::U16(src.cast::<u16>().read()),
+            FfiType::I32 => Value::I32(src.cast::<i32>().read()),
+            FfiType::U32 => Value::U32(src.cast::<u32>().read()),
+            FfiType::I64 => Value::I64(src.cast::<i64>().read()),
+            FfiType::U64 => Value::U64(src.cast::<u64>().read()),
+            FfiType::F32 => Value::F32(src.cast::<f32>().read()),
+            FfiType::F64 => Value::F64(src.cast::<f64>().read()),
+            FfiType::Pointer | FfiType::Callback(_) => Value::Ptr(src.cast::<usize>().read()),
+            _ => return None,
+        })
+    }
+}
+
+/// Reads a *plain* value (a number, an address, or a struct or array made
+/// of them; no strings) of type `ty` at `src`. Cannot fail: every bit
+/// pattern of these types is a value.
+///
+/// # Safety
+/// `src` must hold an initialised value of `ty` in C layout, and `ty` must
+/// be plain.
+pub(crate) unsafe fn read_plain(src: *const u8, ty: &FfiType) -> Value {
+    // SAFETY (whole body): the caller guarantees `src` holds a `ty`; field
+    // and element offsets stay inside it.
+    unsafe {
+        match ty {
+            FfiType::Struct(fields) => {
+                let mut out = Vec::with_capacity(fields.len());
+                for (f, off) in fields.iter().zip(FieldOffsets::new(fields)) {
+                    out.push(read_plain(src.add(off), f));
+                }
+                Value::Struct(out)
+            }
+            FfiType::Array(elem, n) => {
+                let size = elem.layout().size;
+                Value::Array(
+                    (0..*n)
+                        .map(|i| read_plain(src.add(i * size), elem))
+                        .collect(),
+                )
+            }
+            t => read_scalar(src, t).expect("plain types are scalars, structs and arrays"),
+        }
     }
 }
 

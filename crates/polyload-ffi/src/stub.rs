@@ -48,17 +48,32 @@
 //!   slot holds its 8 bytes, a `float` or narrow integer its low bytes). Up
 //!   to [`MAX_STACK`] words. AArch64 is left out: it has 8 integer argument
 //!   registers and Apple's variant packs stack slots by natural size.
+//! * **Structs by value (x86-64 only)**, made of numbers, addresses and
+//!   fixed arrays of them (psABI §3.2.3): a struct of at most 16 bytes is
+//!   split into eightbytes, each classified SSE when all its fields are
+//!   `float`/`double` and INTEGER otherwise ([`classify`]). As an argument
+//!   each eightbyte takes the next register of its class, which the stub's
+//!   register slots express directly; when the registers for all of its
+//!   eightbytes are not free, or the struct is larger, the whole struct
+//!   is copied to consecutive stack words and the registers stay free for
+//!   later arguments. As a return, one or two eightbytes come back in
+//!   `rax`/`rdx`/`xmm0`/`xmm1` in class order, read by declaring the stub's
+//!   return as a `#[repr(C)]` pair of the same classes; a larger struct is
+//!   MEMORY: the caller passes the address of a buffer as a hidden first
+//!   INTEGER argument (`rdi`), which the stub expresses by putting the
+//!   address in its first integer slot. AAPCS64 (homogeneous float
+//!   aggregates, `x8` for indirect results) is left to libffi.
 //! * **Variadic functions** are excluded: x86-64 needs `al` = number of
 //!   vector registers used, and Apple arm64 passes variadic arguments on the
-//!   stack. Structs and `str`/`bytes`/`json` also go to libffi.
+//!   stack. `str`/`bytes`/`json` and structs holding `cstr` also go to
+//!   libffi.
 //! * Windows x64 assigns registers by position, not by class, so stubs are
 //!   compiled only for x86-64 and AArch64 outside Windows.
 //!
-//! A JIT (e.g. cranelift-jit) would also cover stack arguments and small
-//! structs, but costs a code generator in the dependency tree, executable
-//! memory and compile time per signature; one fixed stub type covers the
-//! calls that dominate in practice (scalars in registers) with no code
-//! generation at all.
+//! A JIT (e.g. cranelift-jit) would cover every shape, but costs a code
+//! generator in the dependency tree, executable memory and compile time per
+//! signature; a handful of fixed stub types covers the calls that dominate
+//! in practice with no code generation at all.
 
 use crate::{FfiType, FfiValue, Value};
 use std::ffi::c_void;
@@ -74,9 +89,11 @@ pub(crate) const INT_REGS: usize = 6;
 /// Float-class registers the stub fills.
 pub(crate) const FLOAT_REGS: usize = 8;
 /// Stack words a stub can pass (x86-64 only; 0 elsewhere).
-pub(crate) const MAX_STACK: usize = if cfg!(target_arch = "x86_64") { 10 } else { 0 };
-/// Most arguments a stub call can take.
-pub(crate) const MAX_ARGS: usize = INT_REGS + FLOAT_REGS + 10;
+pub(crate) const MAX_STACK: usize = if cfg!(target_arch = "x86_64") {
+    MAX_STACK_WORDS
+} else {
+    0
+};
 
 /// Expands to `u64` (one stub parameter per stack word).
 macro_rules! stub_word {
@@ -85,22 +102,26 @@ macro_rules! stub_word {
     };
 }
 
-/// Where an argument travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Place {
-    /// The n-th INTEGER register.
-    Int(u8),
-    /// The n-th SSE register.
-    Float(u8),
-    /// The n-th stack word.
-    Stack(u8),
-}
+/// Stack words in a [`Regs`] image (the most a stub passes on x86-64).
+pub(crate) const MAX_STACK_WORDS: usize = 10;
+/// Words in a [`Regs`] image.
+pub(crate) const WORDS: usize = INT_REGS + FLOAT_REGS + MAX_STACK_WORDS;
+/// First SSE word of a [`Regs`] image.
+const FLOAT_BASE: usize = INT_REGS;
+/// First stack word of a [`Regs`] image.
+const STACK_BASE: usize = INT_REGS + FLOAT_REGS;
 
-/// Register and stack images for one stub call.
-pub(crate) struct Regs {
-    pub(crate) i: [u64; INT_REGS],
-    pub(crate) f: [f64; FLOAT_REGS],
-    pub(crate) stack: [u64; 10],
+/// Register and stack images for one stub call, one 64-bit word each:
+/// words `0..6` are the INTEGER registers, `6..14` the SSE registers (as
+/// `f64` bit patterns) and `14..24` the stack words. A flat array lets each
+/// argument be stored with one indexed write whatever its class.
+pub(crate) struct Regs(pub(crate) [u64; WORDS]);
+
+impl Regs {
+    #[inline(always)]
+    pub(crate) fn zeroed() -> Regs {
+        Regs([0; WORDS])
+    }
 }
 
 /// The scalar kind of a parameter or return on the stub path.
@@ -147,6 +168,63 @@ impl Kind {
         matches!(self, Kind::F32 | Kind::F64)
     }
 
+    /// The bits of a word image that belong to a value of this kind.
+    #[inline(always)]
+    pub(crate) fn mask(self) -> u64 {
+        match self {
+            Kind::Bool | Kind::I8 | Kind::U8 => 0xff,
+            Kind::I16 | Kind::U16 => 0xffff,
+            Kind::I32 | Kind::U32 | Kind::F32 => 0xffff_ffff,
+            _ => u64::MAX,
+        }
+    }
+
+    /// Loads the [`Value`] of this kind whose C representation is at `src`
+    /// (`Ptr` for `CStr`: its address).
+    ///
+    /// # Safety
+    /// `src` must hold an initialised value of this kind (no alignment
+    /// needed).
+    #[inline(always)]
+    pub(crate) unsafe fn load(self, src: *const u8) -> Value {
+        // SAFETY: the caller guarantees `src` holds such a value.
+        unsafe {
+            match self {
+                Kind::Bool => Value::Bool(src.read() != 0),
+                Kind::I8 => Value::I8(src.cast::<i8>().read()),
+                Kind::U8 => Value::U8(src.read()),
+                Kind::I16 => Value::I16(src.cast::<i16>().read_unaligned()),
+                Kind::U16 => Value::U16(src.cast::<u16>().read_unaligned()),
+                Kind::I32 => Value::I32(src.cast::<i32>().read_unaligned()),
+                Kind::U32 => Value::U32(src.cast::<u32>().read_unaligned()),
+                Kind::I64 => Value::I64(src.cast::<i64>().read_unaligned()),
+                Kind::U64 => Value::U64(src.cast::<u64>().read_unaligned()),
+                Kind::F32 => Value::F32(src.cast::<f32>().read_unaligned()),
+                Kind::F64 => Value::F64(src.cast::<f64>().read_unaligned()),
+                Kind::Ptr | Kind::CStr => Value::Ptr(src.cast::<usize>().read_unaligned()),
+            }
+        }
+    }
+
+    /// The raw value of this kind held in the low bytes of `w` (a return
+    /// register or a field read into a zeroed word): narrow integers
+    /// truncated to their width, a `float` from the low 32 bits.
+    #[inline(always)]
+    pub(crate) fn raw_in_word(self, w: u64) -> FfiValue {
+        match self {
+            Kind::Bool => FfiValue::bool(w as u8 != 0),
+            Kind::I8 => FfiValue::i8(w as i8),
+            Kind::U8 => FfiValue::u8(w as u8),
+            Kind::I16 => FfiValue::i16(w as i16),
+            Kind::U16 => FfiValue::u16(w as u16),
+            Kind::I32 => FfiValue::i32(w as i32),
+            Kind::U32 => FfiValue::u32(w as u32),
+            Kind::F32 => FfiValue::f32(f32::from_bits(w as u32)),
+            Kind::F64 => FfiValue::f64(f64::from_bits(w)),
+            Kind::I64 | Kind::U64 | Kind::Ptr | Kind::CStr => FfiValue::u64(w),
+        }
+    }
+
     /// The register image of a raw value: integers extended to 64 bits per
     /// signedness, floats as described in the module docs.
     #[inline(always)]
@@ -173,86 +251,287 @@ impl Kind {
         }
     }
 
-    /// A [`Value`] of this kind as a raw value, `None` on a kind mismatch.
-    /// `CStr` is handled by the caller (it needs storage).
+    /// The word image of a raw value of this kind: [`int_bits`](Self::int_bits)
+    /// for integers and addresses, the `f64` bit pattern of
+    /// [`float_bits`](Self::float_bits) for floats.
     #[inline(always)]
-    pub(crate) fn raw_from_value(self, v: &Value) -> Option<FfiValue> {
+    pub(crate) fn bits(self, v: FfiValue) -> u64 {
+        if self.is_float() {
+            self.float_bits(v).to_bits()
+        } else {
+            self.int_bits(v)
+        }
+    }
+
+    /// The word image of a [`Value`] of this kind, `None` on a kind
+    /// mismatch (and for `CStr`, which needs storage: the caller's job).
+    /// The same bits as [`bits`](Self::bits) of the matching [`FfiValue`].
+    #[inline(always)]
+    pub(crate) fn bits_from_value(self, v: &Value) -> Option<u64> {
         Some(match (self, v) {
-            (Kind::Bool, Value::Bool(x)) => FfiValue::bool(*x),
-            (Kind::I8, Value::I8(x)) => FfiValue::i8(*x),
-            (Kind::U8, Value::U8(x)) => FfiValue::u8(*x),
-            (Kind::I16, Value::I16(x)) => FfiValue::i16(*x),
-            (Kind::U16, Value::U16(x)) => FfiValue::u16(*x),
-            (Kind::I32, Value::I32(x)) => FfiValue::i32(*x),
-            (Kind::U32, Value::U32(x)) => FfiValue::u32(*x),
-            (Kind::I64, Value::I64(x)) => FfiValue::i64(*x),
-            (Kind::U64, Value::U64(x)) => FfiValue::u64(*x),
-            (Kind::F32, Value::F32(x)) => FfiValue::f32(*x),
-            (Kind::F64, Value::F64(x)) => FfiValue::f64(*x),
-            (Kind::Ptr, Value::Ptr(x)) => FfiValue::addr(*x),
+            (Kind::I64, Value::I64(x)) => *x as u64,
+            (Kind::F64, Value::F64(x)) => x.to_bits(),
+            (Kind::Bool, Value::Bool(x)) => u64::from(*x),
+            (Kind::I8, Value::I8(x)) => *x as i64 as u64,
+            (Kind::U8, Value::U8(x)) => u64::from(*x),
+            (Kind::I16, Value::I16(x)) => *x as i64 as u64,
+            (Kind::U16, Value::U16(x)) => u64::from(*x),
+            (Kind::I32, Value::I32(x)) => *x as i64 as u64,
+            (Kind::U32, Value::U32(x)) => u64::from(*x),
+            (Kind::U64, Value::U64(x)) => *x,
+            (Kind::F32, Value::F32(x)) => u64::from(x.to_bits()),
+            (Kind::Ptr, Value::Ptr(x)) => *x as u64,
             _ => return None,
         })
     }
+
+    /// The [`Value`] of a returned raw value of this kind (`Ptr` for
+    /// `CStr`: its address).
+    #[inline(always)]
+    pub(crate) fn value(self, v: FfiValue) -> Value {
+        match self {
+            Kind::Bool => Value::Bool(v.as_bool()),
+            Kind::I8 => Value::I8(v.as_i8()),
+            Kind::U8 => Value::U8(v.as_u8()),
+            Kind::I16 => Value::I16(v.as_i16()),
+            Kind::U16 => Value::U16(v.as_u16()),
+            Kind::I32 => Value::I32(v.as_i32()),
+            Kind::U32 => Value::U32(v.as_u32()),
+            Kind::I64 => Value::I64(v.as_i64()),
+            Kind::U64 => Value::U64(v.as_u64()),
+            Kind::F32 => Value::F32(v.as_f32()),
+            Kind::F64 => Value::F64(v.as_f64()),
+            Kind::Ptr | Kind::CStr => Value::Ptr(v.as_addr()),
+        }
+    }
 }
+
+/// How one argument reaches the callee.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    /// A scalar of this kind, in word `.1` of [`Regs`].
+    Scalar(Kind, u8),
+    /// A struct by value (x86-64 only): its C bytes, eightbyte by
+    /// eightbyte, go to the words listed (two registers, or consecutive
+    /// stack words).
+    Struct(Box<StructArg>),
+}
+
+/// A struct argument's type and the [`Regs`] word of each of its eightbytes.
+#[derive(Clone, Debug)]
+pub(crate) struct StructArg {
+    pub(crate) ty: FfiType,
+    /// The same type flattened, when it does not nest.
+    pub(crate) flat: Option<FlatStruct>,
+    pub(crate) words: Vec<u8>,
+}
+
+/// The register class of one eightbyte (psABI §3.2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// `rax`/`rdx` on return, the next of `rdi..r9` as an argument.
+    Integer,
+    /// `xmm0`/`xmm1` on return, the next of `xmm0..xmm7` as an argument.
+    Sse,
+}
+
+/// How the return value comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ret {
+    Void,
+    Scalar(Kind),
+    /// A struct of at most 16 bytes in registers: the classes of its one or
+    /// two eightbytes.
+    Pair(Class, Option<Class>),
+    /// A struct in memory: the caller passes a buffer's address as a hidden
+    /// first INTEGER argument, the callee fills it (and returns the address
+    /// in `rax`).
+    Memory,
+}
+
+/// Two-eightbyte struct returns, declared with the classes they stand for
+/// so that the compiler reads them from the same registers the callee
+/// writes (`rax`/`rdx`, `xmm0`/`xmm1`, or one of each in eightbyte order).
+#[repr(C)]
+struct PairII(u64, u64);
+#[repr(C)]
+struct PairFF(f64, f64);
+#[repr(C)]
+struct PairIF(u64, f64);
+#[repr(C)]
+struct PairFI(f64, u64);
+
+/// Largest struct the stub path returns through memory, in bytes.
+pub(crate) const MAX_MEMORY_RET: usize = 256;
 
 /// Where each argument goes, fixed when a [`Call`](crate::Call) is built.
 #[derive(Clone, Debug)]
 pub(crate) struct StubPlan {
-    /// Per argument: its kind and where it travels.
-    pub(crate) slots: Vec<(Kind, Place)>,
+    /// Per argument, in order.
+    pub(crate) args: Vec<Arg>,
     /// Stack words used.
     pub(crate) stack_words: u8,
-    /// `None` for `void`.
-    pub(crate) ret: Option<Kind>,
+    pub(crate) ret: Ret,
+    /// The return type flattened, for a struct return that does not nest.
+    pub(crate) ret_flat: Option<FlatStruct>,
+    /// Every argument a scalar other than `cstr` and the return a scalar
+    /// other than `cstr` (or `void`): a call needs no storage and no
+    /// marshalling, only register words.
+    pub(crate) registers_only: bool,
+}
+
+/// Whether a struct's fields are all numbers or addresses (no `cstr`,
+/// `str`, `bytes` or `json`, which need storage or ownership rules), so its
+/// bytes can be written straight into registers.
+fn plain(ty: &FfiType) -> bool {
+    match ty {
+        FfiType::Struct(fields) => !fields.is_empty() && fields.iter().all(plain),
+        FfiType::Array(elem, n) => *n > 0 && plain(elem),
+        t => Kind::of(t).is_some_and(|k| k != Kind::CStr),
+    }
+}
+
+/// The classes of a struct's eightbytes per psABI §3.2.3, or `None` when it
+/// is passed in memory (over 16 bytes). An eightbyte is SSE when every
+/// field in it is `float`/`double`, INTEGER otherwise; C's natural
+/// alignment means no scalar field straddles two eightbytes.
+pub(crate) fn classify(ty: &FfiType) -> Option<Vec<Class>> {
+    let size = ty.layout().size;
+    if size > 16 {
+        return None;
+    }
+    let mut classes = vec![Class::Sse; size.div_ceil(8)];
+    fn walk(ty: &FfiType, base: usize, classes: &mut [Class]) {
+        match ty {
+            FfiType::Struct(fields) => {
+                for (f, off) in fields.iter().zip(crate::marshal::FieldOffsets::new(fields)) {
+                    walk(f, base + off, classes);
+                }
+            }
+            FfiType::Array(elem, n) => {
+                let size = elem.layout().size;
+                for i in 0..*n {
+                    walk(elem, base + i * size, classes);
+                }
+            }
+            t if t.is_float() => {}
+            _ => classes[base / 8] = Class::Integer,
+        }
+    }
+    walk(ty, 0, &mut classes);
+    Some(classes)
 }
 
 impl StubPlan {
     /// The plan for a non-variadic signature, or `None` when the shape needs
-    /// libffi (non-scalar types, too many arguments, no stubs on this target).
-    pub(crate) fn new(params: &[FfiType], ret: &FfiType) -> Option<StubPlan> {
+    /// libffi (`str`-like or non-plain struct types, too many arguments, no
+    /// stubs on this target; structs only on x86-64).
+    pub(crate) fn new(params: &[FfiType], ret_ty: &FfiType) -> Option<StubPlan> {
         if !STUBS_AVAILABLE {
             return None;
         }
-        let (mut ints, mut floats, mut stack) = (0usize, 0usize, 0usize);
-        let mut slots = Vec::with_capacity(params.len());
+        let structs = cfg!(target_arch = "x86_64");
+        let ret = match ret_ty {
+            FfiType::Void => Ret::Void,
+            t @ FfiType::Struct(_) if structs && plain(t) => match classify(t) {
+                Some(c) => Ret::Pair(c[0], c.get(1).copied()),
+                None if t.layout().size <= MAX_MEMORY_RET => Ret::Memory,
+                None => return None,
+            },
+            t => Ret::Scalar(Kind::of(t)?),
+        };
+        // The hidden return-buffer address takes the first INTEGER register.
+        let (mut ints, mut floats, mut stack) = (usize::from(ret == Ret::Memory), 0usize, 0usize);
+        let mut args = Vec::with_capacity(params.len());
         for p in params {
+            if let FfiType::Struct(_) = p {
+                if !(structs && plain(p)) {
+                    return None;
+                }
+                let in_regs = classify(p).filter(|classes| {
+                    let need_i = classes.iter().filter(|c| **c == Class::Integer).count();
+                    ints + need_i <= INT_REGS && floats + classes.len() - need_i <= FLOAT_REGS
+                });
+                let words: Vec<u8> = match in_regs {
+                    Some(classes) => classes
+                        .iter()
+                        .map(|c| {
+                            let next = match c {
+                                Class::Integer => &mut ints,
+                                Class::Sse => &mut floats,
+                            };
+                            *next += 1;
+                            let base = if *c == Class::Sse { FLOAT_BASE } else { 0 };
+                            (base + *next - 1) as u8
+                        })
+                        .collect(),
+                    // psABI §3.2.3: a struct over 16 bytes, or one whose
+                    // eightbytes do not all find a free register, goes
+                    // whole to the stack (eightbyte-aligned slots, first
+                    // argument lowest), and the registers stay free for
+                    // later arguments.
+                    None => {
+                        let n = p.layout().size.div_ceil(8);
+                        if stack + n > MAX_STACK {
+                            return None;
+                        }
+                        stack += n;
+                        (STACK_BASE + stack - n..STACK_BASE + stack)
+                            .map(|w| w as u8)
+                            .collect()
+                    }
+                };
+                args.push(Arg::Struct(Box::new(StructArg {
+                    ty: p.clone(),
+                    flat: FlatStruct::of(p),
+                    words,
+                })));
+                continue;
+            }
             let k = Kind::of(p)?;
-            let place = if k.is_float() && floats < FLOAT_REGS {
+            let word = if k.is_float() && floats < FLOAT_REGS {
                 floats += 1;
-                Place::Float((floats - 1) as u8)
+                FLOAT_BASE + floats - 1
             } else if !k.is_float() && ints < INT_REGS {
                 ints += 1;
-                Place::Int((ints - 1) as u8)
+                ints - 1
             } else if stack < MAX_STACK {
                 stack += 1;
-                Place::Stack((stack - 1) as u8)
+                STACK_BASE + stack - 1
             } else {
                 return None;
             };
-            slots.push((k, place));
+            args.push(Arg::Scalar(k, word as u8));
         }
-        let ret = match ret {
-            FfiType::Void => None,
-            t => Some(Kind::of(t)?),
-        };
+        let registers_only = args
+            .iter()
+            .all(|a| matches!(a, Arg::Scalar(k, _) if *k != Kind::CStr))
+            && matches!(ret, Ret::Void | Ret::Scalar(_))
+            && ret != Ret::Scalar(Kind::CStr);
         Some(StubPlan {
-            slots,
+            args,
             stack_words: stack as u8,
             ret,
+            ret_flat: FlatStruct::of(ret_ty),
+            registers_only,
         })
     }
 
-    /// Calls `code` with the register and stack images and converts the
-    /// return.
+    /// Calls `code` with the register and stack images and returns the
+    /// return registers: `rax`/`x0` or the bits of `xmm0`/`v0` in word 0
+    /// for a scalar; a struct's eightbytes in order for [`Ret::Pair`];
+    /// nothing useful for [`Ret::Void`] and [`Ret::Memory`].
     ///
     /// # Safety
     /// `code` must be a non-variadic C function whose parameters, in the
-    /// order of `self.slots`, have those kinds and whose return has kind
-    /// `self.ret`; the images must come from [`StubPlan::load_raw`] with
-    /// valid arguments.
+    /// order of `self.args`, have those kinds and whose return is
+    /// `self.ret`; the images must hold valid arguments (and, for
+    /// [`Ret::Memory`], word 0 the address of a buffer large and aligned
+    /// enough for the return type).
     #[inline(always)]
-    pub(crate) unsafe fn invoke(&self, code: *const c_void, r: &Regs) -> FfiValue {
-        let (i, f, s) = (&r.i, &r.f, &r.stack);
+    pub(crate) unsafe fn invoke(&self, code: *const c_void, r: &Regs) -> [u64; 2] {
+        let w = &r.0;
+        let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
         macro_rules! stub_call {
             ($ret:ty; $($w:literal)*) => {{
                 // SAFETY: per the module docs, a function whose INTEGER and
@@ -264,7 +543,7 @@ impl StubPlan {
                         u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
                         $(, stub_word!($w))*
                     ) -> $ret = std::mem::transmute(code);
-                    fun(i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7] $(, s[$w])*)
+                    fun(w[0], w[1], w[2], w[3], w[4], w[5], f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7) $(, w[STACK_BASE + $w])*)
                 }
             }};
         }
@@ -286,27 +565,27 @@ impl StubPlan {
             };
         }
         match self.ret {
-            Some(k @ (Kind::F32 | Kind::F64)) => {
-                let r: f64 = by_words!(f64);
-                if k == Kind::F32 {
-                    FfiValue::f32(f32::from_bits(r.to_bits() as u32))
-                } else {
-                    FfiValue::f64(r)
-                }
+            Ret::Scalar(Kind::F32 | Kind::F64) | Ret::Pair(Class::Sse, None) => {
+                [by_words!(f64).to_bits(), 0]
             }
-            k => {
-                let r: u64 = by_words!(u64);
-                match k {
-                    None => FfiValue::ZERO,
-                    Some(Kind::Bool) => FfiValue::bool(r as u8 != 0),
-                    Some(Kind::I8) => FfiValue::i8(r as i8),
-                    Some(Kind::U8) => FfiValue::u8(r as u8),
-                    Some(Kind::I16) => FfiValue::i16(r as i16),
-                    Some(Kind::U16) => FfiValue::u16(r as u16),
-                    Some(Kind::I32) => FfiValue::i32(r as i32),
-                    Some(Kind::U32) => FfiValue::u32(r as u32),
-                    Some(_) => FfiValue::u64(r),
-                }
+            Ret::Pair(Class::Sse, Some(Class::Sse)) => {
+                let r: PairFF = by_words!(PairFF);
+                [r.0.to_bits(), r.1.to_bits()]
+            }
+            Ret::Pair(Class::Sse, Some(Class::Integer)) => {
+                let r: PairFI = by_words!(PairFI);
+                [r.0.to_bits(), r.1]
+            }
+            Ret::Pair(Class::Integer, Some(Class::Sse)) => {
+                let r: PairIF = by_words!(PairIF);
+                [r.0, r.1.to_bits()]
+            }
+            Ret::Pair(Class::Integer, Some(Class::Integer)) => {
+                let r: PairII = by_words!(PairII);
+                [r.0, r.1]
+            }
+            Ret::Void | Ret::Scalar(_) | Ret::Pair(Class::Integer, None) | Ret::Memory => {
+                [by_words!(u64), 0]
             }
         }
     }
@@ -314,26 +593,97 @@ impl StubPlan {
     /// Fills the register images from raw arguments (count already checked).
     #[inline(always)]
     pub(crate) fn load_raw(&self, args: &[FfiValue]) -> Regs {
-        let mut r = Regs {
-            i: [0; INT_REGS],
-            f: [0.0; FLOAT_REGS],
-            stack: [0; 10],
-        };
-        for (&(k, place), v) in self.slots.iter().zip(args) {
-            match place {
-                Place::Int(n) => r.i[usize::from(n)] = k.int_bits(*v),
-                Place::Float(n) => r.f[usize::from(n)] = k.float_bits(*v),
-                // A stack slot holds the argument's bytes from its lowest
-                // address: the register image's bits do exactly that.
-                Place::Stack(n) => {
-                    r.stack[usize::from(n)] = if k.is_float() {
-                        k.float_bits(*v).to_bits()
-                    } else {
-                        k.int_bits(*v)
-                    }
-                }
+        let mut r = Regs::zeroed();
+        // A stack slot holds the argument's bytes from its lowest address:
+        // the register image's bits do exactly that.
+        for (a, v) in self.args.iter().zip(args) {
+            match a {
+                Arg::Scalar(k, word) => r.0[usize::from(*word)] = k.bits(*v),
+                Arg::Struct(_) => unreachable!("call_raw is only offered for scalar signatures"),
             }
         }
         r
+    }
+
+    /// The raw value of a scalar return from [`invoke`](Self::invoke)'s
+    /// first word: narrow integers truncated to their width (their upper
+    /// register bits are unspecified), a `float` from the low 32 bits,
+    /// zero for `void`.
+    #[inline(always)]
+    pub(crate) fn scalar_ret(&self, w: u64) -> FfiValue {
+        match self.ret {
+            Ret::Scalar(k) => k.raw_in_word(w),
+            _ => FfiValue::ZERO,
+        }
+    }
+}
+
+/// A struct of scalar fields only (no nested struct or array), as each
+/// field's kind and byte offset: marshalled without walking the type.
+#[derive(Clone, Debug)]
+pub(crate) struct FlatStruct(Vec<(Kind, u32)>);
+
+impl FlatStruct {
+    /// The flat form of a plain struct type, `None` when it nests.
+    pub(crate) fn of(ty: &FfiType) -> Option<FlatStruct> {
+        let FfiType::Struct(fields) = ty else {
+            return None;
+        };
+        fields
+            .iter()
+            .zip(crate::marshal::FieldOffsets::new(fields))
+            .map(|(f, off)| Some((Kind::of(f)?, u32::try_from(off).ok()?)))
+            .collect::<Option<Vec<_>>>()
+            .map(FlatStruct)
+    }
+
+    /// The eightbytes of a [`Value::Struct`] of matching fields, ORed
+    /// into `words` (which start zeroed: padding is zero); `false` when the
+    /// value does not match. Fields are combined in registers, not stored
+    /// byte-wise (which would defeat store-to-load forwarding when the
+    /// words are read back).
+    #[inline]
+    pub(crate) fn write_words(&self, words: &mut [u64], v: &Value) -> bool {
+        let Value::Struct(vals) = v else {
+            return false;
+        };
+        if vals.len() != self.0.len() {
+            return false;
+        }
+        for (&(k, off), v) in self.0.iter().zip(vals) {
+            let Some(bits) = k.bits_from_value(v) else {
+                return false;
+            };
+            let shift = (off % 8) * 8;
+            words[(off / 8) as usize] |= (bits & k.mask()) << shift;
+        }
+        true
+    }
+
+    /// Reads the struct at `src`, field by field (so padding, which C need
+    /// not initialise, is never read).
+    ///
+    /// # Safety
+    /// `src` must hold an initialised value of the struct.
+    #[inline]
+    pub(crate) unsafe fn read(&self, src: *const u8) -> Value {
+        let mut out = Vec::with_capacity(self.0.len());
+        for &(k, off) in &self.0 {
+            // SAFETY: the field lies inside the initialised struct.
+            out.push(unsafe { k.load(src.add(off as usize)) });
+        }
+        Value::Struct(out)
+    }
+
+    /// Reads the struct from its eightbytes as returned in registers
+    /// (little-endian target).
+    #[inline]
+    pub(crate) fn read_words(&self, words: &[u64]) -> Value {
+        let mut out = Vec::with_capacity(self.0.len());
+        for &(k, off) in &self.0 {
+            let w = words[(off / 8) as usize] >> ((off % 8) * 8);
+            out.push(k.value(k.raw_in_word(w)));
+        }
+        Value::Struct(out)
     }
 }

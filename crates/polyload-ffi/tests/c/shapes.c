@@ -96,43 +96,61 @@ double sum_S1(S1 s) { return (double)s.f0 * 1; }
 S1 make_S1(int32_t seed) { S1 s = { (int32_t)(seed + 0) }; return s; }
 double sum_S1_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S1 s) { return a + b + c + d + e + x + sum_S1(s); }
 S1 twice_S1(S1 s) { s.f0 = (int32_t)(s.f0 * 2); return s; }
+double spill_S1(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S1 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S1(s) + g * 10 + x; }
 typedef struct { int32_t f0; float f1; } S2;
 double sum_S2(S2 s) { return (double)s.f0 * 1 + (double)s.f1 * 2; }
 S2 make_S2(int32_t seed) { S2 s = { (int32_t)(seed + 0), (float)(seed + 1) }; return s; }
 double sum_S2_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S2 s) { return a + b + c + d + e + x + sum_S2(s); }
 S2 twice_S2(S2 s) { s.f0 = (int32_t)(s.f0 * 2); s.f1 = (float)(s.f1 * 2); return s; }
+double spill_S2(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S2 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S2(s) + g * 10 + x; }
 typedef struct { uint8_t f0; double f1; uint16_t f2; } S3;
 double sum_S3(S3 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
 S3 make_S3(int32_t seed) { S3 s = { (uint8_t)(seed + 0), (double)(seed + 1), (uint16_t)(seed + 2) }; return s; }
 double sum_S3_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S3 s) { return a + b + c + d + e + x + sum_S3(s); }
 S3 twice_S3(S3 s) { s.f0 = (uint8_t)(s.f0 * 2); s.f1 = (double)(s.f1 * 2); s.f2 = (uint16_t)(s.f2 * 2); return s; }
+double spill_S3(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S3 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S3(s) + g * 10 + x; }
 typedef struct { double f0; double f1; } S4;
 double sum_S4(S4 s) { return (double)s.f0 * 1 + (double)s.f1 * 2; }
 S4 make_S4(int32_t seed) { S4 s = { (double)(seed + 0), (double)(seed + 1) }; return s; }
 double sum_S4_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S4 s) { return a + b + c + d + e + x + sum_S4(s); }
 S4 twice_S4(S4 s) { s.f0 = (double)(s.f0 * 2); s.f1 = (double)(s.f1 * 2); return s; }
+double spill_S4(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S4 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S4(s) + g * 10 + x; }
 typedef struct { int64_t f0; int8_t f1; float f2; double f3; uint16_t f4; } S5;
 double sum_S5(S5 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3 + (double)s.f3 * 4 + (double)s.f4 * 5; }
 S5 make_S5(int32_t seed) { S5 s = { (int64_t)(seed + 0), (int8_t)(seed + 1), (float)(seed + 2), (double)(seed + 3), (uint16_t)(seed + 4) }; return s; }
 double sum_S5_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S5 s) { return a + b + c + d + e + x + sum_S5(s); }
 S5 twice_S5(S5 s) { s.f0 = (int64_t)(s.f0 * 2); s.f1 = (int8_t)(s.f1 * 2); s.f2 = (float)(s.f2 * 2); s.f3 = (double)(s.f3 * 2); s.f4 = (uint16_t)(s.f4 * 2); return s; }
+double spill_S5(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S5 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S5(s) + g * 10 + x; }
 typedef struct { int8_t f0; int16_t f1; int32_t f2; } S6;
 double sum_S6(S6 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
 S6 make_S6(int32_t seed) { S6 s = { (int8_t)(seed + 0), (int16_t)(seed + 1), (int32_t)(seed + 2) }; return s; }
 double sum_S6_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S6 s) { return a + b + c + d + e + x + sum_S6(s); }
 S6 twice_S6(S6 s) { s.f0 = (int8_t)(s.f0 * 2); s.f1 = (int16_t)(s.f1 * 2); s.f2 = (int32_t)(s.f2 * 2); return s; }
+double spill_S6(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S6 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S6(s) + g * 10 + x; }
 typedef struct { float f0; float f1; float f2; } S7;
 double sum_S7(S7 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
 S7 make_S7(int32_t seed) { S7 s = { (float)(seed + 0), (float)(seed + 1), (float)(seed + 2) }; return s; }
 double sum_S7_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S7 s) { return a + b + c + d + e + x + sum_S7(s); }
 S7 twice_S7(S7 s) { s.f0 = (float)(s.f0 * 2); s.f1 = (float)(s.f1 * 2); s.f2 = (float)(s.f2 * 2); return s; }
+double spill_S7(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S7 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S7(s) + g * 10 + x; }
 typedef struct { int64_t f0; double f1; } S8;
 double sum_S8(S8 s) { return (double)s.f0 * 1 + (double)s.f1 * 2; }
 S8 make_S8(int32_t seed) { S8 s = { (int64_t)(seed + 0), (double)(seed + 1) }; return s; }
 double sum_S8_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S8 s) { return a + b + c + d + e + x + sum_S8(s); }
 S8 twice_S8(S8 s) { s.f0 = (int64_t)(s.f0 * 2); s.f1 = (double)(s.f1 * 2); return s; }
+double spill_S8(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S8 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S8(s) + g * 10 + x; }
 typedef struct { uint8_t f0; uint8_t f1; uint8_t f2; } S9;
 double sum_S9(S9 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
 S9 make_S9(int32_t seed) { S9 s = { (uint8_t)(seed + 0), (uint8_t)(seed + 1), (uint8_t)(seed + 2) }; return s; }
 double sum_S9_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S9 s) { return a + b + c + d + e + x + sum_S9(s); }
 S9 twice_S9(S9 s) { s.f0 = (uint8_t)(s.f0 * 2); s.f1 = (uint8_t)(s.f1 * 2); s.f2 = (uint8_t)(s.f2 * 2); return s; }
+double spill_S9(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S9 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S9(s) + g * 10 + x; }
+
+/* Fixed arrays inside structs: SA is two eightbytes (SSE: v[0], v[1];
+   INTEGER: v[2] shares it with tag), SB is 24 bytes (memory). */
+typedef struct { float v[3]; int32_t tag; } SA;
+double sum_SA(SA s) { return s.v[0] + 2.0 * s.v[1] + 3.0 * s.v[2] + 4.0 * s.tag; }
+SA twice_SA(SA s) { for (int i = 0; i < 3; i++) s.v[i] *= 2; s.tag *= 2; return s; }
+typedef struct { uint8_t b[5]; int64_t n; double d; } SB;
+double sum_SB(SB s) { double t = 0; for (int i = 0; i < 5; i++) t += (i + 1) * s.b[i]; return t + 6.0 * s.n + 7.0 * s.d; }
+SB twice_SB(SB s) { for (int i = 0; i < 5; i++) s.b[i] *= 2; s.n *= 2; s.d *= 2; return s; }
