@@ -34,9 +34,11 @@
 //! # Threads and re-entrancy
 //! QuickJS is single-threaded. Each bundle's runtime sits behind a
 //! re-entrant lock: another thread waits; the same thread re-enters (JS ->
-//! Python -> JS) by reusing the context that is already active on it. The
-//! lock is held while JS calls out, so two JS/Lua bundles calling each other
-//! from two threads at once can deadlock; same-thread cycles cannot.
+//! Python -> JS) by reusing the context that is already active on it. That
+//! lock is always taken under [`polyload::vm_lock`], the process-wide
+//! re-entrant lock shared with the Lua loader, so bundles calling each other
+//! from several threads in opposite directions cannot deadlock; JavaScript
+//! and Lua code therefore run one thread at a time.
 //!
 //! # Errors
 //! A thrown exception becomes [`polyload::Error::Guest`] with `Name:
@@ -105,6 +107,8 @@ impl Shared {
     /// Runs `f` with the bundle's context on this thread, re-using the
     /// context already entered further up this thread's stack.
     fn enter<R>(&self, f: impl for<'js> FnOnce(Ctx<'js>, &Vm) -> R) -> R {
+        // Always before the per-runtime lock (see `polyload::vm_lock`).
+        let _vm_lock = polyload::vm_lock();
         let vm = self.0.lock();
         if let Some(raw) = vm.active.get() {
             // SAFETY: `active` is set only while a frame of this thread (the

@@ -32,11 +32,12 @@
 //! `call(name, ...)`, `get(name)` (a callable proxy) and `null`.
 //!
 //! # Threads and re-entrancy
-//! mlua's `send` feature guards each state with a re-entrant lock: a call
-//! from another thread waits, a call back into the same state on the same
-//! thread (Lua -> Python -> Lua) goes through. The lock is held while Lua
-//! calls out, so two Lua bundles calling each other from two threads at once
-//! can deadlock; same-thread cycles cannot.
+//! Lua code runs under [`polyload::vm_lock`], the process-wide re-entrant
+//! lock shared with the JavaScript loader: a call from another thread waits,
+//! a call back into the same state on the same thread (Lua -> Python -> Lua)
+//! goes through, and bundles calling each other from several threads in
+//! opposite directions cannot deadlock (one lock cannot form a cycle). Lua
+//! and JavaScript code therefore run one thread at a time.
 //!
 //! # Errors
 //! A Lua error becomes [`polyload::Error::Guest`] with Lua's message
@@ -208,6 +209,7 @@ impl BundleLoader for LuaLoader {
             ),
             BundleSource::Bytes(b) => (b.clone(), format!("@{} (memory)", file.display())),
         };
+        let _vm = polyload::vm_lock();
         let lua = self.new_state(cx)?;
         let result: LuaValue = lua
             .load(&code[..])
@@ -252,7 +254,10 @@ impl BundleLoader for LuaLoader {
             };
             let ret = decl.signature.ret.clone();
             let state = lua.clone();
-            let entry = move |args: &[Value]| call_lua(&state, &f, &ret, args);
+            let entry = move |args: &[Value]| {
+                let _vm = polyload::vm_lock();
+                call_lua(&state, &f, &ret, args)
+            };
             exports.push(Export {
                 name: decl.name.clone(),
                 signature: decl.signature.clone(),

@@ -222,6 +222,40 @@ fn threads_cross_languages_in_one_direction() {
     }
 }
 
+/// Lua calls JS while JS calls Lua, from two threads at once, and Python
+/// joins in: with a lock per VM each thread would hold its own VM's lock
+/// and wait for the other's forever. A deadlock fails the test by timeout
+/// instead of hanging the suite.
+#[test]
+fn threads_cross_languages_in_opposite_directions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    let sig = [("f", "fn(i64) -> i64")];
+    let lua = "local polyload = require('polyload')\nreturn { f = function(n) if n == 0 then return 0 end return 1 + polyload.call('oj.f', n - 1) end }\n";
+    let js = "import { call } from 'polyload';\nexport function f(n) { return n === 0 ? 0 : 1 + call('op.f', n - 1); }\n";
+    let py = "import polyload\ndef f(n):\n    return 0 if n == 0 else 1 + polyload.call('ol.f', n - 1)\n";
+    rt.load_bundle(bundle(tmp.path(), "ol", "lua", "main.lua", &sig, lua))
+        .unwrap();
+    rt.load_bundle(bundle(tmp.path(), "oj", "js", "main.js", &sig, js))
+        .unwrap();
+    rt.load_bundle(bundle(tmp.path(), "op", "python", "main.py", &sig, py))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for start in ["ol.f", "oj.f", "op.f", "ol.f"] {
+        let (rt, tx) = (rt.clone(), tx.clone());
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                assert_eq!(rt.call(start, &[Value::I64(5)]).unwrap(), Value::I64(5));
+            }
+            tx.send(start).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        rx.recv_timeout(std::time::Duration::from_secs(120))
+            .expect("threads calling across VMs in opposite directions deadlocked");
+    }
+}
+
 #[test]
 fn pipeline_example_flows_through_three_languages() {
     let tmp = tempfile::tempdir().unwrap();

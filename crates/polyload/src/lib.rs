@@ -64,8 +64,8 @@ pub mod watch;
 pub use error::{Error, Result};
 pub use function::{CFunction, CReturn, CType, Function};
 pub use loader::{
-    BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext,
-    LoadedBundle,
+    vm_lock, BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language,
+    LoadContext, LoadedBundle, VmGuard,
 };
 pub use manifest::Manifest;
 pub use namespace::{

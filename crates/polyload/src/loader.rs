@@ -156,3 +156,38 @@ pub trait BundleLoader: Send + Sync {
         drop(instance);
     }
 }
+
+/// See [`vm_lock`].
+static VM_LOCK: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
+
+/// Proof that this thread holds the [guest VM lock](vm_lock); released on
+/// drop. Not `Send`: it must be dropped on the thread that took it.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct VmGuard(#[allow(dead_code)] parking_lot::ReentrantMutexGuard<'static, ()>);
+
+/// Takes the process-wide, re-entrant lock under which single-threaded guest VMs (Lua,
+/// JavaScript) run guest code.
+///
+/// Such a VM must be entered by one thread at a time, and its guest code
+/// may call out through the namespace while inside it. With one lock per VM,
+/// a thread inside VM *A* calling into VM *B* while another thread inside
+/// *B* calls into *A* would each hold one lock and wait for the other
+/// forever. Holding this one re-entrant lock whenever guest code of such a
+/// VM runs (taken before any per-VM lock) leaves a single lock that
+/// re-enters on the same thread, so cycles across threads cannot form; the
+/// price is that these VMs run one thread at a time process-wide, like a
+/// GIL. Python bundles do not take it: CPython's GIL plays this role, and the
+/// Python loader releases the GIL before calling out.
+///
+/// A loader of a VM that can only run on one thread at a time takes it with
+/// this function around everything that runs guest code: loading, calls,
+/// reloads and dropping the VM.
+///
+/// ```
+/// let outer = polyload::vm_lock();
+/// let inner = polyload::vm_lock(); // the same thread re-enters at once
+/// drop((inner, outer));
+/// ```
+pub fn vm_lock() -> VmGuard {
+    VmGuard(VM_LOCK.lock())
+}
