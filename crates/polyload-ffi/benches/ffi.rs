@@ -187,7 +187,7 @@ fn bench(c: &mut Criterion) {
     }
     {
         // A struct by value in and out: libffi on both sides.
-        let mut g = c.benchmark_group("struct_pair_fallback");
+        let mut g = c.benchmark_group("struct_pair");
         let code = swap as *const c_void;
         let cif = Cif::new(
             [Type::structure([Type::i32(), Type::i32()])],
