@@ -128,8 +128,8 @@ impl Callback {
     /// arguments converted to [`Value`]s (one per parameter, in order, of
     /// the kinds the signature names). `f`'s result must fit the return
     /// type (`Value::Void` or anything for a `void` return). Failures are
-    /// reported through the process-wide hook, see the [module
-    /// docs](self#error-reporting).
+    /// reported through [`take_callback_error`] and the process-wide hook
+    /// ([`set_callback_error_hook`]).
     ///
     /// # Errors
     /// [`FfiError::Prepare`] for a variadic signature or when libffi cannot

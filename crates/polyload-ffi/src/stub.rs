@@ -46,12 +46,12 @@
 //!   of the stub land in exactly those slots, so a stub with `K` trailing
 //!   `u64` words carries the overflowing arguments' bit patterns (a `double`
 //!   slot holds its 8 bytes, a `float` or narrow integer its low bytes). Up
-//!   to [`MAX_STACK`] words. AArch64 is left out: it has 8 integer argument
+//!   to 10 words. AArch64 is left out: it has 8 integer argument
 //!   registers and Apple's variant packs stack slots by natural size.
 //! * **Structs by value (x86-64 only)**, made of numbers, addresses and
 //!   fixed arrays of them (psABI §3.2.3): a struct of at most 16 bytes is
 //!   split into eightbytes, each classified SSE when all its fields are
-//!   `float`/`double` and INTEGER otherwise ([`classify`]). As an argument
+//!   `float`/`double` and INTEGER otherwise. As an argument
 //!   each eightbyte takes the next register of its class, which the stub's
 //!   register slots express directly; when the registers for all of its
 //!   eightbytes are not free, or the struct is larger, the whole struct
