@@ -400,6 +400,8 @@ impl Call {
                     _ => Value::Void,
                 })
             }
+            // SAFETY: the caller's contract is `call_marshalled`'s; the
+            // count was checked.
             Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
             Engine::Libffi { .. } => {
                 for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
@@ -528,10 +530,6 @@ impl Call {
                 },
                 Arg::Struct(st) => {
                     let mut bytes = [0u64; crate::stub::MAX_STACK_WORDS];
-                    let dst: *mut u8 = bytes.as_mut_ptr().cast();
-                    // SAFETY (both writes): the buffer holds any struct the
-                    // plan accepts (at most MAX_STACK_WORDS eightbytes),
-                    // 8-aligned.
                     match &st.flat {
                         Some(flat) => {
                             if !flat.write_words(&mut bytes, v) {
@@ -541,6 +539,10 @@ impl Call {
                         None => {
                             v.check(&st.ty)
                                 .map_err(|source| FfiError::BadArgument { index: i, source })?;
+                            let dst: *mut u8 = bytes.as_mut_ptr().cast();
+                            // SAFETY: the buffer holds any struct the plan
+                            // accepts (at most MAX_STACK_WORDS eightbytes),
+                            // 8-aligned; the value was checked against it.
                             unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
                         }
                     }
