@@ -561,21 +561,16 @@ impl Call {
             Ret::Void => Ok(Value::Void),
             Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
             Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
-            // SAFETY: the callee wrote a value of the return type in the
-            // return registers (copied to `r`) or in `ret_buf`; stub struct
-            // returns are plain (`StubPlan::new`).
-            Ret::Pair(..) | Ret::Memory => {
-                let src: *const u8 = if plan.ret == Ret::Memory {
-                    ret_buf.as_ptr().cast()
-                } else {
-                    r.as_ptr().cast()
-                };
-                Ok(match (&plan.ret_flat, plan.ret) {
-                    (Some(flat), Ret::Pair(..)) => flat.read_words(&r),
-                    (Some(flat), _) => unsafe { flat.read(src) },
-                    (None, _) => unsafe { read_plain(src, &self.signature.ret) },
-                })
-            }
+            Ret::Pair(..) => Ok(match &plan.ret_flat {
+                Some(flat) => flat.read_words(&r),
+                // SAFETY: the callee returned a value of the return type in
+                // the registers copied to `r`; stub struct returns are plain
+                // (`StubPlan::new`).
+                None => unsafe { read_plain(r.as_ptr().cast(), &self.signature.ret) },
+            }),
+            // SAFETY: the callee wrote a value of the (plain) return type in
+            // `ret_buf`.
+            Ret::Memory => Ok(unsafe { read_plain(ret_buf.as_ptr().cast(), &self.signature.ret) }),
         }
     }
 

@@ -179,35 +179,8 @@ impl Kind {
         }
     }
 
-    /// Loads the [`Value`] of this kind whose C representation is at `src`
-    /// (`Ptr` for `CStr`: its address).
-    ///
-    /// # Safety
-    /// `src` must hold an initialised value of this kind (no alignment
-    /// needed).
-    #[inline(always)]
-    pub(crate) unsafe fn load(self, src: *const u8) -> Value {
-        // SAFETY: the caller guarantees `src` holds such a value.
-        unsafe {
-            match self {
-                Kind::Bool => Value::Bool(src.read() != 0),
-                Kind::I8 => Value::I8(src.cast::<i8>().read()),
-                Kind::U8 => Value::U8(src.read()),
-                Kind::I16 => Value::I16(src.cast::<i16>().read_unaligned()),
-                Kind::U16 => Value::U16(src.cast::<u16>().read_unaligned()),
-                Kind::I32 => Value::I32(src.cast::<i32>().read_unaligned()),
-                Kind::U32 => Value::U32(src.cast::<u32>().read_unaligned()),
-                Kind::I64 => Value::I64(src.cast::<i64>().read_unaligned()),
-                Kind::U64 => Value::U64(src.cast::<u64>().read_unaligned()),
-                Kind::F32 => Value::F32(src.cast::<f32>().read_unaligned()),
-                Kind::F64 => Value::F64(src.cast::<f64>().read_unaligned()),
-                Kind::Ptr | Kind::CStr => Value::Ptr(src.cast::<usize>().read_unaligned()),
-            }
-        }
-    }
-
     /// The raw value of this kind held in the low bytes of `w` (a return
-    /// register or a field read into a zeroed word): narrow integers
+    /// register or a field shifted down from its eightbyte): narrow integers
     /// truncated to their width, a `float` from the low 32 bits.
     #[inline(always)]
     pub(crate) fn raw_in_word(self, w: u64) -> FfiValue {
@@ -372,7 +345,8 @@ pub(crate) struct StubPlan {
     /// Stack words used.
     pub(crate) stack_words: u8,
     pub(crate) ret: Ret,
-    /// The return type flattened, for a struct return that does not nest.
+    /// The return type flattened, for a struct returned in registers that
+    /// does not nest.
     pub(crate) ret_flat: Option<FlatStruct>,
     /// Every argument a scalar other than `cstr` and the return a scalar
     /// other than `cstr` (or `void`): a call needs no storage and no
@@ -512,7 +486,9 @@ impl StubPlan {
             args,
             stack_words: stack as u8,
             ret,
-            ret_flat: FlatStruct::of(ret_ty),
+            ret_flat: matches!(ret, Ret::Pair(..))
+                .then(|| FlatStruct::of(ret_ty))
+                .flatten(),
             registers_only,
         })
     }
@@ -658,21 +634,6 @@ impl FlatStruct {
             words[(off / 8) as usize] |= (bits & k.mask()) << shift;
         }
         true
-    }
-
-    /// Reads the struct at `src`, field by field (so padding, which C need
-    /// not initialise, is never read).
-    ///
-    /// # Safety
-    /// `src` must hold an initialised value of the struct.
-    #[inline]
-    pub(crate) unsafe fn read(&self, src: *const u8) -> Value {
-        let mut out = Vec::with_capacity(self.0.len());
-        for &(k, off) in &self.0 {
-            // SAFETY: the field lies inside the initialised struct.
-            out.push(unsafe { k.load(src.add(off as usize)) });
-        }
-        Value::Struct(out)
     }
 
     /// Reads the struct from its eightbytes as returned in registers
