@@ -381,22 +381,32 @@ impl Call {
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
         self.check_count(args.len())?;
         match &self.engine {
-            Engine::Stub(plan) if plan.registers_only => {
+            Engine::Stub(plan) if plan.direct => {
                 let mut regs = Regs::zeroed();
                 for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
-                    let Arg::Scalar(k, word) = a else {
-                        unreachable!("registers_only plans hold scalars")
+                    let ok = match a {
+                        Arg::Scalar(k, word) => match k.bits_from_value(v) {
+                            Some(x) => {
+                                regs.0[usize::from(*word)] = x;
+                                true
+                            }
+                            None => false,
+                        },
+                        Arg::Struct(st) => st
+                            .flat
+                            .as_ref()
+                            .is_some_and(|flat| flat.write_words(&mut regs, v)),
                     };
-                    match k.bits_from_value(v) {
-                        Some(x) => regs.0[usize::from(*word)] = x,
-                        None => return Err(self.bad_argument(i, v)),
+                    if !ok {
+                        return Err(self.bad_argument(i, v));
                     }
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
                 let r = unsafe { plan.invoke(self.code, &regs) };
-                Ok(match plan.ret {
-                    Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
+                Ok(match (&plan.ret, &plan.ret_flat) {
+                    (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
+                    (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
                     _ => Value::Void,
                 })
             }
@@ -529,23 +539,20 @@ impl Call {
                     None => return Err(self.bad_argument(i, v)),
                 },
                 Arg::Struct(st) => {
-                    let mut bytes = [0u64; crate::stub::MAX_STACK_WORDS];
-                    match &st.flat {
-                        Some(flat) => {
-                            if !flat.write_words(&mut bytes, v) {
-                                return Err(self.bad_argument(i, v));
-                            }
+                    if let Some(flat) = &st.flat {
+                        if !flat.write_words(&mut regs, v) {
+                            return Err(self.bad_argument(i, v));
                         }
-                        None => {
-                            v.check(&st.ty)
-                                .map_err(|source| FfiError::BadArgument { index: i, source })?;
-                            let dst: *mut u8 = bytes.as_mut_ptr().cast();
-                            // SAFETY: the buffer holds any struct the plan
-                            // accepts (at most MAX_STACK_WORDS eightbytes),
-                            // 8-aligned; the value was checked against it.
-                            unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
-                        }
+                        continue;
                     }
+                    v.check(&st.ty)
+                        .map_err(|source| FfiError::BadArgument { index: i, source })?;
+                    let mut bytes = [0u64; crate::stub::MAX_STACK_WORDS];
+                    let dst: *mut u8 = bytes.as_mut_ptr().cast();
+                    // SAFETY: the buffer holds any struct the plan accepts
+                    // (at most MAX_STACK_WORDS eightbytes), 8-aligned; the
+                    // value was checked against it.
+                    unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
                     for (n, w) in st.words.iter().enumerate() {
                         regs.0[usize::from(*w)] = bytes[n];
                     }

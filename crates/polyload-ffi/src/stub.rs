@@ -258,6 +258,27 @@ impl Kind {
         })
     }
 
+    /// The [`Value`] of this kind held in the low bytes of `w`, as
+    /// [`raw_in_word`](Self::raw_in_word) reads it; built straight from the
+    /// word so the enum is written once, where it is stored.
+    #[inline(always)]
+    pub(crate) fn value_in_word(self, w: u64) -> Value {
+        match self {
+            Kind::Bool => Value::Bool(w as u8 != 0),
+            Kind::I8 => Value::I8(w as i8),
+            Kind::U8 => Value::U8(w as u8),
+            Kind::I16 => Value::I16(w as i16),
+            Kind::U16 => Value::U16(w as u16),
+            Kind::I32 => Value::I32(w as i32),
+            Kind::U32 => Value::U32(w as u32),
+            Kind::I64 => Value::I64(w as i64),
+            Kind::U64 => Value::U64(w),
+            Kind::F32 => Value::F32(f32::from_bits(w as u32)),
+            Kind::F64 => Value::F64(f64::from_bits(w)),
+            Kind::Ptr | Kind::CStr => Value::Ptr(w as usize),
+        }
+    }
+
     /// The [`Value`] of a returned raw value of this kind (`Ptr` for
     /// `CStr`: its address).
     #[inline(always)]
@@ -348,10 +369,10 @@ pub(crate) struct StubPlan {
     /// The return type flattened, for a struct returned in registers that
     /// does not nest.
     pub(crate) ret_flat: Option<FlatStruct>,
-    /// Every argument a scalar other than `cstr` and the return a scalar
-    /// other than `cstr` (or `void`): a call needs no storage and no
-    /// marshalling, only register words.
-    pub(crate) registers_only: bool,
+    /// Every argument a scalar other than `cstr` or a flat struct, and the
+    /// return `void`, such a scalar or a flat struct in registers: a call
+    /// needs no storage beyond the [`Regs`] image and no type walk.
+    pub(crate) direct: bool,
 }
 
 /// Whether a struct's fields are all numbers or addresses (no `cstr`,
@@ -457,7 +478,7 @@ impl StubPlan {
                 };
                 args.push(Arg::Struct(Box::new(StructArg {
                     ty: p.clone(),
-                    flat: FlatStruct::of(p),
+                    flat: FlatStruct::of(p, &words),
                     words,
                 })));
                 continue;
@@ -477,19 +498,24 @@ impl StubPlan {
             };
             args.push(Arg::Scalar(k, word as u8));
         }
-        let registers_only = args
-            .iter()
-            .all(|a| matches!(a, Arg::Scalar(k, _) if *k != Kind::CStr))
-            && matches!(ret, Ret::Void | Ret::Scalar(_))
-            && ret != Ret::Scalar(Kind::CStr);
+        let ret_flat = matches!(ret, Ret::Pair(..))
+            .then(|| FlatStruct::of(ret_ty, &[0, 1]))
+            .flatten();
+        let direct = args.iter().all(|a| match a {
+            Arg::Scalar(k, _) => *k != Kind::CStr,
+            Arg::Struct(st) => st.flat.is_some(),
+        }) && match ret {
+            Ret::Void => true,
+            Ret::Scalar(k) => k != Kind::CStr,
+            Ret::Pair(..) => ret_flat.is_some(),
+            Ret::Memory => false,
+        };
         Some(StubPlan {
             args,
             stack_words: stack as u8,
             ret,
-            ret_flat: matches!(ret, Ret::Pair(..))
-                .then(|| FlatStruct::of(ret_ty))
-                .flatten(),
-            registers_only,
+            ret_flat,
+            direct,
         })
     }
 
@@ -594,57 +620,82 @@ impl StubPlan {
     }
 }
 
-/// A struct of scalar fields only (no nested struct or array), as each
-/// field's kind and byte offset: marshalled without walking the type.
+/// A struct of scalar fields only (no nested struct or array), each field
+/// placed at a word of a [`Regs`] image (or of the returned pair) and a
+/// bit shift within it: marshalled without walking the type.
 #[derive(Clone, Debug)]
-pub(crate) struct FlatStruct(Vec<(Kind, u32)>);
+pub(crate) struct FlatStruct(Box<[Field]>);
+
+/// One field of a [`FlatStruct`].
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    kind: Kind,
+    /// The word holding the field's eightbyte.
+    word: u8,
+    /// The field's offset in that eightbyte, in bits.
+    shift: u8,
+}
 
 impl FlatStruct {
-    /// The flat form of a plain struct type, `None` when it nests.
-    pub(crate) fn of(ty: &FfiType) -> Option<FlatStruct> {
+    /// The flat form of a plain struct type whose eightbyte `n` lives in
+    /// word `words[n]`; `None` when it nests.
+    pub(crate) fn of(ty: &FfiType, words: &[u8]) -> Option<FlatStruct> {
         let FfiType::Struct(fields) = ty else {
             return None;
         };
         fields
             .iter()
             .zip(crate::marshal::FieldOffsets::new(fields))
-            .map(|(f, off)| Some((Kind::of(f)?, u32::try_from(off).ok()?)))
-            .collect::<Option<Vec<_>>>()
+            .map(|(f, off)| {
+                Some(Field {
+                    kind: Kind::of(f)?,
+                    word: *words.get(off / 8)?,
+                    shift: ((off % 8) * 8) as u8,
+                })
+            })
+            .collect::<Option<Box<[_]>>>()
             .map(FlatStruct)
     }
 
-    /// The eightbytes of a [`Value::Struct`] of matching fields, ORed
-    /// into `words` (which start zeroed: padding is zero); `false` when the
-    /// value does not match. Fields are combined in registers, not stored
-    /// byte-wise (which would defeat store-to-load forwarding when the
-    /// words are read back).
-    #[inline]
-    pub(crate) fn write_words(&self, words: &mut [u64], v: &Value) -> bool {
+    /// Writes a [`Value::Struct`] of matching fields into the image, each
+    /// ORed into its word (which starts zeroed, so padding is zero); `false` when the value does not match.
+    /// Fields are combined in registers, not stored byte-wise (which would
+    /// defeat store-to-load forwarding when the words are read back).
+    #[inline(always)]
+    pub(crate) fn write_words(&self, regs: &mut Regs, v: &Value) -> bool {
         let Value::Struct(vals) = v else {
             return false;
         };
         if vals.len() != self.0.len() {
             return false;
         }
-        for (&(k, off), v) in self.0.iter().zip(vals) {
-            let Some(bits) = k.bits_from_value(v) else {
+        for (f, v) in self.0.iter().zip(vals) {
+            let Some(bits) = f.kind.bits_from_value(v) else {
                 return false;
             };
-            let shift = (off % 8) * 8;
-            words[(off / 8) as usize] |= (bits & k.mask()) << shift;
+            regs.0[usize::from(f.word)] |= (bits & f.kind.mask()) << f.shift;
         }
         true
     }
 
     /// Reads the struct from its eightbytes as returned in registers
-    /// (little-endian target).
-    #[inline]
-    pub(crate) fn read_words(&self, words: &[u64]) -> Value {
-        let mut out = Vec::with_capacity(self.0.len());
-        for &(k, off) in &self.0 {
-            let w = words[(off / 8) as usize] >> ((off % 8) * 8);
-            out.push(k.value(k.raw_in_word(w)));
+    /// (little-endian target; built with words `[0, 1]`). Inlined, with each field's [`Value`] written
+    /// in place: a `Value` or `Vec` assembled on the stack from narrow
+    /// stores and then copied with wide loads costs a store-forwarding
+    /// stall each time (seen with `perf annotate` on the `struct_pair`
+    /// benchmark).
+    #[inline(always)]
+    pub(crate) fn read_words(&self, words: &[u64; 2]) -> Value {
+        let n = self.0.len();
+        let mut out: Vec<Value> = Vec::with_capacity(n);
+        let slots = out.spare_capacity_mut();
+        for (slot, f) in slots.iter_mut().zip(&self.0) {
+            let w = words[usize::from(f.word & 1)] >> f.shift;
+            slot.write(f.kind.value_in_word(w));
         }
+        // SAFETY: the loop initialised the first `n` slots (the capacity
+        // is at least `n`, and `zip` stops at the shorter side, `self.0`).
+        unsafe { out.set_len(n) };
         Value::Struct(out)
     }
 }
