@@ -38,8 +38,12 @@ pub(crate) fn install_metatables(lua: &Lua) -> mlua::Result<()> {
 }
 
 /// Converts a polyload value into a Lua value.
-pub(crate) fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
-    Ok(match v {
+/// The Lua value of a scalar (what [`to_lua`] gives for it), `None` for
+/// values that need the state (strings, tables). Infallible and inlined: the
+/// common case of a call does not move a `Result` through memory.
+#[inline(always)]
+pub(crate) fn scalar_to_lua(v: &Value) -> Option<LuaValue> {
+    Some(match v {
         Value::Void => LuaValue::Nil,
         Value::Bool(b) => LuaValue::Boolean(*b),
         Value::I8(x) => LuaValue::Integer((*x).into()),
@@ -56,6 +60,15 @@ pub(crate) fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
         Value::F32(x) => LuaValue::Number((*x).into()),
         Value::F64(x) => LuaValue::Number(*x),
         Value::Ptr(p) => LuaValue::Integer(*p as i64),
+        _ => return None,
+    })
+}
+
+pub(crate) fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
+    if let Some(l) = scalar_to_lua(v) {
+        return Ok(l);
+    }
+    Ok(match v {
         Value::Str(s) => LuaValue::String(lua.create_string(s)?),
         Value::Bytes(b) => LuaValue::String(lua.create_string(b)?),
         Value::Json(j) => json_to_lua(lua, j)?,
@@ -66,6 +79,7 @@ pub(crate) fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
             }
             LuaValue::Table(t)
         }
+        _ => unreachable!("scalars are converted above"),
     })
 }
 

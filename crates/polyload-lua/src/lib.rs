@@ -148,21 +148,60 @@ fn package_path(m: &Manifest, default: &str) -> String {
 }
 
 /// Calls a Lua function with values, converting the result by `ret`.
+///
+/// Up to four scalar arguments go to mlua as a tuple, which it pushes
+/// straight onto the Lua stack; other calls collect their arguments in a
+/// [`MultiValue`] (a heap buffer).
 fn call_lua(
     lua: &Lua,
     f: &Function,
     ret: &polyload::FfiType,
     args: &[Value],
 ) -> std::result::Result<Value, GuestError> {
-    let mut lua_args = MultiValue::with_capacity(args.len());
+    use convert::scalar_to_lua as s;
+    let out: mlua::Result<LuaValue> = match args {
+        [] => f.call(()),
+        [a] => match s(a) {
+            Some(a) => f.call(a),
+            None => call_many(lua, f, args)?,
+        },
+        [a, b] => match (s(a), s(b)) {
+            (Some(a), Some(b)) => f.call((a, b)),
+            _ => call_many(lua, f, args)?,
+        },
+        [a, b, c] => match (s(a), s(b), s(c)) {
+            (Some(a), Some(b), Some(c)) => f.call((a, b, c)),
+            _ => call_many(lua, f, args)?,
+        },
+        [a, b, c, d] => match (s(a), s(b), s(c), s(d)) {
+            (Some(a), Some(b), Some(c), Some(d)) => f.call((a, b, c, d)),
+            _ => call_many(lua, f, args)?,
+        },
+        _ => call_many(lua, f, args)?,
+    };
+    match &out {
+        Ok(v) => {
+            convert::from_lua(v, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+        }
+        Err(e) => Err(guest_error(e)),
+    }
+}
+
+/// The general case of [`call_lua`]: any arguments, through a [`MultiValue`].
+#[inline(never)]
+fn call_many(
+    lua: &Lua,
+    f: &Function,
+    args: &[Value],
+) -> std::result::Result<mlua::Result<LuaValue>, GuestError> {
+    let mut many = MultiValue::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
-        lua_args.push_back(
+        many.push_back(
             convert::to_lua(lua, a)
                 .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
         );
     }
-    let out: LuaValue = f.call(lua_args).map_err(|e| guest_error(&e))?;
-    convert::from_lua(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+    Ok(f.call(many))
 }
 
 impl LuaLoader {

@@ -408,3 +408,75 @@ fn runtime_reload_replaces_lua_code_and_keeps_handles() {
     let e = add.call((1, 1)).unwrap_err();
     assert!(e.to_string().contains("no adding today"), "{e}");
 }
+
+#[test]
+fn typed_handles_call_lua_by_value_and_through_the_c_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let code = r#"
+local M = {}
+function M.scale(x, by, flip) if flip then return -x * by end return x * by end
+function M.fail(x) error("bad x " .. x) end
+function M.shout(s) return string.upper(s) end
+function M.touch() end
+return M
+"#;
+    let dir = bundle(
+        tmp.path(),
+        "typed",
+        &[
+            ("scale", "fn(f64, i32, bool) -> f64"),
+            ("fail", "fn(u8) -> void"),
+            ("shout", "fn(str) -> str"),
+            ("touch", "fn() -> void"),
+        ],
+        code,
+        &[],
+    );
+    let rt = runtime(tmp.path());
+    rt.load_dir(&dir).unwrap();
+
+    // Numbers and bool convert by value, straight to the Lua function.
+    let scale = rt
+        .function::<extern "C" fn(f64, i32, bool) -> f64>("typed.scale")
+        .unwrap();
+    assert_eq!(scale.call((1.5, 4, false)).unwrap(), 6.0);
+    assert_eq!(scale.call((1.5, 4, true)).unwrap(), -6.0);
+    rt.function::<extern "C" fn()>("typed.touch")
+        .unwrap()
+        .call(())
+        .unwrap();
+
+    // A Lua error on this path keeps the traceback.
+    let fail = rt.function::<extern "C" fn(u8)>("typed.fail").unwrap();
+    match fail.call((7,)).unwrap_err() {
+        Error::Guest {
+            message, traceback, ..
+        } => {
+            assert!(message.contains("bad x 7"), "{message}");
+            let tb = traceback.expect("a traceback");
+            assert!(tb.contains("main.lua"), "{tb}");
+        }
+        other => panic!("expected a guest error, got {other}"),
+    }
+
+    // `str` does not convert by value: the call goes through the C entry
+    // point, and the caller owns the returned string.
+    let shout = rt
+        .function::<extern "C" fn(polyload::PolyloadStr) -> polyload::PolyloadStr>("typed.shout")
+        .unwrap();
+    let out = shout
+        .call((polyload::PolyloadStr::from_str("quiet"),))
+        .unwrap();
+    // SAFETY: a returned string is valid until the caller frees it.
+    let text = String::from_utf8(unsafe { out.as_bytes() }.to_vec()).unwrap();
+    assert_eq!(text, "QUIET");
+    // SAFETY: allocated by polyload_alloc with this size and alignment 1.
+    unsafe { polyload_ffi::alloc::polyload_free(out.ptr as *mut _, out.len, 1) };
+
+    // After unloading, the value path reports a stale handle too.
+    rt.unload("typed", false).unwrap();
+    assert!(matches!(
+        scale.call((1.0, 1, false)),
+        Err(Error::Stale { .. })
+    ));
+}

@@ -1,12 +1,12 @@
 //! Typed handles: call a definition as a Rust `extern "C" fn` type.
 
 use crate::host;
-use crate::namespace::{code_at_published, Slot};
+use crate::namespace::{table_at_published, DynamicFn, GuestError, Invoke, Slot};
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
 use polyload_abi::PolyloadCodeTable;
 use polyload_abi::{PolyloadBytes, PolyloadStr};
-use polyload_ffi::{FfiType, Signature};
+use polyload_ffi::{FfiType, Signature, Value};
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicPtr;
@@ -18,16 +18,59 @@ use std::sync::atomic::AtomicPtr;
 pub unsafe trait CType: Copy {
     /// The polyload type with this representation.
     fn ffi_type() -> FfiType;
+
+    /// Whether the type converts to and from a [`Value`] by
+    /// [`to_value`](Self::to_value) and [`from_value`](Self::from_value)
+    /// (numbers and `bool`), so a typed handle may call a VM definition
+    /// with values instead of through its C entry point.
+    #[doc(hidden)]
+    const BY_VALUE: bool = false;
+
+    /// The value of `self`; only called when [`BY_VALUE`](Self::BY_VALUE).
+    #[doc(hidden)]
+    fn to_value(self) -> Value {
+        unreachable!("to_value on a type that does not convert by value")
+    }
+
+    /// `Self` from a value of its type; only called when
+    /// [`BY_VALUE`](Self::BY_VALUE), `None` for another kind.
+    #[doc(hidden)]
+    fn from_value(_v: Value) -> Option<Self> {
+        None
+    }
 }
 
 macro_rules! ctype {
     ($($t:ty => $v:ident),* $(,)?) => {$(
         // SAFETY: the Rust primitive has exactly this C representation.
-        unsafe impl CType for $t { fn ffi_type() -> FfiType { FfiType::$v } }
+        unsafe impl CType for $t {
+            fn ffi_type() -> FfiType { FfiType::$v }
+            const BY_VALUE: bool = true;
+            #[inline(always)]
+            fn to_value(self) -> Value { Value::$v(self) }
+            #[inline(always)]
+            fn from_value(v: Value) -> Option<Self> {
+                match v { Value::$v(x) => Some(x), _ => None }
+            }
+        }
     )*};
 }
 ctype!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64, PolyloadStr => Str, PolyloadBytes => Bytes);
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+
+// SAFETY: `PolyloadStr`/`PolyloadBytes` are the `#[repr(C)]` pointer +
+// length pairs of `str` and `bytes` (polyload.h).
+unsafe impl CType for PolyloadStr {
+    fn ffi_type() -> FfiType {
+        FfiType::Str
+    }
+}
+// SAFETY: as above.
+unsafe impl CType for PolyloadBytes {
+    fn ffi_type() -> FfiType {
+        FfiType::Bytes
+    }
+}
 
 // SAFETY: a raw pointer is a C `void *`-sized address.
 unsafe impl<T> CType for *const T {
@@ -70,21 +113,51 @@ pub unsafe trait CFunction: Copy + Send + Sync + 'static {
     /// # Safety
     /// `code` must be a live function of this exact type.
     unsafe fn invoke(code: *const c_void, args: Self::Args) -> Self::Ret;
+
+    /// Whether every parameter and the return convert by value
+    /// ([`CType::BY_VALUE`]).
+    #[doc(hidden)]
+    const BY_VALUE: bool;
+
+    /// Calls a dynamic (VM) entry with the arguments as values; only called
+    /// when [`BY_VALUE`](Self::BY_VALUE). `Ok(None)` when the entry
+    /// returned a value of the wrong kind (a loader bug).
+    #[doc(hidden)]
+    fn invoke_dynamic(
+        f: &DynamicFn,
+        args: Self::Args,
+    ) -> std::result::Result<Option<Self::Ret>, GuestError>;
 }
 
 /// A return type of a [`CFunction`]: a [`CType`] or `()`.
-pub trait CReturn {
+pub trait CReturn: Sized {
     /// The polyload type (`void` for `()`).
     fn ffi_type() -> FfiType;
+    /// As [`CType::BY_VALUE`].
+    #[doc(hidden)]
+    const BY_VALUE: bool;
+    /// As [`CType::from_value`].
+    #[doc(hidden)]
+    fn from_value(v: Value) -> Option<Self>;
 }
 impl CReturn for () {
     fn ffi_type() -> FfiType {
         FfiType::Void
     }
+    const BY_VALUE: bool = true;
+    #[inline(always)]
+    fn from_value(v: Value) -> Option<Self> {
+        matches!(v, Value::Void).then_some(())
+    }
 }
 impl<T: CType> CReturn for T {
     fn ffi_type() -> FfiType {
         T::ffi_type()
+    }
+    const BY_VALUE: bool = T::BY_VALUE;
+    #[inline(always)]
+    fn from_value(v: Value) -> Option<Self> {
+        T::from_value(v)
     }
 }
 
@@ -104,6 +177,17 @@ macro_rules! cfunction {
                 let f: Self = unsafe { std::mem::transmute::<*const c_void, Self>(code) };
                 let ($($a,)*) = args;
                 f($($a),*)
+            }
+            const BY_VALUE: bool = R::BY_VALUE $(&& $a::BY_VALUE)*;
+            #[inline(always)]
+            #[allow(non_snake_case, reason = "type parameters double as argument names")]
+            fn invoke_dynamic(
+                f: &DynamicFn,
+                args: Self::Args,
+            ) -> std::result::Result<Option<R>, GuestError> {
+                let ($($a,)*) = args;
+                let values: &[Value] = &[$($a.to_value()),*];
+                f(values).map(R::from_value)
             }
         }
     };
@@ -213,11 +297,24 @@ impl<F: CFunction> Function<F> {
     #[inline]
     pub fn call(&self, args: F::Args) -> Result<F::Ret> {
         let guard = CallGuard::enter();
-        // SAFETY: `cell` is kept alive by `self.slot`; the guard is held
-        // across the use of `code`; the handle was made for a published
-        // definition, so the cell holds a table and `index` is in range
-        // (see `code_at_published`).
-        let code = unsafe { code_at_published(&*self.cell, self.index) };
+        // SAFETY: `cell` is kept alive by `self.slot`; the handle was made
+        // for a published definition; the guard is held across every use of
+        // the table, its entries and its code.
+        let table = unsafe { table_at_published(&*self.cell) };
+        if F::BY_VALUE && table.dynamic {
+            if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
+                // A VM definition: straight to its value entry, skipping the
+                // C entry point's trampoline and conversions.
+                let r = F::invoke_dynamic(&**f, args);
+                drop(guard);
+                return match r {
+                    Ok(Some(v)) => Ok(v),
+                    Ok(None) => Err(self.wrong_return()),
+                    Err(e) => Err(self.dynamic_error(e)),
+                };
+            }
+        }
+        let code = table.code_at(self.index);
         if code.is_null() {
             drop(guard);
             return Err(self.stale());
@@ -231,6 +328,27 @@ impl<F: CFunction> Function<F> {
             return Err(self.guest_error());
         }
         Ok(r)
+    }
+
+    #[cold]
+    fn dynamic_error(&self, e: GuestError) -> Error {
+        Error::Guest {
+            name: self.name.to_string(),
+            message: e.message,
+            traceback: e.traceback,
+        }
+    }
+
+    #[cold]
+    fn wrong_return(&self) -> Error {
+        Error::Guest {
+            name: self.name.to_string(),
+            message: format!(
+                "the loader returned a value that is not a `{}` (this is a bug)",
+                F::signature().ret
+            ),
+            traceback: None,
+        }
     }
 
     #[cold]

@@ -72,7 +72,7 @@ pub use namespace::{
     CodePtr, DefinitionInfo, DefinitionKind, DynamicFn, GuestError, Namespace, Slot,
 };
 pub use native::NativeLoader;
-pub use polyload_abi::AbiVersion;
+pub use polyload_abi::{AbiVersion, PolyloadBytes, PolyloadStr};
 pub use polyload_ffi::{FfiType, Signature, Value};
 pub use provider::{
     create_provider, ChainedProvider, DynamicProvider, RuntimeLoadMode, StaticProvider,

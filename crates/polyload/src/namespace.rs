@@ -97,6 +97,10 @@ pub(crate) struct Entry {
 #[repr(C)]
 pub(crate) struct CodeTable {
     header: PolyloadCodeTable,
+    /// Whether any entry is [`Invoke::Dynamic`]: typed handles then look
+    /// the entry up and call it with values instead of through its C entry
+    /// point. Next to the header, so a native call reads no extra line.
+    pub(crate) dynamic: bool,
     /// A placeholder left by unloading: no definitions.
     dead: bool,
     code: Box<[*const c_void]>,
@@ -118,28 +122,35 @@ impl CodeTable {
     }
 }
 
-/// The code at `index` of the table `cell` points to, for a handle made
-/// while `index` was published: null once the bundle is unloaded (or when a
-/// reload moved the name to a new index).
+/// The table `cell` points to, for a handle made while one of its indexes
+/// was published.
 ///
-/// No null or bounds check is needed: once a bundle was published its cell
-/// never holds null again (unloading publishes a *dead* table whose entries
-/// are all null), and every table is built with one entry per index
-/// assigned so far, so `len` only grows past any published index.
+/// No null or bounds check is needed on the result: once a bundle was
+/// published its cell never holds null again (unloading publishes a *dead*
+/// table whose entries are all null), and every table is built with one
+/// entry per index assigned so far, so `len` only grows past any published
+/// index.
 ///
 /// # Safety
-/// `index` must have been published in `cell` (as for any typed handle),
+/// A table must have been published in `cell` (as for any typed handle),
 /// and the caller must hold a [`CallGuard`] while it uses the result.
 #[inline(always)]
-pub(crate) unsafe fn code_at_published(
-    cell: &AtomicPtr<PolyloadCodeTable>,
-    index: usize,
-) -> *const c_void {
-    // SAFETY: see above; the guard keeps the table alive.
-    unsafe {
-        let t = &*cell.load(Ordering::Acquire);
-        debug_assert!(index < t.len);
-        *t.code.add(index)
+pub(crate) unsafe fn table_at_published(cell: &AtomicPtr<PolyloadCodeTable>) -> &CodeTable {
+    // SAFETY: see above; every pointer a cell holds is a `CodeTable`
+    // (`#[repr(C)]`, header first), kept alive by the guard.
+    unsafe { &*cell.load(Ordering::Acquire).cast::<CodeTable>() }
+}
+
+impl CodeTable {
+    /// The C code pointer at `index`: null once the bundle is unloaded (or
+    /// when a reload moved the name to a new index).
+    ///
+    /// # Panics
+    /// If `index` was never assigned (handles hold only published indexes,
+    /// which are always in range).
+    #[inline(always)]
+    pub(crate) fn code_at(&self, index: usize) -> *const c_void {
+        self.code[index]
     }
 }
 
@@ -361,6 +372,10 @@ impl Namespace {
                 len,
                 code: std::ptr::null(),
             },
+            dynamic: entries
+                .iter()
+                .flatten()
+                .any(|e| matches!(e.invoke, Invoke::Dynamic(_))),
             dead: false,
             code,
             entries,
@@ -405,6 +420,7 @@ impl Namespace {
                 len,
                 code: std::ptr::null(),
             },
+            dynamic: false,
             dead: true,
             code: vec![std::ptr::null::<c_void>(); len].into_boxed_slice(),
             entries: (0..len).map(|_| None).collect(),
