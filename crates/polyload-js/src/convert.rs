@@ -19,6 +19,35 @@ const MAX_DEPTH: usize = 128;
 const SAFE: i64 = 1 << 53;
 
 /// Converts a polyload value into a JavaScript value.
+/// The JavaScript value of a scalar (what [`to_js`] gives for it), `None`
+/// for values that need an allocation (strings, buffers, objects, BigInts).
+/// Infallible and inlined: the common case of a call does not move a
+/// `Result` through memory.
+#[inline(always)]
+pub(crate) fn scalar_to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> Option<JsValue<'js>> {
+    let num = |x: f64| JsValue::new_number(ctx.clone(), x);
+    let int = |i: i64| (-SAFE..=SAFE).contains(&i).then(|| num(i as f64));
+    Some(match v {
+        Value::Void => JsValue::new_undefined(ctx.clone()),
+        Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
+        Value::I8(x) => JsValue::new_int(ctx.clone(), (*x).into()),
+        Value::I16(x) => JsValue::new_int(ctx.clone(), (*x).into()),
+        Value::I32(x) => JsValue::new_int(ctx.clone(), *x),
+        Value::U8(x) => JsValue::new_int(ctx.clone(), (*x).into()),
+        Value::U16(x) => JsValue::new_int(ctx.clone(), (*x).into()),
+        Value::U32(x) => num((*x).into()),
+        Value::I64(x) => int(*x)?,
+        Value::U64(x) => match i64::try_from(*x) {
+            Ok(i) => int(i)?,
+            Err(_) => num(*x as f64),
+        },
+        Value::F32(x) => JsValue::new_float(ctx.clone(), (*x).into()),
+        Value::F64(x) => JsValue::new_float(ctx.clone(), *x),
+        Value::Ptr(p) => int(*p as i64)?,
+        _ => return None,
+    })
+}
+
 pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> rquickjs::Result<JsValue<'js>> {
     let int = |i: i64| -> rquickjs::Result<JsValue<'js>> {
         if (-SAFE..=SAFE).contains(&i) {

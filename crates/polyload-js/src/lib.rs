@@ -48,7 +48,6 @@
 mod convert;
 mod modules;
 
-use parking_lot::ReentrantMutex;
 use polyload::{
     BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError,
     Language, LoadContext, LoadedBundle, Namespace, Result, Value,
@@ -88,28 +87,32 @@ struct Vm {
     active: Cell<Option<NonNull<qjs::JSContext>>>,
 }
 
-/// A [`Vm`] shared by the bundle's exports.
-struct Shared(ReentrantMutex<Vm>);
+/// A [`Vm`] shared by the bundle's exports, reached only under
+/// [`polyload::vm_lock`].
+struct Shared(Vm);
 
 // SAFETY: rquickjs (without its `parallel` feature) uses `Rc`/`RefCell`
 // internally and QuickJS has no locking of its own, so a `Vm` must only be
-// touched by one thread at a time. Every access goes through the
-// `ReentrantMutex`: only its owning thread can reach the `Vm`, and the mutex
-// orders accesses from successive threads (release/acquire). The stack
+// touched by one thread at a time. Every access goes through
+// `Shared::enter`, which holds the process-wide re-entrant `vm_lock` while
+// it uses the `Vm`: only the lock's owning thread can reach it, the lock
+// orders accesses from successive threads (release/acquire), and the same
+// thread may re-enter (a guest calling back into its own bundle). The stack
 // limit QuickJS checks is reset for the current thread by `Context::with`
 // on every outermost entry. The last `Arc<Shared>` drops the `Vm` on
 // whichever thread releases it, with no other reference left.
 unsafe impl Send for Shared {}
-// SAFETY: as above; `&Shared` only gives access through the mutex.
+// SAFETY: as above; `&Shared` only gives access through `enter`.
 unsafe impl Sync for Shared {}
 
 impl Shared {
     /// Runs `f` with the bundle's context on this thread, re-using the
     /// context already entered further up this thread's stack.
     fn enter<R>(&self, f: impl for<'js> FnOnce(Ctx<'js>, &Vm) -> R) -> R {
-        // Always before the per-runtime lock (see `polyload::vm_lock`).
+        // The lock that makes this thread the only one inside any
+        // single-threaded VM (see `polyload::vm_lock`).
         let _vm_lock = polyload::vm_lock();
-        let vm = self.0.lock();
+        let vm = &self.0;
         if let Some(raw) = vm.active.get() {
             // SAFETY: `active` is set only while a frame of this thread (the
             // mutex owner) is inside `Context::with` on this context, so the
@@ -193,15 +196,21 @@ fn call_export(
             })?;
         let mut a = Args::new(ctx.clone(), args.len());
         for (i, v) in args.iter().enumerate() {
-            let js = convert::to_js(&ctx, v)
-                .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?;
-            a.push_arg(js).map_err(|e| guest_error(&ctx, e))?;
+            let js = match convert::scalar_to_js(&ctx, v) {
+                Some(js) => js,
+                None => convert::to_js(&ctx, v)
+                    .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
+            };
+            // Cannot fail: a `JsValue` converts to itself.
+            if let Err(e) = a.push_arg(js) {
+                return Err(guest_error(&ctx, e));
+            }
         }
-        let out = a
-            .apply::<JsValue>(&f)
-            .and_then(settle)
-            .map_err(|e| guest_error(&ctx, e))?;
-        convert::from_js(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+        match a.apply::<JsValue>(&f).and_then(settle) {
+            Ok(out) => convert::from_js(&out, ret)
+                .map_err(|e| GuestError::new(format!("return value: {e}"))),
+            Err(e) => Err(guest_error(&ctx, e)),
+        }
     })
 }
 
@@ -321,12 +330,12 @@ impl BundleLoader for JsLoader {
         rt.set_loader(resolver.clone(), resolver);
         let ctx = Context::full(&rt)
             .map_err(|e| init_error(cx, format!("creating a QuickJS context: {e}")))?;
-        let shared = Arc::new(Shared(ReentrantMutex::new(Vm {
+        let shared = Arc::new(Shared(Vm {
             exports: RefCell::new(Vec::new()),
             ctx,
             _rt: rt,
             active: Cell::new(None),
-        })));
+        }));
         let ns = Arc::downgrade(cx.namespace);
         let name = path.display().to_string();
         let found: Vec<(String, Option<usize>)> =

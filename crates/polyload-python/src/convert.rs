@@ -98,9 +98,13 @@ pub(crate) fn from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Result<Value, Strin
             if !o.is_instance_of::<PyInt>() || o.is_instance_of::<PyBool>() {
                 return Err(bad());
             }
-            let wide: i128 = o
-                .extract()
-                .map_err(|_| format!("{o} is out of range for {ty}"))?;
+            // Most ints fit an i64 (one C call); wider ones go through i128.
+            let wide: i128 = match o.extract::<i64>() {
+                Ok(i) => i128::from(i),
+                Err(_) => o
+                    .extract()
+                    .map_err(|_| format!("{o} is out of range for {ty}"))?,
+            };
             <$t>::try_from(wide)
                 .map(Value::$variant)
                 .map_err(|_| format!("{wide} is out of range for {ty}"))

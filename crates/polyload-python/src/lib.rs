@@ -186,18 +186,36 @@ impl Drop for PyBundle {
     }
 }
 
+/// Calls a Python function with values, converting the result by `ret`.
+///
+/// Up to four arguments go to pyo3 as a tuple of objects, which it passes
+/// by vectorcall (no argument tuple is built); more go in a `PyTuple`.
 fn call_py(f: &Py<PyAny>, ret: &FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
     Python::attach(|py| {
-        let mut items = Vec::with_capacity(args.len());
-        for (i, a) in args.iter().enumerate() {
-            items.push(
-                convert::to_py(py, a)
-                    .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
-            );
+        let arg = |i: usize| {
+            convert::to_py(py, &args[i])
+                .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))
+        };
+        let f = f.bind(py);
+        let out = match args.len() {
+            0 => f.call0(),
+            1 => f.call1((arg(0)?,)),
+            2 => f.call1((arg(0)?, arg(1)?)),
+            3 => f.call1((arg(0)?, arg(1)?, arg(2)?)),
+            4 => f.call1((arg(0)?, arg(1)?, arg(2)?, arg(3)?)),
+            n => {
+                let items = (0..n)
+                    .map(arg)
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let tuple = PyTuple::new(py, items).map_err(|e| guest_error(py, &e))?;
+                f.call1(tuple)
+            }
+        };
+        match out {
+            Ok(out) => convert::from_py(&out, ret)
+                .map_err(|e| GuestError::new(format!("return value: {e}"))),
+            Err(e) => Err(guest_error(py, &e)),
         }
-        let tuple = PyTuple::new(py, items).map_err(|e| guest_error(py, &e))?;
-        let out = f.bind(py).call1(tuple).map_err(|e| guest_error(py, &e))?;
-        convert::from_py(&out, ret).map_err(|e| GuestError::new(format!("return value: {e}")))
     })
 }
 
