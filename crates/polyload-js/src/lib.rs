@@ -120,7 +120,7 @@ impl Shared {
             // `Ctx` created here does not outlive `f`, which returns before
             // that outer frame does.
             let ctx = unsafe { Ctx::from_raw(raw) };
-            return f(ctx, &vm);
+            return f(ctx, vm);
         }
         vm.ctx.with(|ctx| {
             struct Reset<'a>(&'a Cell<Option<NonNull<qjs::JSContext>>>);
@@ -135,7 +135,7 @@ impl Shared {
             unsafe { qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
             vm.active.set(Some(ctx.as_raw()));
             let _reset = Reset(&vm.active);
-            f(ctx, &vm)
+            f(ctx, vm)
         })
     }
 }
