@@ -381,35 +381,28 @@ impl Call {
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
         self.check_count(args.len())?;
         match &self.engine {
-            Engine::Stub(plan) if plan.direct => {
+            Engine::Stub(plan) if plan.scalars => {
                 let mut regs = Regs::zeroed();
                 for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
-                    let ok = match a {
-                        Arg::Scalar(k, word) => match k.bits_from_value(v) {
-                            Some(x) => {
-                                regs.0[usize::from(*word)] = x;
-                                true
-                            }
-                            None => false,
-                        },
-                        Arg::Struct(st) => st
-                            .flat
-                            .as_ref()
-                            .is_some_and(|flat| flat.write_words(&mut regs, v)),
+                    let Arg::Scalar(k, word) = a else {
+                        unreachable!("scalar plans hold scalars")
                     };
-                    if !ok {
-                        return Err(self.bad_argument(i, v));
+                    match k.bits_from_value(v) {
+                        Some(x) => regs.0[usize::from(*word)] = x,
+                        None => return Err(self.bad_argument(i, v)),
                     }
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
                 let r = unsafe { plan.invoke(self.code, &regs) };
-                Ok(match (&plan.ret, &plan.ret_flat) {
-                    (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
-                    (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
+                Ok(match plan.ret {
+                    Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
                     _ => Value::Void,
                 })
             }
+            // SAFETY: the caller's contract is `call_direct`'s; the count
+            // was checked.
+            Engine::Stub(plan) if plan.direct => unsafe { self.call_direct(plan, args) },
             // SAFETY: the caller's contract is `call_marshalled`'s; the
             // count was checked.
             Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
@@ -579,6 +572,44 @@ impl Call {
             // `ret_buf`.
             Ret::Memory => Ok(unsafe { read_plain(ret_buf.as_ptr().cast(), &self.signature.ret) }),
         }
+    }
+
+    /// The stub path for plans with flat struct arguments or returns and no
+    /// other storage ([`StubPlan::direct`](crate::stub::StubPlan)): fields
+    /// go straight into the register image and come back built in place.
+    /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call); the argument count was checked.
+    #[inline(never)]
+    unsafe fn call_direct(&self, plan: &StubPlan, args: &[Value]) -> Result<Value, FfiError> {
+        let mut regs = Regs::zeroed();
+        for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
+            let ok = match a {
+                Arg::Scalar(k, word) => match k.bits_from_value(v) {
+                    Some(x) => {
+                        regs.0[usize::from(*word)] = x;
+                        true
+                    }
+                    None => false,
+                },
+                Arg::Struct(st) => st
+                    .flat
+                    .as_ref()
+                    .is_some_and(|flat| flat.write_words(&mut regs, v)),
+            };
+            if !ok {
+                return Err(self.bad_argument(i, v));
+            }
+        }
+        // SAFETY: the plan matches the declared signature, which the
+        // builder's caller vouched for.
+        let r = unsafe { plan.invoke(self.code, &regs) };
+        Ok(match (&plan.ret, &plan.ret_flat) {
+            (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
+            (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
+            _ => Value::Void,
+        })
     }
 
     /// The error for argument `index` whose value does not fit its type.

@@ -373,6 +373,9 @@ pub(crate) struct StubPlan {
     /// return `void`, such a scalar or a flat struct in registers: a call
     /// needs no storage beyond the [`Regs`] image and no type walk.
     pub(crate) direct: bool,
+    /// [`direct`](Self::direct) with scalars only (no struct argument or
+    /// return): the tightest loop, one word store per argument.
+    pub(crate) scalars: bool,
 }
 
 /// Whether a struct's fields are all numbers or addresses (no `cstr`,
@@ -510,12 +513,16 @@ impl StubPlan {
             Ret::Pair(..) => ret_flat.is_some(),
             Ret::Memory => false,
         };
+        let scalars = direct
+            && matches!(ret, Ret::Void | Ret::Scalar(_))
+            && args.iter().all(|a| matches!(a, Arg::Scalar(..)));
         Some(StubPlan {
             args,
             stack_words: stack as u8,
             ret,
             ret_flat,
             direct,
+            scalars,
         })
     }
 

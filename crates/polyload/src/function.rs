@@ -35,7 +35,7 @@ pub unsafe trait CType: Copy {
     /// `Self` from a value of its type; only called when
     /// [`BY_VALUE`](Self::BY_VALUE), `None` for another kind.
     #[doc(hidden)]
-    fn from_value(_v: Value) -> Option<Self> {
+    fn from_value(_v: &Value) -> Option<Self> {
         None
     }
 }
@@ -49,8 +49,8 @@ macro_rules! ctype {
             #[inline(always)]
             fn to_value(self) -> Value { Value::$v(self) }
             #[inline(always)]
-            fn from_value(v: Value) -> Option<Self> {
-                match v { Value::$v(x) => Some(x), _ => None }
+            fn from_value(v: &Value) -> Option<Self> {
+                match v { Value::$v(x) => Some(*x), _ => None }
             }
         }
     )*};
@@ -138,7 +138,7 @@ pub trait CReturn: Sized {
     const BY_VALUE: bool;
     /// As [`CType::from_value`].
     #[doc(hidden)]
-    fn from_value(v: Value) -> Option<Self>;
+    fn from_value(v: &Value) -> Option<Self>;
 }
 impl CReturn for () {
     fn ffi_type() -> FfiType {
@@ -146,7 +146,7 @@ impl CReturn for () {
     }
     const BY_VALUE: bool = true;
     #[inline(always)]
-    fn from_value(v: Value) -> Option<Self> {
+    fn from_value(v: &Value) -> Option<Self> {
         matches!(v, Value::Void).then_some(())
     }
 }
@@ -156,7 +156,7 @@ impl<T: CType> CReturn for T {
     }
     const BY_VALUE: bool = T::BY_VALUE;
     #[inline(always)]
-    fn from_value(v: Value) -> Option<Self> {
+    fn from_value(v: &Value) -> Option<Self> {
         T::from_value(v)
     }
 }
@@ -190,7 +190,14 @@ macro_rules! cfunction {
                 // their drop (a call per element) leaks nothing.
                 let values = std::mem::ManuallyDrop::new([$($a.to_value()),*]);
                 let values: &[Value] = &*values;
-                f(values).map(R::from_value)
+                f(values).map(|v| {
+                    let r = R::from_value(&v);
+                    if r.is_some() {
+                        // A value of a `BY_VALUE` kind owns nothing either.
+                        std::mem::forget(v);
+                    }
+                    r
+                })
             }
         }
     };
