@@ -216,7 +216,10 @@ cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
 ///
 /// A call is a thread-local depth store, one atomic load of the bundle's
 /// code table, a bounds check, an indirect call and a check of the guest
-/// error flag. The handle follows hot reloads; after its bundle is unloaded
+/// error flag. A definition of a VM bundle (Lua, Python, JavaScript) is
+/// called with [`Value`]s when every parameter and the return are numbers
+/// or `bool`, without its C entry point; guest errors then carry the
+/// guest's traceback. The handle follows hot reloads; after its bundle is unloaded
 /// a call returns [`Error::Stale`] instead of reaching freed code.
 ///
 /// ```no_run

@@ -43,7 +43,9 @@ pub enum ExportEntry {
     /// A C function of the export's signature.
     Native(CodePtr),
     /// A function called with values (a VM function). The runtime gives it a
-    /// C entry point too, so typed handles and C callers reach it.
+    /// C entry point too, so C callers (and typed handles whose types do
+    /// not convert by value, such as `str`) reach it; typed handles of
+    /// numbers and `bool` call the function with values directly.
     Dynamic(Arc<DynamicFn>),
 }
 

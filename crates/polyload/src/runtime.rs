@@ -634,7 +634,8 @@ pub(crate) fn check_exports(
                 (code, Invoke::Native(Box::new(call)), None)
             }
             ExportEntry::Dynamic(f) => {
-                // A C entry point for typed handles and C callers; guest
+                // A C entry point for C callers and typed handles of types that
+                // do not convert by value; guest
                 // errors land in the calling thread's error flag, as a C
                 // bundle's `set_error` would.
                 let inner = f.clone();
