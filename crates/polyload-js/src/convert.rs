@@ -49,30 +49,14 @@ pub(crate) fn scalar_to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> Option<JsValue<'js
 }
 
 pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> rquickjs::Result<JsValue<'js>> {
-    let int = |i: i64| -> rquickjs::Result<JsValue<'js>> {
-        if (-SAFE..=SAFE).contains(&i) {
-            (i as f64).into_js(ctx)
-        } else {
-            Ok(BigInt::from_i64(ctx.clone(), i)?.into_value())
-        }
-    };
+    if let Some(js) = scalar_to_js(ctx, v) {
+        return Ok(js);
+    }
     match v {
-        Value::Void => Ok(JsValue::new_undefined(ctx.clone())),
-        Value::Bool(b) => b.into_js(ctx),
-        Value::I8(x) => i32::from(*x).into_js(ctx),
-        Value::I16(x) => i32::from(*x).into_js(ctx),
-        Value::I32(x) => x.into_js(ctx),
-        Value::I64(x) => int(*x),
-        Value::U8(x) => i32::from(*x).into_js(ctx),
-        Value::U16(x) => i32::from(*x).into_js(ctx),
-        Value::U32(x) => f64::from(*x).into_js(ctx),
-        Value::U64(x) => match i64::try_from(*x) {
-            Ok(i) => int(i),
-            Err(_) => (*x as f64).into_js(ctx),
-        },
-        Value::F32(x) => f64::from(*x).into_js(ctx),
-        Value::F64(x) => x.into_js(ctx),
-        Value::Ptr(p) => int(*p as i64),
+        // Integers beyond 2^53 (the scalars `scalar_to_js` leaves out).
+        Value::I64(i) => Ok(BigInt::from_i64(ctx.clone(), *i)?.into_value()),
+        Value::U64(u) => Ok(BigInt::from_u64(ctx.clone(), *u)?.into_value()),
+        Value::Ptr(p) => Ok(BigInt::from_u64(ctx.clone(), *p as u64)?.into_value()),
         Value::Str(s) => s.as_str().into_js(ctx),
         Value::Bytes(b) => Ok(TypedArray::<u8>::new_copy(ctx.clone(), b)?.into_value()),
         Value::Json(j) => json_to_js(ctx, j),
@@ -83,6 +67,7 @@ pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> rquickjs::Result<JsValue<
             }
             Ok(a.into_value())
         }
+        _ => unreachable!("scalar_to_js converts every other scalar"),
     }
 }
 
