@@ -32,13 +32,13 @@
 //! `call("bundle.function", ...args)`, `get(name)` gives a callable proxy.
 //!
 //! # Threads and re-entrancy
-//! QuickJS is single-threaded. Each bundle's runtime sits behind a
-//! re-entrant lock: another thread waits; the same thread re-enters (JS ->
-//! Python -> JS) by reusing the context that is already active on it. That
-//! lock is always taken under [`polyload::vm_lock`], the process-wide
-//! re-entrant lock shared with the Lua loader, so bundles calling each other
-//! from several threads in opposite directions cannot deadlock; JavaScript
-//! and Lua code therefore run one thread at a time.
+//! QuickJS is single-threaded. Each bundle's runtime is reached only under
+//! [`polyload::vm_lock`], the process-wide re-entrant lock shared with the
+//! Lua loader: another thread waits; the same thread re-enters (JS ->
+//! Python -> JS) by reusing the context that is already active on it; and
+//! bundles calling each other from several threads in opposite directions
+//! cannot deadlock (one lock cannot form a cycle). JavaScript and Lua code
+//! therefore run one thread at a time.
 //!
 //! # Errors
 //! A thrown exception becomes [`polyload::Error::Guest`] with `Name:
@@ -115,7 +115,7 @@ impl Shared {
         let vm = &self.0;
         if let Some(raw) = vm.active.get() {
             // SAFETY: `active` is set only while a frame of this thread (the
-            // mutex owner) is inside `Context::with` on this context, so the
+            // `vm_lock` owner) is inside `Context::with` on this context, so the
             // runtime is locked for this thread and the context is alive; the
             // `Ctx` created here does not outlive `f`, which returns before
             // that outer frame does.

@@ -219,8 +219,8 @@ cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// error flag. A definition of a VM bundle (Lua, Python, JavaScript) is
 /// called with [`Value`]s when every parameter and the return are numbers
 /// or `bool`, without its C entry point; guest errors then carry the
-/// guest's traceback. The handle follows hot reloads; after its bundle is unloaded
-/// a call returns [`Error::Stale`] instead of reaching freed code.
+/// guest's traceback. The handle follows hot reloads; after its bundle is
+/// unloaded a call returns [`Error::Stale`] instead of reaching freed code.
 ///
 /// ```no_run
 /// # fn main() -> polyload::Result<()> {
