@@ -396,7 +396,7 @@ impl Call {
                 // builder's caller vouched for.
                 let r = unsafe { plan.invoke(self.code, &regs) };
                 Ok(match plan.ret {
-                    Ret::Scalar(k) => k.value_in_word(r[0]),
+                    Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
                     _ => Value::Void,
                 })
             }
@@ -560,7 +560,7 @@ impl Call {
         match plan.ret {
             Ret::Void => Ok(Value::Void),
             Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
-            Ret::Scalar(k) => Ok(k.value_in_word(r[0])),
+            Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
             Ret::Pair(..) => Ok(match &plan.ret_flat {
                 Some(flat) => flat.read_words(&r),
                 // SAFETY: the callee returned a value of the return type in
@@ -606,7 +606,7 @@ impl Call {
         // builder's caller vouched for.
         let r = unsafe { plan.invoke(self.code, &regs) };
         Ok(match (&plan.ret, &plan.ret_flat) {
-            (Ret::Scalar(k), _) => k.value_in_word(r[0]),
+            (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
             (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
             _ => Value::Void,
         })

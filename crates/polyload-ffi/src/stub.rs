@@ -258,11 +258,9 @@ impl Kind {
         })
     }
 
-    /// The [`Value`] of this kind held in the low bytes of `w` (a return
-    /// register or a field shifted down from its eightbyte), as
-    /// [`raw_in_word`](Self::raw_in_word) reads it (`Ptr` for `CStr`: its
-    /// address); built straight from the word so the enum is written once,
-    /// where it is stored.
+    /// The [`Value`] of this kind held in the low bytes of `w`, as
+    /// [`raw_in_word`](Self::raw_in_word) reads it; built straight from the
+    /// word so the enum is written once, where it is stored.
     #[inline(always)]
     pub(crate) fn value_in_word(self, w: u64) -> Value {
         match self {
@@ -278,6 +276,26 @@ impl Kind {
             Kind::F32 => Value::F32(f32::from_bits(w as u32)),
             Kind::F64 => Value::F64(f64::from_bits(w)),
             Kind::Ptr | Kind::CStr => Value::Ptr(w as usize),
+        }
+    }
+
+    /// The [`Value`] of a returned raw value of this kind (`Ptr` for
+    /// `CStr`: its address).
+    #[inline(always)]
+    pub(crate) fn value(self, v: FfiValue) -> Value {
+        match self {
+            Kind::Bool => Value::Bool(v.as_bool()),
+            Kind::I8 => Value::I8(v.as_i8()),
+            Kind::U8 => Value::U8(v.as_u8()),
+            Kind::I16 => Value::I16(v.as_i16()),
+            Kind::U16 => Value::U16(v.as_u16()),
+            Kind::I32 => Value::I32(v.as_i32()),
+            Kind::U32 => Value::U32(v.as_u32()),
+            Kind::I64 => Value::I64(v.as_i64()),
+            Kind::U64 => Value::U64(v.as_u64()),
+            Kind::F32 => Value::F32(v.as_f32()),
+            Kind::F64 => Value::F64(v.as_f64()),
+            Kind::Ptr | Kind::CStr => Value::Ptr(v.as_addr()),
         }
     }
 }
