@@ -39,6 +39,13 @@
 //! opposite directions cannot deadlock (one lock cannot form a cycle). Lua
 //! and JavaScript code therefore run one thread at a time.
 //!
+//! Because every use of a state (calls, loading, dropping any handle into
+//! it) happens under that lock, a call with scalar arguments and result
+//! into a state with no Lua code running goes straight to the Lua C API
+//! (`lua_pcall` on the state's main thread) instead of through mlua, which
+//! would take mlua's own per-state lock as well; other calls go through
+//! mlua. Both give the same values and errors.
+//!
 //! # Errors
 //! A Lua error becomes [`polyload::Error::Guest`] with Lua's message
 //! (`file:line: text`) and its stack traceback. The state stays usable.
@@ -51,6 +58,7 @@
 
 mod convert;
 mod host;
+mod state;
 
 use mlua::{Function, Lua, MultiValue, Value as LuaValue};
 use polyload::{
@@ -76,22 +84,25 @@ impl LuaLoader {
 
 /// One loaded version of a Lua bundle: its state.
 struct LuaBundle {
-    _lua: Lua,
+    _state: Arc<state::State>,
 }
 
 impl BundleInstance for LuaBundle {}
 
+/// Splits Lua's `message\nstack traceback:...` text into its two parts.
+pub(crate) fn split_message(text: &str) -> GuestError {
+    match text.split_once("\nstack traceback:") {
+        Some((message, tb)) => GuestError {
+            message: message.to_string(),
+            traceback: Some(format!("stack traceback:{tb}")),
+        },
+        None => GuestError::new(text),
+    }
+}
+
 /// Turns an mlua error into the guest's message and traceback.
 pub(crate) fn guest_error(e: &mlua::Error) -> GuestError {
-    fn split(text: &str) -> GuestError {
-        match text.split_once("\nstack traceback:") {
-            Some((message, tb)) => GuestError {
-                message: message.to_string(),
-                traceback: Some(format!("stack traceback:{tb}")),
-            },
-            None => GuestError::new(text),
-        }
-    }
+    use split_message as split;
     match e {
         mlua::Error::RuntimeError(s) => split(s),
         mlua::Error::SyntaxError { message, .. } => split(message),
@@ -152,7 +163,7 @@ fn package_path(m: &Manifest, default: &str) -> String {
 /// Up to four scalar arguments go to mlua as a tuple, which it pushes
 /// straight onto the Lua stack; other calls collect their arguments in a
 /// [`MultiValue`] (a heap buffer).
-fn call_lua(
+pub(crate) fn call_lua(
     lua: &Lua,
     f: &Function,
     ret: &polyload::FfiType,
@@ -269,6 +280,10 @@ impl BundleLoader for LuaLoader {
             LuaValue::Table(t) => t,
             _ => lua.globals(),
         };
+        let shared = Arc::new(
+            state::State::new(lua.clone())
+                .map_err(|e| init_error(m, format!("setting up the Lua state: {e}")))?,
+        );
         let mut exports = Vec::with_capacity(m.exports.len());
         for decl in &m.exports {
             let f = match table.get::<LuaValue>(decl.name.as_str()) {
@@ -291,12 +306,9 @@ impl BundleLoader for LuaLoader {
                     ))
                 }
             };
-            let ret = decl.signature.ret.clone();
-            let state = lua.clone();
-            let entry = move |args: &[Value]| {
-                let _vm = polyload::vm_lock();
-                call_lua(&state, &f, &ret, args)
-            };
+            let export = state::LuaExport::new(&shared, f, decl.signature.ret.clone())
+                .map_err(|e| init_error(m, format!("registering export `{}`: {e}", decl.name)))?;
+            let entry = move |args: &[Value]| export.call(args);
             exports.push(Export {
                 name: decl.name.clone(),
                 signature: decl.signature.clone(),
@@ -305,7 +317,7 @@ impl BundleLoader for LuaLoader {
         }
         Ok(LoadedBundle {
             exports,
-            instance: Box::new(LuaBundle { _lua: lua }),
+            instance: Box::new(LuaBundle { _state: shared }),
         })
     }
 }

@@ -1,0 +1,297 @@
+//! A bundle's Lua state and its exports, called through the Lua C API.
+//!
+//! mlua guards each state with its own re-entrant lock (the `send` feature),
+//! taken and released with four atomic operations per call. polyload already
+//! holds [`polyload::vm_lock`] around every use of a Lua state, so the common
+//! call — scalar arguments and result, no Lua code of this state running on
+//! the stack — goes straight to LuaJIT: `lua_rawgeti` the function from the
+//! registry, push the arguments, `lua_pcall`, read the result. Everything
+//! else (strings, tables, JSON, a call back into a state whose Lua code is
+//! running further up the stack, error values raised by Rust callbacks) goes
+//! through mlua.
+//!
+//! The invariant that makes this sound: **every use of the state — calls,
+//! loading, and dropping any mlua handle into it — happens under `vm_lock`**.
+//! [`State`] and [`LuaExport`] drop their handles under it; the loader takes
+//! it around loading; mlua's callbacks (the `polyload` module) run inside
+//! calls, so under it too.
+
+use crate::convert::{self, from_lua};
+use crate::{call_lua, guest_error, split_message};
+use mlua::{ffi, Function, Lua, RegistryKey, Value as LuaValue};
+use polyload::{FfiType, GuestError, Value};
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// One Lua state shared by a bundle version's exports.
+pub(crate) struct State {
+    lua: ManuallyDrop<Lua>,
+    /// The state's main thread (`lua_State*`), idle whenever `depth` is 0.
+    main: NonNull<ffi::lua_State>,
+    /// Registry index of the message handler ([`traceback`]).
+    handler: c_int,
+    /// Registry index of a slot (holding `false`) used to hand a value from
+    /// the raw stack to mlua; assigning to an existing key never allocates.
+    slot: c_int,
+    /// Keys owning `handler` and `slot`.
+    keys: ManuallyDrop<[RegistryKey; 2]>,
+    /// How many calls into this state are on the stack of the thread that
+    /// holds `vm_lock` (so only read and written under it).
+    depth: Cell<u32>,
+}
+
+// SAFETY: a `State` is only used under `polyload::vm_lock` (see the module
+// docs): `depth` and `main` are read and written only by the lock's owner,
+// the lock orders accesses from successive threads (release/acquire), and
+// `Drop` takes the lock before releasing the mlua handles. `Lua` itself is
+// `Send + Sync` (mlua's `send` feature).
+unsafe impl Send for State {}
+// SAFETY: as above; `&State` reaches the state only through `LuaExport::call`,
+// which takes `vm_lock` first.
+unsafe impl Sync for State {}
+
+impl State {
+    /// Wraps a freshly loaded state. Call under `vm_lock`.
+    pub(crate) fn new(lua: Lua) -> mlua::Result<Self> {
+        let mut main = std::ptr::null_mut();
+        // SAFETY: the closure runs inside mlua's protected call on the
+        // state's current thread, which outside any callback is its main
+        // thread; it only records the pointer.
+        unsafe { lua.exec_raw::<()>((), |l| main = l)? };
+        let main = NonNull::new(main)
+            .ok_or_else(|| mlua::Error::RuntimeError("mlua gave a null lua_State".into()))?;
+        // SAFETY: pushes a C function (no upvalues) inside mlua's protected
+        // call; mlua pops it as the result.
+        let handler: Function =
+            unsafe { lua.exec_raw((), |l| ffi::lua_pushcfunction(l, traceback))? };
+        let handler = lua.create_registry_value(handler)?;
+        let slot = lua.create_registry_value(false)?;
+        Ok(Self {
+            main,
+            handler: handler.id(),
+            slot: slot.id(),
+            keys: ManuallyDrop::new([handler, slot]),
+            lua: ManuallyDrop::new(lua),
+            depth: Cell::new(0),
+        })
+    }
+
+    /// The value at `idx` of the main thread's stack as an mlua value (the
+    /// slow path: mismatched results, error objects).
+    ///
+    /// # Safety
+    /// Under `vm_lock`, inside a raw call (`depth` 1), `idx` valid.
+    unsafe fn take_value(&self, idx: c_int) -> mlua::Result<LuaValue> {
+        let l = self.main.as_ptr();
+        ffi::lua_pushvalue(l, idx);
+        ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, self.slot);
+        let slot = self.slot;
+        let v = self
+            .lua
+            .exec_raw::<LuaValue>((), |s| ffi::lua_rawgeti_(s, ffi::LUA_REGISTRYINDEX, slot));
+        ffi::lua_pushboolean(l, 0);
+        ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, self.slot);
+        v
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        let _vm = polyload::vm_lock();
+        // SAFETY: dropped once, here, and not used afterwards; the keys go
+        // before the state they index.
+        unsafe {
+            ManuallyDrop::drop(&mut self.keys);
+            ManuallyDrop::drop(&mut self.lua);
+        }
+    }
+}
+
+/// The Lua message handler for raw calls: appends a stack traceback to
+/// error values that are not userdata (mlua's error objects carry their
+/// own), as mlua's handler does.
+unsafe extern "C-unwind" fn traceback(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY (whole body): called by Lua as a message handler with the error
+    // value at the top of `l`'s stack; only Lua C API calls on `l`.
+    if ffi::lua_checkstack(l, 2) == 0 || ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
+        return 1;
+    }
+    let s = ffi::luaL_tolstring(l, -1, std::ptr::null_mut());
+    if ffi::lua_checkstack(l, ffi::LUA_TRACEBACK_STACK) != 0 {
+        ffi::luaL_traceback(l, l, s, 1);
+        ffi::lua_remove(l, -2);
+    }
+    1
+}
+
+/// One exported Lua function of a [`State`].
+pub(crate) struct LuaExport {
+    state: Arc<State>,
+    f: ManuallyDrop<Function>,
+    /// Registry index of `f`, and the key owning it.
+    func: c_int,
+    key: ManuallyDrop<RegistryKey>,
+    ret: FfiType,
+    /// Whether `ret` is read straight off the stack (void, bool, numbers).
+    raw_ret: bool,
+}
+
+impl LuaExport {
+    /// Registers `f` for raw calls. Call under `vm_lock`.
+    pub(crate) fn new(state: &Arc<State>, f: Function, ret: FfiType) -> mlua::Result<Self> {
+        let key = state.lua.create_registry_value(f.clone())?;
+        let raw_ret = matches!(
+            ret,
+            FfiType::Void
+                | FfiType::Bool
+                | FfiType::I8
+                | FfiType::I16
+                | FfiType::I32
+                | FfiType::I64
+                | FfiType::U8
+                | FfiType::U16
+                | FfiType::U32
+                | FfiType::U64
+                | FfiType::F32
+                | FfiType::F64
+        );
+        Ok(Self {
+            state: state.clone(),
+            func: key.id(),
+            key: ManuallyDrop::new(key),
+            f: ManuallyDrop::new(f),
+            ret,
+            raw_ret,
+        })
+    }
+
+    /// Calls the function with `args` (already checked against the
+    /// signature by the namespace), converting the result by the signature.
+    pub(crate) fn call(&self, args: &[Value]) -> Result<Value, GuestError> {
+        let _vm = polyload::vm_lock();
+        let st = &*self.state;
+        let depth = st.depth.get();
+        let _depth = Depth::enter(&st.depth, depth);
+        if depth == 0 && self.raw_ret && args.iter().all(is_scalar) {
+            // SAFETY: we hold `vm_lock` and no call into this state is on the
+            // stack (`depth` was 0), so no Lua code of it runs anywhere and
+            // its main thread is idle; the arguments are scalars.
+            if let Some(out) = unsafe { self.call_raw(args) } {
+                return out;
+            }
+        }
+        call_lua(&st.lua, &self.f, &self.ret, args)
+    }
+
+    /// The raw call; `None` if the Lua stack cannot grow (the mlua path
+    /// then reports it).
+    ///
+    /// # Safety
+    /// As at the call site in [`call`](Self::call).
+    unsafe fn call_raw(&self, args: &[Value]) -> Option<Result<Value, GuestError>> {
+        let st = &*self.state;
+        let l = st.main.as_ptr();
+        let n = c_int::try_from(args.len()).ok()?;
+        if ffi::lua_checkstack(l, n + 2) == 0 {
+            return None;
+        }
+        let top = ffi::lua_gettop(l);
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, st.handler);
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, self.func);
+        for a in args {
+            push_scalar(l, a);
+        }
+        let status = ffi::lua_pcall(l, n, 1, top + 1);
+        let out = if status == ffi::LUA_OK {
+            self.read_ret(l)
+        } else {
+            Err(self.read_error(l))
+        };
+        ffi::lua_settop(l, top);
+        Some(out)
+    }
+
+    /// Converts the result at the top of the stack by `ret`.
+    #[inline(always)]
+    unsafe fn read_ret(&self, l: *mut ffi::lua_State) -> Result<Value, GuestError> {
+        let v = match ffi::lua_type(l, -1) {
+            _ if self.ret == FfiType::Void => return Ok(Value::Void),
+            ffi::LUA_TNUMBER => LuaValue::Number(ffi::lua_tonumber(l, -1)),
+            ffi::LUA_TBOOLEAN => LuaValue::Boolean(ffi::lua_toboolean(l, -1) != 0),
+            // Anything else is a mismatch: mlua's value names it.
+            _ => self.state.take_value(-1).map_err(|e| guest_error(&e))?,
+        };
+        from_lua(&v, &self.ret).map_err(|e| GuestError::new(format!("return value: {e}")))
+    }
+
+    /// The error value at the top of the stack as the guest's error.
+    #[cold]
+    unsafe fn read_error(&self, l: *mut ffi::lua_State) -> GuestError {
+        if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+            let mut len = 0;
+            let p = ffi::lua_tolstring(l, -1, &mut len);
+            let text = std::slice::from_raw_parts(p.cast::<u8>(), len);
+            return split_message(&String::from_utf8_lossy(text));
+        }
+        match self.state.take_value(-1) {
+            Ok(LuaValue::Error(e)) => guest_error(&e),
+            Ok(v) => GuestError::new(
+                v.to_string()
+                    .unwrap_or_else(|_| format!("a Lua {} was raised", v.type_name())),
+            ),
+            Err(e) => guest_error(&e),
+        }
+    }
+}
+
+impl Drop for LuaExport {
+    fn drop(&mut self) {
+        let _vm = polyload::vm_lock();
+        // SAFETY: dropped once, here, and not used afterwards; `state` (an
+        // `Arc`) outlives both and drops after this under its own lock.
+        unsafe {
+            ManuallyDrop::drop(&mut self.key);
+            ManuallyDrop::drop(&mut self.f);
+        }
+    }
+}
+
+/// Restores a [`State`]'s depth when a call leaves (also by unwinding).
+struct Depth<'a>(&'a Cell<u32>, u32);
+
+impl<'a> Depth<'a> {
+    fn enter(cell: &'a Cell<u32>, depth: u32) -> Self {
+        cell.set(depth + 1);
+        Self(cell, depth)
+    }
+}
+
+impl Drop for Depth<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+/// Whether [`push_scalar`] can push `v` (what [`convert::scalar_to_lua`]
+/// converts without the state).
+#[inline(always)]
+fn is_scalar(v: &Value) -> bool {
+    convert::scalar_to_lua(v).is_some()
+}
+
+/// Pushes a scalar as [`convert::scalar_to_lua`] converts it.
+///
+/// # Safety
+/// `l` valid with a free stack slot; `v` a scalar ([`is_scalar`]).
+#[inline(always)]
+unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) {
+    match convert::scalar_to_lua(v) {
+        Some(LuaValue::Integer(i)) => ffi::lua_pushinteger(l, i),
+        Some(LuaValue::Number(n)) => ffi::lua_pushnumber(l, n),
+        Some(LuaValue::Boolean(b)) => ffi::lua_pushboolean(l, c_int::from(b)),
+        _ => ffi::lua_pushnil(l),
+    }
+}
