@@ -21,22 +21,78 @@ use serde_json::Value as Json;
 /// Deepest JSON nesting converted (guards against self-containing lists).
 const MAX_DEPTH: usize = 128;
 
+/// The Python object of a number or `bool` (what [`to_py`] gives for it),
+/// `None` for other values. Infallible and inlined, so the common call does
+/// not move a `PyResult` through memory.
+#[inline(always)]
+pub(crate) fn scalar_to_py<'py>(py: Python<'py>, v: &Value) -> Option<Bound<'py, PyAny>> {
+    macro_rules! num {
+        ($x:expr) => {{
+            let Ok(o) = $x.into_pyobject(py);
+            o.into_any()
+        }};
+    }
+    Some(match v {
+        Value::Bool(b) => {
+            let Ok(o) = b.into_pyobject(py);
+            o.to_owned().into_any()
+        }
+        Value::I8(x) => num!(*x),
+        Value::I16(x) => num!(*x),
+        Value::I32(x) => num!(*x),
+        Value::I64(x) => num!(*x),
+        Value::U8(x) => num!(*x),
+        Value::U16(x) => num!(*x),
+        Value::U32(x) => num!(*x),
+        Value::U64(x) => num!(*x),
+        Value::F32(x) => num!(*x),
+        Value::F64(x) => num!(*x),
+        _ => return None,
+    })
+}
+
+/// [`from_py`] for the results that come back most often (an `int` as
+/// `i64`, a `float` as `f64`, `void`), inlined; `None` means "ask
+/// [`from_py`]", which also words the errors.
+#[inline(always)]
+pub(crate) fn scalar_from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Option<Value> {
+    match ty {
+        FfiType::Void => Some(Value::Void),
+        FfiType::I64 if o.is_exact_instance_of::<PyInt>() => {
+            let mut overflow = 0;
+            // SAFETY: the GIL is held (`o` is bound) and `o` is an exact
+            // `int`, for which this cannot fail other than by overflow
+            // (reported in `overflow`, leaving no exception set).
+            let i = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(o.as_ptr(), &mut overflow) };
+            (overflow == 0).then_some(Value::I64(i))
+        }
+        FfiType::F64 => o
+            .cast_exact::<PyFloat>()
+            .ok()
+            .map(|f| Value::F64(f.value())),
+        _ => None,
+    }
+}
+
 /// Converts a polyload value into a Python object.
 pub(crate) fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(o) = scalar_to_py(py, v) {
+        return Ok(o);
+    }
     match v {
         Value::Void => Ok(py.None().into_bound(py)),
-        Value::Bool(b) => b.into_bound_py_any(py),
-        Value::I8(x) => x.into_bound_py_any(py),
-        Value::I16(x) => x.into_bound_py_any(py),
-        Value::I32(x) => x.into_bound_py_any(py),
-        Value::I64(x) => x.into_bound_py_any(py),
-        Value::U8(x) => x.into_bound_py_any(py),
-        Value::U16(x) => x.into_bound_py_any(py),
-        Value::U32(x) => x.into_bound_py_any(py),
-        Value::U64(x) => x.into_bound_py_any(py),
-        Value::F32(x) => x.into_bound_py_any(py),
-        Value::F64(x) => x.into_bound_py_any(py),
         Value::Ptr(p) => p.into_bound_py_any(py),
+        Value::Bool(_)
+        | Value::I8(_)
+        | Value::I16(_)
+        | Value::I32(_)
+        | Value::I64(_)
+        | Value::U8(_)
+        | Value::U16(_)
+        | Value::U32(_)
+        | Value::U64(_)
+        | Value::F32(_)
+        | Value::F64(_) => unreachable!("scalars are converted above"),
         Value::Str(s) => s.into_bound_py_any(py),
         Value::Bytes(b) => Ok(PyBytes::new(py, b).into_any()),
         Value::Json(j) => json_to_py(py, j),

@@ -188,33 +188,89 @@ impl Drop for PyBundle {
 
 /// Calls a Python function with values, converting the result by `ret`.
 ///
-/// Up to four arguments go to pyo3 as a tuple of objects, which it passes
-/// by vectorcall (no argument tuple is built); more go in a `PyTuple`.
+/// Up to [`MAX_SCALARS`] numbers and `bool`s go to CPython by vectorcall
+/// straight from a stack array of objects; other calls go through pyo3 (a
+/// tuple of up to four objects, which pyo3 also passes by vectorcall, or a
+/// `PyTuple`).
 fn call_py(f: &Py<PyAny>, ret: &FfiType, args: &[Value]) -> std::result::Result<Value, GuestError> {
     Python::attach(|py| {
-        let arg = |i: usize| {
-            convert::to_py(py, &args[i])
-                .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))
-        };
         let f = f.bind(py);
-        let out = match args.len() {
-            0 => f.call0(),
-            1 => f.call1((arg(0)?,)),
-            2 => f.call1((arg(0)?, arg(1)?)),
-            3 => f.call1((arg(0)?, arg(1)?, arg(2)?)),
-            4 => f.call1((arg(0)?, arg(1)?, arg(2)?, arg(3)?)),
-            n => {
-                let items = (0..n)
-                    .map(arg)
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                let tuple = PyTuple::new(py, items).map_err(|e| guest_error(py, &e))?;
-                f.call1(tuple)
-            }
+        let out = match vectorcall_scalars(py, f, args) {
+            Some(r) if r.is_null() => return Err(guest_error(py, &PyErr::fetch(py))),
+            // SAFETY: a non-null vectorcall result is a new reference.
+            Some(r) => unsafe { Bound::from_owned_ptr(py, r) },
+            None => call_general(py, f, args)?.map_err(|e| guest_error(py, &e))?,
         };
-        match out {
-            Ok(out) => convert::from_py(&out, ret)
+        match convert::scalar_from_py(&out, ret) {
+            Some(v) => Ok(v),
+            None => convert::from_py(&out, ret)
                 .map_err(|e| GuestError::new(format!("return value: {e}"))),
-            Err(e) => Err(guest_error(py, &e)),
+        }
+    })
+}
+
+/// Most arguments [`vectorcall_scalars`] passes.
+const MAX_SCALARS: usize = 6;
+
+/// Calls `f` by `PyObject_Vectorcall` if every argument is a number or
+/// `bool` and there are at most [`MAX_SCALARS`]: the result (a new
+/// reference, or null with the exception set), or `None` if the call was
+/// not made.
+#[inline(always)]
+fn vectorcall_scalars(
+    py: Python<'_>,
+    f: &Bound<'_, PyAny>,
+    args: &[Value],
+) -> Option<*mut pyo3::ffi::PyObject> {
+    if args.len() > MAX_SCALARS {
+        return None;
+    }
+    let mut objs: [Option<Bound<'_, PyAny>>; MAX_SCALARS] = Default::default();
+    // Slot 0 stays free: with PY_VECTORCALL_ARGUMENTS_OFFSET the callee may
+    // use it (PEP 590).
+    let mut ptrs = [std::ptr::null_mut(); MAX_SCALARS + 1];
+    for ((obj, ptr), a) in objs.iter_mut().zip(&mut ptrs[1..]).zip(args) {
+        *ptr = obj.insert(convert::scalar_to_py(py, a)?).as_ptr();
+    }
+    // SAFETY: the GIL is held (`py`); `f` is a live object; `ptrs[1..]`
+    // holds `args.len()` live objects (owned by `objs` until after the call)
+    // and `ptrs[0]` is scratch space the offset flag lends to the callee.
+    Some(unsafe {
+        pyo3::ffi::PyObject_Vectorcall(
+            f.as_ptr(),
+            ptrs.as_ptr().add(1),
+            args.len() | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            std::ptr::null_mut(),
+        )
+    })
+}
+
+/// The general case of [`call_py`]: any arguments, through pyo3. The outer
+/// error is an argument that does not convert, the inner the call's.
+#[inline(never)]
+fn call_general<'py>(
+    py: Python<'py>,
+    f: &Bound<'py, PyAny>,
+    args: &[Value],
+) -> std::result::Result<PyResult<Bound<'py, PyAny>>, GuestError> {
+    let arg = |i: usize| {
+        convert::to_py(py, &args[i])
+            .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))
+    };
+    Ok(match args.len() {
+        0 => f.call0(),
+        1 => f.call1((arg(0)?,)),
+        2 => f.call1((arg(0)?, arg(1)?)),
+        3 => f.call1((arg(0)?, arg(1)?, arg(2)?)),
+        4 => f.call1((arg(0)?, arg(1)?, arg(2)?, arg(3)?)),
+        n => {
+            let items = (0..n)
+                .map(arg)
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            match PyTuple::new(py, items) {
+                Ok(tuple) => f.call1(tuple),
+                Err(e) => Err(e),
+            }
         }
     })
 }

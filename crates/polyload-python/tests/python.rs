@@ -349,3 +349,106 @@ fn runtime_reload_replaces_python_code_and_keeps_handles() {
         .to_string()
         .contains("no adding today"));
 }
+
+/// Numbers and `bool`s go to CPython by vectorcall from a stack array (up
+/// to six); longer or mixed argument lists go through pyo3. Both give the
+/// same values and errors.
+#[test]
+fn scalar_and_general_argument_paths_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    let code = r#"
+def six(a, b, c, d, e, f):
+    return [a, b, c, d, e, f]
+
+def seven(a, b, c, d, e, f, g):
+    return [a, b, c, d, e, f, g]
+
+def mixed(a, s, b):
+    return f"{a}{s}{b}"
+
+def fail(x):
+    raise KeyError(x)
+
+class F(float):
+    pass
+
+def sub(x):
+    return F(x)
+
+def flag(x):
+    return x > 0
+"#;
+    rt.load_bundle(bundle(
+        tmp.path(),
+        "paths",
+        &[
+            ("six", "fn(i8, u16, i32, u64, f32, bool) -> json"),
+            ("seven", "fn(i8, u16, i32, u64, f32, bool, f64) -> json"),
+            ("mixed", "fn(i64, str, f64) -> str"),
+            ("fail", "fn(i64) -> i64"),
+            ("sub", "fn(f64) -> f64"),
+            ("flag", "fn(i64) -> i64"),
+        ],
+        code,
+        &[],
+        "",
+    ))
+    .unwrap();
+    let six = [
+        Value::I8(-8),
+        Value::U16(65535),
+        Value::I32(-7),
+        Value::U64(u64::MAX),
+        Value::F32(0.5),
+        Value::Bool(true),
+    ];
+    assert_eq!(
+        rt.call("paths.six", &six).unwrap(),
+        Value::Json(json!([-8, 65535, -7, u64::MAX, 0.5, true]))
+    );
+    let mut seven = six.to_vec();
+    seven.push(Value::F64(2.25));
+    assert_eq!(
+        rt.call("paths.seven", &seven).unwrap(),
+        Value::Json(json!([-8, 65535, -7, u64::MAX, 0.5, true, 2.25]))
+    );
+    assert_eq!(
+        rt.call(
+            "paths.mixed",
+            &[Value::I64(1), Value::from("-"), Value::F64(2.5)]
+        )
+        .unwrap(),
+        Value::from("1-2.5")
+    );
+    // An exception raised on the scalar path keeps its traceback.
+    match rt.call("paths.fail", &[Value::I64(9)]).unwrap_err() {
+        Error::Guest {
+            message, traceback, ..
+        } => {
+            assert_eq!(message, "KeyError: 9");
+            let tb = traceback.expect("traceback");
+            assert!(tb.contains("in fail"), "{tb}");
+        }
+        e => panic!("unexpected {e}"),
+    }
+    // Results that are not an exact `int`/`float` take the full conversion.
+    assert_eq!(
+        rt.call("paths.sub", &[Value::F64(1.5)]).unwrap(),
+        Value::F64(1.5)
+    );
+    let e = rt
+        .call("paths.flag", &[Value::I64(1)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected i64, got bool"), "{e}");
+    // The interpreter is fine afterwards.
+    assert_eq!(
+        rt.call(
+            "paths.mixed",
+            &[Value::I64(3), Value::from("+"), Value::F64(4.0)]
+        )
+        .unwrap(),
+        Value::from("3+4.0")
+    );
+}
