@@ -11,43 +11,55 @@
 //! | struct, array | array |
 
 use polyload::{FfiType, Value};
-use rquickjs::{Array, ArrayBuffer, BigInt, Ctx, IntoJs, Object, TypedArray, Value as JsValue};
+use rquickjs::{
+    qjs, Array, ArrayBuffer, BigInt, Ctx, IntoJs, Object, TypedArray, Value as JsValue,
+};
 use serde_json::Value as Json;
 
 /// Deepest JSON nesting converted (guards against self-containing objects).
 const MAX_DEPTH: usize = 128;
 const SAFE: i64 = 1 << 53;
 
-/// Converts a polyload value into a JavaScript value.
 /// The JavaScript value of a scalar (what [`to_js`] gives for it), `None`
 /// for values that need an allocation (strings, buffers, objects, BigInts).
 /// Infallible and inlined: the common case of a call does not move a
 /// `Result` through memory.
 #[inline(always)]
 pub(crate) fn scalar_to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> Option<JsValue<'js>> {
-    let num = |x: f64| JsValue::new_number(ctx.clone(), x);
-    let int = |i: i64| (-SAFE..=SAFE).contains(&i).then(|| num(i as f64));
+    let raw = scalar_to_raw(v)?;
+    // SAFETY: `scalar_to_raw` makes only values without a reference count
+    // (ints, floats, booleans, `undefined`), valid in any context.
+    Some(unsafe { JsValue::from_raw(ctx.clone(), raw) })
+}
+
+/// [`scalar_to_js`] as a raw QuickJS value: an int, float, boolean or
+/// `undefined`, none of which is reference-counted (so it needs no context
+/// and no `JS_FreeValue`). Numbers are ints when integral and within `i32`,
+/// as `JS_NewFloat64` makes them.
+#[inline(always)]
+pub(crate) fn scalar_to_raw(v: &Value) -> Option<qjs::JSValue> {
+    let int = |i: i32| qjs::JS_MKVAL(qjs::JS_TAG_INT, i);
+    let num = |x: f64| qjs::JS_NewFloat64(x);
+    let wide = |i: i64| (-SAFE..=SAFE).contains(&i).then(|| num(i as f64));
     Some(match v {
-        Value::Void => JsValue::new_undefined(ctx.clone()),
-        Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
-        Value::I8(x) => JsValue::new_int(ctx.clone(), (*x).into()),
-        Value::I16(x) => JsValue::new_int(ctx.clone(), (*x).into()),
-        Value::I32(x) => JsValue::new_int(ctx.clone(), *x),
-        Value::U8(x) => JsValue::new_int(ctx.clone(), (*x).into()),
-        Value::U16(x) => JsValue::new_int(ctx.clone(), (*x).into()),
+        Value::Void => qjs::JS_UNDEFINED,
+        Value::Bool(b) => qjs::JS_MKVAL(qjs::JS_TAG_BOOL, i32::from(*b)),
+        Value::I8(x) => int((*x).into()),
+        Value::I16(x) => int((*x).into()),
+        Value::I32(x) => int(*x),
+        Value::U8(x) => int((*x).into()),
+        Value::U16(x) => int((*x).into()),
         Value::U32(x) => num((*x).into()),
-        Value::I64(x) => int(*x)?,
-        Value::U64(x) => match i64::try_from(*x) {
-            Ok(i) => int(i)?,
-            Err(_) => num(*x as f64),
-        },
-        Value::F32(x) => JsValue::new_float(ctx.clone(), (*x).into()),
-        Value::F64(x) => JsValue::new_float(ctx.clone(), *x),
-        Value::Ptr(p) => int(*p as i64)?,
+        Value::I64(x) => wide(*x)?,
+        Value::U64(x) => wide(i64::try_from(*x).ok()?)?,
+        Value::F32(x) => num((*x).into()),
+        Value::F64(x) => num(*x),
+        Value::Ptr(p) => wide(*p as i64)?,
         _ => return None,
     })
 }
 
+/// Converts a polyload value into a JavaScript value.
 pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, v: &Value) -> rquickjs::Result<JsValue<'js>> {
     if let Some(js) = scalar_to_js(ctx, v) {
         return Ok(js);

@@ -171,6 +171,47 @@ fn guest_error(ctx: &Ctx<'_>, e: rquickjs::Error) -> GuestError {
     GuestError::new(format!("uncaught {text}"))
 }
 
+/// Most arguments [`call_scalars`] passes.
+const MAX_SCALARS: usize = 8;
+
+/// Calls `f` by `JS_Call` from a stack array if every argument is a number
+/// or `bool` (see [`convert::scalar_to_raw`]) and there are at most
+/// [`MAX_SCALARS`]; `None` if the call was not made. rquickjs's `Args`
+/// would collect them in a heap buffer first.
+#[inline(always)]
+fn call_scalars<'js>(
+    ctx: &Ctx<'js>,
+    f: &Function<'js>,
+    args: &[Value],
+) -> Option<rquickjs::Result<JsValue<'js>>> {
+    if args.len() > MAX_SCALARS {
+        return None;
+    }
+    let mut argv = [qjs::JS_UNDEFINED; MAX_SCALARS];
+    for (slot, a) in argv.iter_mut().zip(args) {
+        *slot = convert::scalar_to_raw(a)?;
+    }
+    // SAFETY: `ctx` is entered on this thread (inside `Shared::enter`); `f`
+    // is a live function of it; `argv` holds `args.len()` values without
+    // reference counts (borrowed by the callee, nothing to free).
+    let raw = unsafe {
+        qjs::JS_Call(
+            ctx.as_raw().as_ptr(),
+            f.as_raw(),
+            qjs::JS_UNDEFINED,
+            args.len() as std::ffi::c_int,
+            argv.as_mut_ptr(),
+        )
+    };
+    // SAFETY: `raw` is a value JS_Call returned; checking its tag is fine.
+    if unsafe { qjs::JS_IsException(raw) } {
+        return Some(Err(rquickjs::Error::Exception));
+    }
+    // SAFETY: a non-exception result is a new reference, which the
+    // `JsValue` takes over (and frees when dropped).
+    Some(Ok(unsafe { JsValue::from_raw(ctx.clone(), raw) }))
+}
+
 /// Runs the job queue until `v` (if a promise) settles.
 fn settle<'js>(v: JsValue<'js>) -> rquickjs::Result<JsValue<'js>> {
     match v.as_promise() {
@@ -194,6 +235,13 @@ fn call_export(
                     "internal error restoring an export (this is a bug): {e}"
                 ))
             })?;
+        if let Some(out) = call_scalars(&ctx, &f, args) {
+            return match out.and_then(settle) {
+                Ok(out) => convert::from_js(&out, ret)
+                    .map_err(|e| GuestError::new(format!("return value: {e}"))),
+                Err(e) => Err(guest_error(&ctx, e)),
+            };
+        }
         let mut a = Args::new(ctx.clone(), args.len());
         for (i, v) in args.iter().enumerate() {
             let js = match convert::scalar_to_js(&ctx, v) {

@@ -389,3 +389,119 @@ fn runtime_reload_replaces_js_code_and_keeps_handles() {
         .to_string()
         .contains("no adding today"));
 }
+
+/// Numbers and `bool`s go to QuickJS by `JS_Call` from a stack array (up
+/// to eight); longer or mixed argument lists go through rquickjs's `Args`.
+/// Both give the same values and errors.
+#[test]
+fn scalar_and_general_argument_paths_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    let code = r#"
+export function eight(...a) { return a; }
+export function nine(...a) { return a; }
+export function mixed(a, s, b) { return `${a}${s}${b}`; }
+export function fail(x) {
+  throw new RangeError('bad ' + x);
+}
+export async function later(a, b) { return a * b; }
+export function kinds(a, b, c, d) { return [typeof a, typeof b, typeof c, typeof d].join(','); }
+"#;
+    let sig8 = "fn(i8, u16, i32, u32, i64, f32, f64, bool) -> json";
+    let sig9 = "fn(i8, u16, i32, u32, i64, f32, f64, bool, u64) -> json";
+    rt.load_bundle(bundle(
+        tmp.path(),
+        "paths",
+        &[
+            ("eight", sig8),
+            ("nine", sig9),
+            ("mixed", "fn(i64, str, f64) -> str"),
+            ("fail", "fn(i32) -> i32"),
+            ("later", "fn(i32, f64) -> f64"),
+            ("kinds", "fn(i64, u64, f64, bool) -> str"),
+        ],
+        code,
+        &[],
+        "",
+    ))
+    .unwrap();
+    let eight = [
+        Value::I8(-8),
+        Value::U16(65535),
+        Value::I32(-7),
+        Value::U32(u32::MAX),
+        Value::I64(-5),
+        Value::F32(0.5),
+        Value::F64(0.25),
+        Value::Bool(true),
+    ];
+    let want = json!([-8, 65535, -7, u32::MAX, -5, 0.5, 0.25, true]);
+    assert_eq!(rt.call("paths.eight", &eight).unwrap(), Value::Json(want));
+    // Nine arguments, one of them beyond 2^53 (a BigInt, exact): the general path.
+    let mut nine = eight.to_vec();
+    nine.push(Value::U64(u64::MAX));
+    assert_eq!(
+        rt.call("paths.nine", &nine).unwrap(),
+        Value::Json(json!([
+            -8,
+            65535,
+            -7,
+            u32::MAX,
+            -5,
+            0.5,
+            0.25,
+            true,
+            u64::MAX
+        ]))
+    );
+    assert_eq!(
+        rt.call(
+            "paths.kinds",
+            &[
+                Value::I64(1),
+                Value::U64(2),
+                Value::F64(3.5),
+                Value::Bool(false)
+            ]
+        )
+        .unwrap(),
+        Value::from("number,number,number,boolean")
+    );
+    assert_eq!(
+        rt.call(
+            "paths.kinds",
+            &[
+                Value::I64(1 << 60),
+                Value::U64(u64::MAX),
+                Value::F64(0.0),
+                Value::Bool(true)
+            ]
+        )
+        .unwrap(),
+        Value::from("bigint,bigint,number,boolean")
+    );
+    assert_eq!(
+        rt.call(
+            "paths.mixed",
+            &[Value::I64(1), Value::from("-"), Value::F64(2.5)]
+        )
+        .unwrap(),
+        Value::from("1-2.5")
+    );
+    // An exception thrown on the scalar path keeps its stack.
+    match rt.call("paths.fail", &[Value::I32(9)]).unwrap_err() {
+        Error::Guest {
+            message, traceback, ..
+        } => {
+            assert_eq!(message, "RangeError: bad 9");
+            assert!(traceback.expect("stack").contains("main.js:6"));
+        }
+        e => panic!("unexpected {e}"),
+    }
+    // A promise returned on the scalar path is settled.
+    assert_eq!(
+        rt.call("paths.later", &[Value::I32(3), Value::F64(1.5)])
+            .unwrap(),
+        Value::F64(4.5)
+    );
+}

@@ -225,24 +225,45 @@ fn vectorcall_scalars(
     if args.len() > MAX_SCALARS {
         return None;
     }
-    let mut objs: [Option<Bound<'_, PyAny>>; MAX_SCALARS] = Default::default();
     // Slot 0 stays free: with PY_VECTORCALL_ARGUMENTS_OFFSET the callee may
-    // use it (PEP 590).
+    // use it (PEP 590). Slots 1.. hold new references, released below.
     let mut ptrs = [std::ptr::null_mut(); MAX_SCALARS + 1];
-    for ((obj, ptr), a) in objs.iter_mut().zip(&mut ptrs[1..]).zip(args) {
-        *ptr = obj.insert(convert::scalar_to_py(py, a)?).as_ptr();
+    for (i, a) in args.iter().enumerate() {
+        match convert::scalar_to_py(py, a) {
+            Some(o) => ptrs[i + 1] = o.into_ptr(),
+            None => {
+                // SAFETY: the GIL is held; slots 1..=i are our references.
+                unsafe { release(&ptrs[1..=i]) };
+                return None;
+            }
+        }
     }
-    // SAFETY: the GIL is held (`py`); `f` is a live object; `ptrs[1..]`
-    // holds `args.len()` live objects (owned by `objs` until after the call)
-    // and `ptrs[0]` is scratch space the offset flag lends to the callee.
-    Some(unsafe {
-        pyo3::ffi::PyObject_Vectorcall(
+    let n = args.len();
+    // SAFETY: the GIL is held (`py`); `f` is a live object; `ptrs[1..=n]`
+    // are live objects we own, and `ptrs[0]` is scratch space the offset
+    // flag lends to the callee; afterwards we release our references.
+    unsafe {
+        let r = pyo3::ffi::PyObject_Vectorcall(
             f.as_ptr(),
             ptrs.as_ptr().add(1),
-            args.len() | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            n | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
             std::ptr::null_mut(),
-        )
-    })
+        );
+        release(&ptrs[1..=n]);
+        Some(r)
+    }
+}
+
+/// Releases owned references.
+///
+/// # Safety
+/// The GIL is held and each pointer is a reference the caller owns.
+#[inline(always)]
+unsafe fn release(objs: &[*mut pyo3::ffi::PyObject]) {
+    for &o in objs {
+        // SAFETY: the caller's contract.
+        unsafe { pyo3::ffi::Py_DECREF(o) };
+    }
 }
 
 /// The general case of [`call_py`]: any arguments, through pyo3. The outer
