@@ -49,7 +49,7 @@ fn add(c: &mut Criterion) {
     g.bench_function("polyload_dynamic_call", |b| {
         b.iter(|| rt.call(black_box("benchjs.add"), black_box(&args)).unwrap())
     });
-    // The typed handle reaches the VM function through its C entry point.
+    // The typed handle (numbers only) calls the VM function with values.
     let add = rt
         .function::<extern "C" fn(i64, i64) -> i64>("benchjs.add")
         .unwrap();

@@ -41,7 +41,7 @@ fn add(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // The typed handle reaches the VM function through its C entry point.
+    // The typed handle (numbers only) calls the VM function with values.
     let add = rt
         .function::<extern "C" fn(i64, i64) -> i64>("benchlua.add")
         .unwrap();
