@@ -86,14 +86,25 @@ impl State {
     /// Under `vm_lock`, inside a raw call (`depth` 1), `idx` valid.
     unsafe fn take_value(&self, idx: c_int) -> mlua::Result<LuaValue> {
         let l = self.main.as_ptr();
-        ffi::lua_pushvalue(l, idx);
-        ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, self.slot);
         let slot = self.slot;
-        let v = self
-            .lua
-            .exec_raw::<LuaValue>((), |s| ffi::lua_rawgeti_(s, ffi::LUA_REGISTRYINDEX, slot));
-        ffi::lua_pushboolean(l, 0);
-        ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, self.slot);
+        // SAFETY: the caller's contract (the main thread is ours and `idx`
+        // valid); `slot` is an existing registry key, so assigning to it
+        // cannot allocate (and so cannot raise outside a protected call).
+        unsafe {
+            ffi::lua_pushvalue(l, idx);
+            ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, slot);
+        }
+        // SAFETY: the closure runs inside mlua's protected call on the same
+        // main thread and pushes one value, which mlua pops as the result.
+        let v = unsafe {
+            self.lua
+                .exec_raw::<LuaValue>((), |s| ffi::lua_rawgeti_(s, ffi::LUA_REGISTRYINDEX, slot))
+        };
+        // SAFETY: as the first block; the slot goes back to `false`.
+        unsafe {
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_rawseti_(l, ffi::LUA_REGISTRYINDEX, slot);
+        }
         v
     }
 }
@@ -114,15 +125,20 @@ impl Drop for State {
 /// error values that are not userdata (mlua's error objects carry their
 /// own), as mlua's handler does.
 unsafe extern "C-unwind" fn traceback(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY (whole body): called by Lua as a message handler with the error
-    // value at the top of `l`'s stack; only Lua C API calls on `l`.
-    if ffi::lua_checkstack(l, 2) == 0 || ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
-        return 1;
-    }
-    let s = ffi::luaL_tolstring(l, -1, std::ptr::null_mut());
-    if ffi::lua_checkstack(l, ffi::LUA_TRACEBACK_STACK) != 0 {
-        ffi::luaL_traceback(l, l, s, 1);
-        ffi::lua_remove(l, -2);
+    // SAFETY: called by Lua as a message handler with the error value at
+    // the top of `l`'s stack; only Lua C API calls on `l`, each after
+    // checking the stack space it needs. A Lua error raised here (out of
+    // memory, a failing `__tostring`) unwinds through this "C-unwind" frame,
+    // which holds nothing to drop.
+    unsafe {
+        if ffi::lua_checkstack(l, 2) == 0 || ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
+            return 1;
+        }
+        let s = ffi::luaL_tolstring(l, -1, std::ptr::null_mut());
+        if ffi::lua_checkstack(l, ffi::LUA_TRACEBACK_STACK) != 0 {
+            ffi::luaL_traceback(l, l, s, 1);
+            ffi::lua_remove(l, -2);
+        }
     }
     1
 }
@@ -195,34 +211,45 @@ impl LuaExport {
         let st = &*self.state;
         let l = st.main.as_ptr();
         let n = c_int::try_from(args.len()).ok()?;
-        if ffi::lua_checkstack(l, n + 2) == 0 {
-            return None;
+        // SAFETY: the caller's contract: the main thread is idle and ours.
+        // After the stack check there is room for the handler, the function
+        // and the arguments (`is_scalar` each); `lua_pcall` catches the
+        // function's errors (the handler index is absolute); the result or
+        // error is read at the top, then the stack is restored to `top`.
+        unsafe {
+            if ffi::lua_checkstack(l, n + 2) == 0 {
+                return None;
+            }
+            let top = ffi::lua_gettop(l);
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, st.handler);
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, self.func);
+            for a in args {
+                push_scalar(l, a);
+            }
+            let status = ffi::lua_pcall(l, n, 1, top + 1);
+            let out = if status == ffi::LUA_OK {
+                self.read_ret(l)
+            } else {
+                Err(self.read_error(l))
+            };
+            ffi::lua_settop(l, top);
+            Some(out)
         }
-        let top = ffi::lua_gettop(l);
-        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, st.handler);
-        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, self.func);
-        for a in args {
-            push_scalar(l, a);
-        }
-        let status = ffi::lua_pcall(l, n, 1, top + 1);
-        let out = if status == ffi::LUA_OK {
-            self.read_ret(l)
-        } else {
-            Err(self.read_error(l))
-        };
-        ffi::lua_settop(l, top);
-        Some(out)
     }
 
     /// Converts the result at the top of the stack by `ret`.
     #[inline(always)]
     unsafe fn read_ret(&self, l: *mut ffi::lua_State) -> Result<Value, GuestError> {
-        let v = match ffi::lua_type(l, -1) {
-            _ if self.ret == FfiType::Void => return Ok(Value::Void),
-            ffi::LUA_TNUMBER => LuaValue::Number(ffi::lua_tonumber(l, -1)),
-            ffi::LUA_TBOOLEAN => LuaValue::Boolean(ffi::lua_toboolean(l, -1) != 0),
-            // Anything else is a mismatch: mlua's value names it.
-            _ => self.state.take_value(-1).map_err(|e| guest_error(&e))?,
+        // SAFETY: the caller's contract: the result is at the top of the
+        // main thread's stack, inside a raw call.
+        let v = unsafe {
+            match ffi::lua_type(l, -1) {
+                _ if self.ret == FfiType::Void => return Ok(Value::Void),
+                ffi::LUA_TNUMBER => LuaValue::Number(ffi::lua_tonumber(l, -1)),
+                ffi::LUA_TBOOLEAN => LuaValue::Boolean(ffi::lua_toboolean(l, -1) != 0),
+                // Anything else is a mismatch: mlua's value names it.
+                _ => self.state.take_value(-1).map_err(|e| guest_error(&e))?,
+            }
         };
         from_lua(&v, &self.ret).map_err(|e| GuestError::new(format!("return value: {e}")))
     }
@@ -230,13 +257,20 @@ impl LuaExport {
     /// The error value at the top of the stack as the guest's error.
     #[cold]
     unsafe fn read_error(&self, l: *mut ffi::lua_State) -> GuestError {
-        if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-            let mut len = 0;
-            let p = ffi::lua_tolstring(l, -1, &mut len);
-            let text = std::slice::from_raw_parts(p.cast::<u8>(), len);
-            return split_message(&String::from_utf8_lossy(text));
+        // SAFETY: the caller's contract: the error value is at the top of
+        // the main thread's stack, inside a raw call. A Lua string is `len`
+        // bytes at `p`, alive while it stays on the stack (until after the
+        // copy below).
+        unsafe {
+            if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                let text = std::slice::from_raw_parts(p.cast::<u8>(), len);
+                return split_message(&String::from_utf8_lossy(text));
+            }
         }
-        match self.state.take_value(-1) {
+        // SAFETY: as above.
+        match unsafe { self.state.take_value(-1) } {
             Ok(LuaValue::Error(e)) => guest_error(&e),
             Ok(v) => GuestError::new(
                 v.to_string()
@@ -288,10 +322,13 @@ fn is_scalar(v: &Value) -> bool {
 /// `l` valid with a free stack slot; `v` a scalar ([`is_scalar`]).
 #[inline(always)]
 unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) {
-    match convert::scalar_to_lua(v) {
-        Some(LuaValue::Integer(i)) => ffi::lua_pushinteger(l, i),
-        Some(LuaValue::Number(n)) => ffi::lua_pushnumber(l, n),
-        Some(LuaValue::Boolean(b)) => ffi::lua_pushboolean(l, c_int::from(b)),
-        _ => ffi::lua_pushnil(l),
+    // SAFETY: the caller's contract (a valid state with a free slot).
+    unsafe {
+        match convert::scalar_to_lua(v) {
+            Some(LuaValue::Integer(i)) => ffi::lua_pushinteger(l, i),
+            Some(LuaValue::Number(n)) => ffi::lua_pushnumber(l, n),
+            Some(LuaValue::Boolean(b)) => ffi::lua_pushboolean(l, c_int::from(b)),
+            _ => ffi::lua_pushnil(l),
+        }
     }
 }
