@@ -245,7 +245,13 @@ impl LuaExport {
         let v = unsafe {
             match ffi::lua_type(l, -1) {
                 _ if self.ret == FfiType::Void => return Ok(Value::Void),
-                ffi::LUA_TNUMBER => LuaValue::Number(ffi::lua_tonumber(l, -1)),
+                ffi::LUA_TNUMBER => {
+                    let n = ffi::lua_tonumber(l, -1);
+                    if let Some(v) = number_fast(n, &self.ret) {
+                        return Ok(v);
+                    }
+                    LuaValue::Number(n)
+                }
                 ffi::LUA_TBOOLEAN => LuaValue::Boolean(ffi::lua_toboolean(l, -1) != 0),
                 // Anything else is a mismatch: mlua's value names it.
                 _ => self.state.take_value(-1).map_err(|e| guest_error(&e))?,
@@ -290,6 +296,24 @@ impl Drop for LuaExport {
             ManuallyDrop::drop(&mut self.key);
             ManuallyDrop::drop(&mut self.f);
         }
+    }
+}
+
+/// A Lua number as an `i64` or `f64` result, inlined for the common case;
+/// `None` sends it (and every other type) through [`from_lua`], which also
+/// words the errors. An `i64` must be integral and in range: `n` in
+/// [-2^63, 2^63) converts exactly when it equals its truncation, which the
+/// round trip checks without calling `trunc`.
+#[inline(always)]
+fn number_fast(n: f64, ty: &FfiType) -> Option<Value> {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    match ty {
+        FfiType::F64 => Some(Value::F64(n)),
+        FfiType::I64 if (-TWO_63..TWO_63).contains(&n) => {
+            let i = n as i64;
+            (i as f64 == n).then_some(Value::I64(i))
+        }
+        _ => None,
     }
 }
 
