@@ -504,6 +504,7 @@ function M.via(name, x)
   return 'err ' .. tostring(r)
 end
 function M.via_add(a, b) return polyload.call('p.add', a, b) end
+function M.num(x) return x end
 return M
 "#;
     let rt = runtime(tmp.path());
@@ -521,6 +522,7 @@ return M
             ("missing", "fn() -> i64"),
             ("via", "fn(str, i64) -> str"),
             ("via_add", "fn(i64, i64) -> i64"),
+            ("num", "fn(f64) -> i64"),
         ],
         code,
         &[],
@@ -538,6 +540,22 @@ return M
         Value::I64(-2)
     );
     assert_eq!(rt.call("p.many", &[]).unwrap(), Value::I32(1));
+    // i64 results: exact at the ends of the range, errors past them.
+    let num = |x: f64| rt.call("p.num", &[Value::F64(x)]);
+    assert_eq!(num(-9.223372036854775808e18).unwrap(), Value::I64(i64::MIN));
+    assert_eq!(num(-0.0).unwrap(), Value::I64(0));
+    assert_eq!(
+        num(9.007199254740993e15).unwrap(),
+        Value::I64(9_007_199_254_740_992)
+    );
+    for (x, want) in [
+        (9.223372036854775808e18, "out of range for i64"),
+        (2.5, "expected i64, got number 2.5"),
+        (f64::NAN, "expected i64"),
+    ] {
+        let e = num(x).unwrap_err().to_string();
+        assert!(e.contains(want), "{x}: {e}");
+    }
 
     let direct = |name: &str, args: &[Value]| rt.call(&format!("p.{name}"), args).unwrap_err();
     let via = |name: &str, x: i64| match rt.call("p.via", &[Value::from(name), Value::I64(x)]) {
