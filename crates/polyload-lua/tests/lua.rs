@@ -542,14 +542,14 @@ return M
     assert_eq!(rt.call("p.many", &[]).unwrap(), Value::I32(1));
     // i64 results: exact at the ends of the range, errors past them.
     let num = |x: f64| rt.call("p.num", &[Value::F64(x)]);
-    assert_eq!(num(-9.223372036854775808e18).unwrap(), Value::I64(i64::MIN));
+    assert_eq!(num(i64::MIN as f64).unwrap(), Value::I64(i64::MIN));
     assert_eq!(num(-0.0).unwrap(), Value::I64(0));
     assert_eq!(
         num(9.007199254740993e15).unwrap(),
         Value::I64(9_007_199_254_740_992)
     );
     for (x, want) in [
-        (9.223372036854775808e18, "out of range for i64"),
+        (-(i64::MIN as f64), "out of range for i64"),
         (2.5, "expected i64, got number 2.5"),
         (f64::NAN, "expected i64"),
     ] {
