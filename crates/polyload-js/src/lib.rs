@@ -235,26 +235,20 @@ fn call_export(
                     "internal error restoring an export (this is a bug): {e}"
                 ))
             })?;
-        if let Some(out) = call_scalars(&ctx, &f, args) {
-            return match out.and_then(settle) {
-                Ok(out) => convert::from_js(&out, ret)
-                    .map_err(|e| GuestError::new(format!("return value: {e}"))),
-                Err(e) => Err(guest_error(&ctx, e)),
-            };
-        }
-        let mut a = Args::new(ctx.clone(), args.len());
-        for (i, v) in args.iter().enumerate() {
-            let js = match convert::scalar_to_js(&ctx, v) {
-                Some(js) => js,
-                None => convert::to_js(&ctx, v)
-                    .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?,
-            };
-            // Cannot fail: a `JsValue` converts to itself.
-            if let Err(e) = a.push_arg(js) {
-                return Err(guest_error(&ctx, e));
+        let out = match call_scalars(&ctx, &f, args) {
+            Some(out) => out,
+            None => {
+                let mut a = Args::new(ctx.clone(), args.len());
+                for (i, v) in args.iter().enumerate() {
+                    let js = convert::to_js(&ctx, v)
+                        .map_err(|e| GuestError::new(format!("argument {}: {e}", i + 1)))?;
+                    // Cannot fail: a `JsValue` converts to itself.
+                    a.push_arg(js).map_err(|e| guest_error(&ctx, e))?;
+                }
+                a.apply::<JsValue>(&f)
             }
-        }
-        match a.apply::<JsValue>(&f).and_then(settle) {
+        };
+        match out.and_then(settle) {
             Ok(out) => convert::from_js(&out, ret)
                 .map_err(|e| GuestError::new(format!("return value: {e}"))),
             Err(e) => Err(guest_error(&ctx, e)),

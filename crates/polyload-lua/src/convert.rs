@@ -37,7 +37,6 @@ pub(crate) fn install_metatables(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Converts a polyload value into a Lua value.
 /// The Lua value of a scalar (what [`to_lua`] gives for it), `None` for
 /// values that need the state (strings, tables). Infallible and inlined: the
 /// common case of a call does not move a `Result` through memory.
@@ -64,6 +63,7 @@ pub(crate) fn scalar_to_lua(v: &Value) -> Option<LuaValue> {
     })
 }
 
+/// Converts a polyload value into a Lua value.
 pub(crate) fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<LuaValue> {
     if let Some(l) = scalar_to_lua(v) {
         return Ok(l);

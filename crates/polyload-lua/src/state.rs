@@ -159,21 +159,7 @@ impl LuaExport {
     /// Registers `f` for raw calls. Call under `vm_lock`.
     pub(crate) fn new(state: &Arc<State>, f: Function, ret: FfiType) -> mlua::Result<Self> {
         let key = state.lua.create_registry_value(f.clone())?;
-        let raw_ret = matches!(
-            ret,
-            FfiType::Void
-                | FfiType::Bool
-                | FfiType::I8
-                | FfiType::I16
-                | FfiType::I32
-                | FfiType::I64
-                | FfiType::U8
-                | FfiType::U16
-                | FfiType::U32
-                | FfiType::U64
-                | FfiType::F32
-                | FfiType::F64
-        );
+        let raw_ret = ret == FfiType::Void || ret.is_integer() || ret.is_float();
         Ok(Self {
             state: state.clone(),
             func: key.id(),
@@ -191,10 +177,10 @@ impl LuaExport {
         let st = &*self.state;
         let depth = st.depth.get();
         let _depth = Depth::enter(&st.depth, depth);
-        if depth == 0 && self.raw_ret && args.iter().all(is_scalar) {
+        if depth == 0 && self.raw_ret {
             // SAFETY: we hold `vm_lock` and no call into this state is on the
             // stack (`depth` was 0), so no Lua code of it runs anywhere and
-            // its main thread is idle; the arguments are scalars.
+            // its main thread is idle.
             if let Some(out) = unsafe { self.call_raw(args) } {
                 return out;
             }
@@ -202,8 +188,9 @@ impl LuaExport {
         call_lua(&st.lua, &self.f, &self.ret, args)
     }
 
-    /// The raw call; `None` if the Lua stack cannot grow (the mlua path
-    /// then reports it).
+    /// The raw call; `None` if an argument is not a scalar (see
+    /// [`push_scalar`]) or the Lua stack cannot grow, having left the stack
+    /// as it was (the mlua path then makes the call or reports the error).
     ///
     /// # Safety
     /// As at the call site in [`call`](Self::call).
@@ -213,7 +200,7 @@ impl LuaExport {
         let n = c_int::try_from(args.len()).ok()?;
         // SAFETY: the caller's contract: the main thread is idle and ours.
         // After the stack check there is room for the handler, the function
-        // and the arguments (`is_scalar` each); `lua_pcall` catches the
+        // and the arguments; `lua_pcall` catches the
         // function's errors (the handler index is absolute); the result or
         // error is read at the top, then the stack is restored to `top`.
         unsafe {
@@ -224,7 +211,10 @@ impl LuaExport {
             ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, st.handler);
             ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, self.func);
             for a in args {
-                push_scalar(l, a);
+                if !push_scalar(l, a) {
+                    ffi::lua_settop(l, top);
+                    return None;
+                }
             }
             let status = ffi::lua_pcall(l, n, 1, top + 1);
             let out = if status == ffi::LUA_OK {
@@ -333,26 +323,22 @@ impl Drop for Depth<'_> {
     }
 }
 
-/// Whether [`push_scalar`] can push `v` (what [`convert::scalar_to_lua`]
-/// converts without the state).
-#[inline(always)]
-fn is_scalar(v: &Value) -> bool {
-    convert::scalar_to_lua(v).is_some()
-}
-
-/// Pushes a scalar as [`convert::scalar_to_lua`] converts it.
+/// Pushes a scalar as [`convert::scalar_to_lua`] converts it; `false`
+/// (pushing nothing) for values that need the state (strings, tables).
 ///
 /// # Safety
-/// `l` valid with a free stack slot; `v` a scalar ([`is_scalar`]).
+/// `l` valid with a free stack slot.
 #[inline(always)]
-unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) {
+unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) -> bool {
     // SAFETY: the caller's contract (a valid state with a free slot).
     unsafe {
         match convert::scalar_to_lua(v) {
             Some(LuaValue::Integer(i)) => ffi::lua_pushinteger(l, i),
             Some(LuaValue::Number(n)) => ffi::lua_pushnumber(l, n),
             Some(LuaValue::Boolean(b)) => ffi::lua_pushboolean(l, c_int::from(b)),
-            _ => ffi::lua_pushnil(l),
+            Some(_) => ffi::lua_pushnil(l),
+            None => return false,
         }
     }
+    true
 }
