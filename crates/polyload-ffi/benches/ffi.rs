@@ -28,6 +28,22 @@ struct Pair {
 extern "C" fn swap(p: Pair) -> Pair {
     Pair { a: p.b, b: p.a }
 }
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Mixed {
+    a: u8,
+    b: f64,
+    c: i16,
+}
+/// 24 bytes of mixed fields: passed on the stack and returned through
+/// memory (psABI §3.2.3, class MEMORY).
+extern "C" fn scale(m: Mixed, k: i32) -> Mixed {
+    Mixed {
+        a: m.a.wrapping_add(k as u8),
+        b: m.b * f64::from(k),
+        c: m.c.wrapping_sub(k as i16),
+    }
+}
 extern "C" fn eight(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i64) -> i64 {
     a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 }
@@ -203,6 +219,36 @@ fn bench(c: &mut Criterion) {
             })
         });
         let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
+        g.bench_function("call", |bn| {
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        g.finish();
+    }
+    {
+        // A struct of mixed fields over 16 bytes, by value in and out:
+        // stack words in, a memory return out.
+        let mut g = c.benchmark_group("struct_mixed24");
+        let code = scale as *const c_void;
+        let ct = || Type::structure([Type::u8(), Type::f64(), Type::i16()]);
+        let cif = Cif::new([ct(), Type::i32()], ct());
+        let st = FfiType::Struct(vec![FfiType::U8, FfiType::F64, FfiType::I16]);
+        let call = build(code, &[st.clone(), FfiType::I32], st);
+        let m = Mixed {
+            a: 1,
+            b: 2.5,
+            c: -3,
+        };
+        let k = 4i32;
+        g.bench_function("libffi", |bn| {
+            // SAFETY: scale matches the cif.
+            run(bn, || unsafe {
+                cif.call::<Mixed>(CodePtr(code as *mut _), &[arg(black_box(&m)), arg(&k)])
+            })
+        });
+        let vals = [
+            Value::Struct(vec![Value::U8(1), Value::F64(2.5), Value::I16(-3)]),
+            Value::I32(4),
+        ];
         g.bench_function("call", |bn| {
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });

@@ -394,7 +394,7 @@ impl Call {
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
-                let r = unsafe { plan.invoke(self.code, &regs) };
+                let r = unsafe { plan.invoke_inline(self.code, &regs) };
                 Ok(match plan.ret {
                     Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
                     _ => Value::Void,
@@ -406,36 +406,44 @@ impl Call {
             // SAFETY: the caller's contract is `call_marshalled`'s; the
             // count was checked.
             Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
-            Engine::Libffi { .. } => {
-                for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
-                    v.check(ty)
-                        .map_err(|source| FfiError::BadArgument { index: i, source })?;
-                }
-                let mut keep = Keep::default();
-                // SAFETY: argument kinds were checked; the rest is the
-                // caller's contract.
-                unsafe {
-                    self.libffi_call(
-                        |i, dst, keep_ref| {
-                            // Only variadic arguments are promoted.
-                            let promoted = (i >= self.signature.params.len())
-                                .then(|| {
-                                    promote_value(&self.declared[i], &self.passed[i], &args[i])
-                                })
-                                .flatten();
-                            write_value(
-                                dst,
-                                &self.passed[i],
-                                promoted.as_ref().unwrap_or(&args[i]),
-                                i,
-                                keep_ref,
-                            )
-                        },
-                        &mut keep,
-                        |ret| read_value(ret, &self.signature.ret, Ownership::Owned),
+            // SAFETY: the caller's contract is `call_libffi`'s; the count
+            // was checked.
+            Engine::Libffi { .. } => unsafe { self.call_libffi(args) },
+        }
+    }
+
+    /// [`call`](Self::call) through libffi. Out of line: its buffers would
+    /// otherwise make every call's stack frame large.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call); the argument count was checked.
+    #[inline(never)]
+    unsafe fn call_libffi(&self, args: &[Value]) -> Result<Value, FfiError> {
+        for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
+            v.check(ty)
+                .map_err(|source| FfiError::BadArgument { index: i, source })?;
+        }
+        let mut keep = Keep::default();
+        // SAFETY: argument kinds were checked; the rest is the caller's
+        // contract.
+        unsafe {
+            self.libffi_call(
+                |i, dst, keep_ref| {
+                    // Only variadic arguments are promoted.
+                    let promoted = (i >= self.signature.params.len())
+                        .then(|| promote_value(&self.declared[i], &self.passed[i], &args[i]))
+                        .flatten();
+                    write_value(
+                        dst,
+                        &self.passed[i],
+                        promoted.as_ref().unwrap_or(&args[i]),
+                        i,
+                        keep_ref,
                     )
-                }
-            }
+                },
+                &mut keep,
+                |ret| read_value(ret, &self.signature.ret, Ownership::Owned),
+            )
         }
     }
 
@@ -467,7 +475,7 @@ impl Call {
                 let regs = plan.load_raw(args);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                let r = unsafe { plan.invoke(self.code, &regs) };
+                let r = unsafe { plan.invoke_inline(self.code, &regs) };
                 Ok(plan.scalar_ret(r[0]))
             }
             Engine::Libffi { .. } => {
@@ -569,14 +577,20 @@ impl Call {
                 None => unsafe { read_plain(r.as_ptr().cast(), &self.signature.ret) },
             }),
             // SAFETY: the callee wrote a value of the (plain) return type in
-            // `ret_buf`.
-            Ret::Memory => Ok(unsafe { read_plain(ret_buf.as_ptr().cast(), &self.signature.ret) }),
+            // `ret_buf` (16-aligned).
+            Ret::Memory => Ok(unsafe {
+                match &plan.ret_flat {
+                    Some(flat) => flat.read_memory(ret_buf.as_ptr().cast()),
+                    None => read_plain(ret_buf.as_ptr().cast(), &self.signature.ret),
+                }
+            }),
         }
     }
 
     /// The stub path for plans with flat struct arguments or returns and no
     /// other storage ([`StubPlan::direct`](crate::stub::StubPlan)): fields
-    /// go straight into the register image and come back built in place.
+    /// go straight into the register image and come back built in place
+    /// (from the return registers, or the buffer of a memory return).
     /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
     ///
     /// # Safety
@@ -584,6 +598,12 @@ impl Call {
     #[inline(never)]
     unsafe fn call_direct(&self, plan: &StubPlan, args: &[Value]) -> Result<Value, FfiError> {
         let mut regs = Regs::zeroed();
+        // Only a memory return uses it; the callee initialises the bytes of
+        // the return type, the only ones read.
+        let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
+        if plan.ret == Ret::Memory {
+            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+        }
         for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
             let ok = match a {
                 Arg::Scalar(k, word) => match k.bits_from_value(v) {
@@ -608,6 +628,9 @@ impl Call {
         Ok(match (&plan.ret, &plan.ret_flat) {
             (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
             (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
+            // SAFETY: the callee wrote a value of the return type in
+            // `ret_buf` (16-aligned), whose address was the hidden argument.
+            (Ret::Memory, Some(flat)) => unsafe { flat.read_memory(ret_buf.as_ptr().cast()) },
             _ => Value::Void,
         })
     }

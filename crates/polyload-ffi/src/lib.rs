@@ -27,6 +27,7 @@ pub mod cli;
 mod error;
 mod extern_call;
 pub mod ffi_value;
+mod flat;
 mod library;
 mod marshal;
 mod signature;

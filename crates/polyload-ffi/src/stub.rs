@@ -75,6 +75,7 @@
 //! signature; a handful of fixed stub types covers the calls that dominate
 //! in practice with no code generation at all.
 
+pub(crate) use crate::flat::FlatStruct;
 use crate::{FfiType, FfiValue, Value};
 use std::ffi::c_void;
 
@@ -279,6 +280,35 @@ impl Kind {
         }
     }
 
+    /// The [`Value`] of this kind stored at `p` in C representation
+    /// (`Ptr` for `CStr`: its address).
+    ///
+    /// # Safety
+    /// `p` must point to an initialised value of this kind, aligned for it.
+    #[inline(always)]
+    pub(crate) unsafe fn read_value(self, p: *const u8) -> Value {
+        // SAFETY (whole body): the caller guarantees `p` holds an aligned,
+        // initialised value of the type read; `_Bool` is 0 or 1 (psABI
+        // §3.1.2), read as a byte so any other pattern cannot become an
+        // invalid `bool`.
+        unsafe {
+            match self {
+                Kind::Bool => Value::Bool(p.read() != 0),
+                Kind::I8 => Value::I8(p.cast::<i8>().read()),
+                Kind::U8 => Value::U8(p.read()),
+                Kind::I16 => Value::I16(p.cast::<i16>().read()),
+                Kind::U16 => Value::U16(p.cast::<u16>().read()),
+                Kind::I32 => Value::I32(p.cast::<i32>().read()),
+                Kind::U32 => Value::U32(p.cast::<u32>().read()),
+                Kind::I64 => Value::I64(p.cast::<i64>().read()),
+                Kind::U64 => Value::U64(p.cast::<u64>().read()),
+                Kind::F32 => Value::F32(p.cast::<f32>().read()),
+                Kind::F64 => Value::F64(p.cast::<f64>().read()),
+                Kind::Ptr | Kind::CStr => Value::Ptr(p.cast::<usize>().read()),
+            }
+        }
+    }
+
     /// The [`Value`] of a returned raw value of this kind (`Ptr` for
     /// `CStr`: its address).
     #[inline(always)]
@@ -355,6 +385,78 @@ struct PairIF(u64, f64);
 #[repr(C)]
 struct PairFI(f64, u64);
 
+/// Calls a function through the stub type of one return class and stack
+/// word count (see [`StubPlan::invoke`]).
+pub(crate) type Invoker = unsafe fn(*const c_void, &Regs) -> [u64; 2];
+
+/// One [`Invoker`] per return class, for 0 to [`MAX_STACK_WORDS`] stack
+/// words: picked once per plan, so a call makes one indirect call instead
+/// of dispatching on the return class and the stack word count.
+macro_rules! invokers {
+    ($ret:ty, |$x:ident| $conv:expr) => {
+        [
+            invokers!(@one $ret, |$x| $conv;),
+            invokers!(@one $ret, |$x| $conv; 0),
+            invokers!(@one $ret, |$x| $conv; 0 1),
+            invokers!(@one $ret, |$x| $conv; 0 1 2),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4 5),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4 5 6),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4 5 6 7),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4 5 6 7 8),
+            invokers!(@one $ret, |$x| $conv; 0 1 2 3 4 5 6 7 8 9),
+        ]
+    };
+    (@one $ret:ty, |$x:ident| $conv:expr; $($w:literal)*) => {{
+        /// # Safety
+        /// As [`StubPlan::invoke`].
+        unsafe fn invoke(code: *const c_void, r: &Regs) -> [u64; 2] {
+            let w = &r.0;
+            let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
+            // SAFETY: per the module docs, a function whose INTEGER and SSE
+            // arguments fill (at most) these registers, with the rest in
+            // these stack words in parameter order, is callable with this
+            // type; the plan that picked this invoker has that shape, and
+            // the caller guarantees the function does.
+            let $x: $ret = unsafe {
+                let fun: unsafe extern "C" fn(
+                    u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
+                    $(, stub_word!($w))*
+                ) -> $ret = std::mem::transmute(code);
+                fun(w[0], w[1], w[2], w[3], w[4], w[5], f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7) $(, w[STACK_BASE + $w])*)
+            };
+            $conv
+        }
+        invoke as Invoker
+    }};
+}
+
+/// Invokers returning `rax`/`x0` (integers, addresses, `void`, one INTEGER
+/// eightbyte, a memory return's address).
+const INVOKE_INT: [Invoker; MAX_STACK_WORDS + 1] = invokers!(u64, |x| [x, 0]);
+/// Invokers returning `xmm0`/`v0` (floats, one SSE eightbyte).
+const INVOKE_FLOAT: [Invoker; MAX_STACK_WORDS + 1] = invokers!(f64, |x| [x.to_bits(), 0]);
+const INVOKE_II: [Invoker; MAX_STACK_WORDS + 1] = invokers!(PairII, |x| [x.0, x.1]);
+const INVOKE_FF: [Invoker; MAX_STACK_WORDS + 1] =
+    invokers!(PairFF, |x| [x.0.to_bits(), x.1.to_bits()]);
+const INVOKE_IF: [Invoker; MAX_STACK_WORDS + 1] = invokers!(PairIF, |x| [x.0, x.1.to_bits()]);
+const INVOKE_FI: [Invoker; MAX_STACK_WORDS + 1] = invokers!(PairFI, |x| [x.0.to_bits(), x.1]);
+
+/// The invoker for a return shape and stack word count (at most
+/// [`MAX_STACK_WORDS`]).
+fn invoker(ret: Ret, stack_words: usize) -> Invoker {
+    let table = match ret {
+        Ret::Scalar(Kind::F32 | Kind::F64) | Ret::Pair(Class::Sse, None) => &INVOKE_FLOAT,
+        Ret::Pair(Class::Sse, Some(Class::Sse)) => &INVOKE_FF,
+        Ret::Pair(Class::Sse, Some(Class::Integer)) => &INVOKE_FI,
+        Ret::Pair(Class::Integer, Some(Class::Sse)) => &INVOKE_IF,
+        Ret::Pair(Class::Integer, Some(Class::Integer)) => &INVOKE_II,
+        Ret::Void | Ret::Scalar(_) | Ret::Pair(Class::Integer, None) | Ret::Memory => &INVOKE_INT,
+    };
+    table[stack_words]
+}
+
 /// Largest struct the stub path returns through memory, in bytes.
 pub(crate) const MAX_MEMORY_RET: usize = 256;
 
@@ -366,16 +468,19 @@ pub(crate) struct StubPlan {
     /// Stack words used.
     pub(crate) stack_words: u8,
     pub(crate) ret: Ret,
-    /// The return type flattened, for a struct returned in registers that
-    /// does not nest.
+    /// The return type flattened, for a returned struct (in registers or
+    /// memory) that does not nest.
     pub(crate) ret_flat: Option<FlatStruct>,
     /// Every argument a scalar other than `cstr` or a flat struct, and the
-    /// return `void`, such a scalar or a flat struct in registers: a call
-    /// needs no storage beyond the [`Regs`] image and no type walk.
+    /// return `void`, such a scalar or a flat struct: a call needs no
+    /// storage beyond the [`Regs`] image (and a memory return's buffer)
+    /// and no type walk.
     pub(crate) direct: bool,
     /// [`direct`](Self::direct) with scalars only (no struct argument or
     /// return): the tightest loop, one word store per argument.
     pub(crate) scalars: bool,
+    /// Calls the function with the register images (see [`invoker`]).
+    invoker: Invoker,
 }
 
 /// Whether a struct's fields are all numbers or addresses (no `cstr`,
@@ -501,8 +606,13 @@ impl StubPlan {
             };
             args.push(Arg::Scalar(k, word as u8));
         }
-        let ret_flat = matches!(ret, Ret::Pair(..))
-            .then(|| FlatStruct::of(ret_ty, &[0, 1]))
+        // A returned struct's eightbyte `n` is word `n` of the returned pair
+        // or of the memory buffer.
+        let ret_words: Vec<u8> = (0..ret_ty.layout().size.div_ceil(8))
+            .map(|w| w as u8)
+            .collect();
+        let ret_flat = matches!(ret, Ret::Pair(..) | Ret::Memory)
+            .then(|| FlatStruct::of(ret_ty, &ret_words))
             .flatten();
         let direct = args.iter().all(|a| match a {
             Arg::Scalar(k, _) => *k != Kind::CStr,
@@ -510,8 +620,7 @@ impl StubPlan {
         }) && match ret {
             Ret::Void => true,
             Ret::Scalar(k) => k != Kind::CStr,
-            Ret::Pair(..) => ret_flat.is_some(),
-            Ret::Memory => false,
+            Ret::Pair(..) | Ret::Memory => ret_flat.is_some(),
         };
         let scalars = direct
             && matches!(ret, Ret::Void | Ret::Scalar(_))
@@ -523,6 +632,7 @@ impl StubPlan {
             ret_flat,
             direct,
             scalars,
+            invoker: invoker(ret, stack),
         })
     }
 
@@ -539,6 +649,26 @@ impl StubPlan {
     /// enough for the return type).
     #[inline(always)]
     pub(crate) unsafe fn invoke(&self, code: *const c_void, r: &Regs) -> [u64; 2] {
+        // SAFETY: the invoker was picked for this plan's return classes and
+        // stack words; the rest is the caller's contract.
+        unsafe { (self.invoker)(code, r) }
+    }
+
+    /// [`invoke`](Self::invoke) compiled into the caller, dispatching on
+    /// the return class and stack word count there: for the scalar paths,
+    /// where the indirect call of an [`Invoker`] costs a few nanoseconds of
+    /// a ~20 ns call. Returns the return registers: `rax`/`x0` or the bits of `xmm0`/`v0` in word 0
+    /// for a scalar; a struct's eightbytes in order for [`Ret::Pair`];
+    /// nothing useful for [`Ret::Void`] and [`Ret::Memory`].
+    ///
+    /// # Safety
+    /// `code` must be a non-variadic C function whose parameters, in the
+    /// order of `self.args`, have those kinds and whose return is
+    /// `self.ret`; the images must hold valid arguments (and, for
+    /// [`Ret::Memory`], word 0 the address of a buffer large and aligned
+    /// enough for the return type).
+    #[inline(always)]
+    pub(crate) unsafe fn invoke_inline(&self, code: *const c_void, r: &Regs) -> [u64; 2] {
         let w = &r.0;
         let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
         macro_rules! stub_call {
@@ -624,85 +754,5 @@ impl StubPlan {
             Ret::Scalar(k) => k.raw_in_word(w),
             _ => FfiValue::ZERO,
         }
-    }
-}
-
-/// A struct of scalar fields only (no nested struct or array), each field
-/// placed at a word of a [`Regs`] image (or of the returned pair) and a
-/// bit shift within it: marshalled without walking the type.
-#[derive(Clone, Debug)]
-pub(crate) struct FlatStruct(Box<[Field]>);
-
-/// One field of a [`FlatStruct`].
-#[derive(Clone, Copy, Debug)]
-struct Field {
-    kind: Kind,
-    /// The word holding the field's eightbyte.
-    word: u8,
-    /// The field's offset in that eightbyte, in bits.
-    shift: u8,
-}
-
-impl FlatStruct {
-    /// The flat form of a plain struct type whose eightbyte `n` lives in
-    /// word `words[n]`; `None` when it nests.
-    pub(crate) fn of(ty: &FfiType, words: &[u8]) -> Option<FlatStruct> {
-        let FfiType::Struct(fields) = ty else {
-            return None;
-        };
-        fields
-            .iter()
-            .zip(crate::marshal::FieldOffsets::new(fields))
-            .map(|(f, off)| {
-                Some(Field {
-                    kind: Kind::of(f)?,
-                    word: *words.get(off / 8)?,
-                    shift: ((off % 8) * 8) as u8,
-                })
-            })
-            .collect::<Option<Box<[_]>>>()
-            .map(FlatStruct)
-    }
-
-    /// Writes a [`Value::Struct`] of matching fields into the image, each
-    /// ORed into its word (which starts zeroed, so padding is zero); `false` when the value does not match.
-    /// Fields are combined in registers, not stored byte-wise (which would
-    /// defeat store-to-load forwarding when the words are read back).
-    #[inline(always)]
-    pub(crate) fn write_words(&self, regs: &mut Regs, v: &Value) -> bool {
-        let Value::Struct(vals) = v else {
-            return false;
-        };
-        if vals.len() != self.0.len() {
-            return false;
-        }
-        for (f, v) in self.0.iter().zip(vals) {
-            let Some(bits) = f.kind.bits_from_value(v) else {
-                return false;
-            };
-            regs.0[usize::from(f.word)] |= (bits & f.kind.mask()) << f.shift;
-        }
-        true
-    }
-
-    /// Reads the struct from its eightbytes as returned in registers
-    /// (little-endian target; built with words `[0, 1]`). Inlined, with each field's [`Value`] written
-    /// in place: a `Value` or `Vec` assembled on the stack from narrow
-    /// stores and then copied with wide loads costs a store-forwarding
-    /// stall each time (seen with `perf annotate` on the `struct_pair`
-    /// benchmark).
-    #[inline(always)]
-    pub(crate) fn read_words(&self, words: &[u64; 2]) -> Value {
-        let n = self.0.len();
-        let mut out: Vec<Value> = Vec::with_capacity(n);
-        let slots = out.spare_capacity_mut();
-        for (slot, f) in slots.iter_mut().zip(&self.0) {
-            let w = words[usize::from(f.word & 1)] >> f.shift;
-            slot.write(f.kind.value_in_word(w));
-        }
-        // SAFETY: the loop initialised the first `n` slots (the capacity
-        // is at least `n`, and `zip` stops at the shorter side, `self.0`).
-        unsafe { out.set_len(n) };
-        Value::Struct(out)
     }
 }

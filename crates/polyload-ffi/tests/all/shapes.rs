@@ -236,6 +236,13 @@ const STRUCTS: &[(&str, &str)] = &[
     ("S7", "{f32, f32, f32}"),
     ("S8", "{i64, f64}"),
     ("S9", "{u8, u8, u8}"),
+    // One kind throughout (the call stubs' uniform path): in memory, in
+    // two INTEGER eightbytes, `_Bool`.
+    ("S10", "{i64, i64, i64}"),
+    ("S11", "{f32, f32, f32, f32, f32}"),
+    ("S12", "{i16, i16, i16, i16, i16}"),
+    ("S13", "{f64, f64, f64}"),
+    ("S14", "{bool, bool}"),
 ];
 
 #[test]

@@ -145,6 +145,36 @@ S9 make_S9(int32_t seed) { S9 s = { (uint8_t)(seed + 0), (uint8_t)(seed + 1), (u
 double sum_S9_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S9 s) { return a + b + c + d + e + x + sum_S9(s); }
 S9 twice_S9(S9 s) { s.f0 = (uint8_t)(s.f0 * 2); s.f1 = (uint8_t)(s.f1 * 2); s.f2 = (uint8_t)(s.f2 * 2); return s; }
 double spill_S9(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S9 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S9(s) + g * 10 + x; }
+typedef struct { int64_t f0; int64_t f1; int64_t f2; } S10;
+double sum_S10(S10 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
+S10 make_S10(int32_t seed) { S10 s = { (int64_t)(seed + 0), (int64_t)(seed + 1), (int64_t)(seed + 2) }; return s; }
+double sum_S10_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S10 s) { return a + b + c + d + e + x + sum_S10(s); }
+S10 twice_S10(S10 s) { s.f0 = (int64_t)(s.f0 * 2); s.f1 = (int64_t)(s.f1 * 2); s.f2 = (int64_t)(s.f2 * 2); return s; }
+double spill_S10(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S10 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S10(s) + g * 10 + x; }
+typedef struct { float f0; float f1; float f2; float f3; float f4; } S11;
+double sum_S11(S11 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3 + (double)s.f3 * 4 + (double)s.f4 * 5; }
+S11 make_S11(int32_t seed) { S11 s = { (float)(seed + 0), (float)(seed + 1), (float)(seed + 2), (float)(seed + 3), (float)(seed + 4) }; return s; }
+double sum_S11_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S11 s) { return a + b + c + d + e + x + sum_S11(s); }
+S11 twice_S11(S11 s) { s.f0 = (float)(s.f0 * 2); s.f1 = (float)(s.f1 * 2); s.f2 = (float)(s.f2 * 2); s.f3 = (float)(s.f3 * 2); s.f4 = (float)(s.f4 * 2); return s; }
+double spill_S11(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S11 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S11(s) + g * 10 + x; }
+typedef struct { int16_t f0; int16_t f1; int16_t f2; int16_t f3; int16_t f4; } S12;
+double sum_S12(S12 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3 + (double)s.f3 * 4 + (double)s.f4 * 5; }
+S12 make_S12(int32_t seed) { S12 s = { (int16_t)(seed + 0), (int16_t)(seed + 1), (int16_t)(seed + 2), (int16_t)(seed + 3), (int16_t)(seed + 4) }; return s; }
+double sum_S12_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S12 s) { return a + b + c + d + e + x + sum_S12(s); }
+S12 twice_S12(S12 s) { s.f0 = (int16_t)(s.f0 * 2); s.f1 = (int16_t)(s.f1 * 2); s.f2 = (int16_t)(s.f2 * 2); s.f3 = (int16_t)(s.f3 * 2); s.f4 = (int16_t)(s.f4 * 2); return s; }
+double spill_S12(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S12 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S12(s) + g * 10 + x; }
+typedef struct { double f0; double f1; double f2; } S13;
+double sum_S13(S13 s) { return (double)s.f0 * 1 + (double)s.f1 * 2 + (double)s.f2 * 3; }
+S13 make_S13(int32_t seed) { S13 s = { (double)(seed + 0), (double)(seed + 1), (double)(seed + 2) }; return s; }
+double sum_S13_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S13 s) { return a + b + c + d + e + x + sum_S13(s); }
+S13 twice_S13(S13 s) { s.f0 = (double)(s.f0 * 2); s.f1 = (double)(s.f1 * 2); s.f2 = (double)(s.f2 * 2); return s; }
+double spill_S13(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S13 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S13(s) + g * 10 + x; }
+typedef struct { _Bool f0; _Bool f1; } S14;
+double sum_S14(S14 s) { return (double)s.f0 * 1 + (double)s.f1 * 2; }
+S14 make_S14(int32_t seed) { S14 s = { (_Bool)(seed + 0), (_Bool)(seed + 1) }; return s; }
+double sum_S14_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S14 s) { return a + b + c + d + e + x + sum_S14(s); }
+S14 twice_S14(S14 s) { s.f0 = (_Bool)(s.f0 * 2); s.f1 = (_Bool)(s.f1 * 2); return s; }
+double spill_S14(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S14 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S14(s) + g * 10 + x; }
 
 /* Fixed arrays inside structs: SA is two eightbytes (SSE: v[0], v[1];
    INTEGER: v[2] shares it with tag), SB is 24 bytes (memory). */

@@ -1,0 +1,263 @@
+//! Flat structs: structs of scalar fields (no nested struct, array or
+//! `cstr`) marshalled by the call stubs field by field, without walking
+//! the type.
+//!
+//! A field is placed by its eightbyte (psABI §3.2.3 splits a struct into
+//! eightbytes) and its bit offset in it: an argument's eightbytes are words
+//! of a [`Regs`] image (registers or stack words), a returned struct's are
+//! the returned register pair or the words of the caller's buffer.
+//!
+//! Structs whose fields all have one kind (`{int, int}` as `div_t`,
+//! `{double, double}` as a complex number, `{float, float, float}` as a
+//! vector: the most common structs passed by value) take a loop with the
+//! kind's `match` hoisted out of it; others dispatch on each field's kind.
+
+use crate::stub::{Kind, Regs};
+use crate::{FfiType, Value};
+use std::mem::size_of;
+
+/// A struct of scalar fields only, each placed at a word and a bit shift
+/// within it (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct FlatStruct {
+    fields: Box<[Field]>,
+    /// The one kind of every field, when they share it, and the word of
+    /// the struct's first eightbyte (the others follow it: eightbytes of
+    /// one class take consecutive registers or stack words).
+    uniform: Option<(Kind, u8)>,
+}
+
+/// One field of a [`FlatStruct`].
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    kind: Kind,
+    /// The word holding the field's eightbyte.
+    word: u8,
+    /// The field's offset in that eightbyte, in bits.
+    shift: u8,
+    /// The field's offset in the struct, in bytes.
+    offset: u16,
+}
+
+/// Runs `$body` with `$variant`/`$ty` bound to the [`Value`] variant and
+/// the Rust type of kind `$kind` (`Ptr` and `CStr` as `usize` addresses,
+/// `Bool` as `bool`), so a loop over uniform fields is compiled once per
+/// kind with no dispatch inside it.
+macro_rules! per_kind {
+    ($kind:expr, |$variant:ident, $ty:ident| $body:expr) => {{
+        macro_rules! with {
+            ($v:ident, $t:ty) => {{
+                #[allow(non_camel_case_types, dead_code)]
+                type $ty = $t;
+                macro_rules! $variant {
+                    ($x:pat) => {
+                        Value::$v($x)
+                    };
+                    (@new $e:expr) => {
+                        Value::$v($e)
+                    };
+                }
+                $body
+            }};
+        }
+        match $kind {
+            Kind::Bool => with!(Bool, bool),
+            Kind::I8 => with!(I8, i8),
+            Kind::U8 => with!(U8, u8),
+            Kind::I16 => with!(I16, i16),
+            Kind::U16 => with!(U16, u16),
+            Kind::I32 => with!(I32, i32),
+            Kind::U32 => with!(U32, u32),
+            Kind::I64 => with!(I64, i64),
+            Kind::U64 => with!(U64, u64),
+            Kind::F32 => with!(F32, f32),
+            Kind::F64 => with!(F64, f64),
+            Kind::Ptr | Kind::CStr => with!(Ptr, usize),
+        }
+    }};
+}
+
+/// A scalar's C bit pattern, zero-extended to 64 bits.
+trait Bits: Copy {
+    fn bits(self) -> u64;
+    /// The value in the low bytes of `w` (higher bits ignored).
+    fn from_word(w: u64) -> Self;
+}
+
+macro_rules! bits_int {
+    ($($t:ty => $u:ty),*) => {$(
+        impl Bits for $t {
+            #[inline(always)]
+            fn bits(self) -> u64 {
+                self as $u as u64
+            }
+            #[inline(always)]
+            fn from_word(w: u64) -> Self {
+                w as $t
+            }
+        }
+    )*};
+}
+bits_int!(i8 => u8, u8 => u8, i16 => u16, u16 => u16, i32 => u32, u32 => u32, i64 => u64, u64 => u64, usize => usize);
+
+impl Bits for bool {
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        u64::from(self)
+    }
+    #[inline(always)]
+    fn from_word(w: u64) -> Self {
+        w as u8 != 0
+    }
+}
+impl Bits for f32 {
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+    #[inline(always)]
+    fn from_word(w: u64) -> Self {
+        f32::from_bits(w as u32)
+    }
+}
+impl Bits for f64 {
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+    #[inline(always)]
+    fn from_word(w: u64) -> Self {
+        f64::from_bits(w)
+    }
+}
+
+impl FlatStruct {
+    /// The flat form of a plain struct type whose eightbyte `n` lives in
+    /// word `words[n]`; `None` when it nests or holds a `cstr`.
+    pub(crate) fn of(ty: &FfiType, words: &[u8]) -> Option<FlatStruct> {
+        let FfiType::Struct(fields) = ty else {
+            return None;
+        };
+        let fields = fields
+            .iter()
+            .zip(crate::marshal::FieldOffsets::new(fields))
+            .map(|(f, off)| {
+                Some(Field {
+                    kind: Kind::of(f).filter(|k| *k != Kind::CStr)?,
+                    word: *words.get(off / 8)?,
+                    shift: ((off % 8) * 8) as u8,
+                    offset: u16::try_from(off).ok()?,
+                })
+            })
+            .collect::<Option<Box<[_]>>>()?;
+        let first = fields.first()?;
+        let consecutive = words
+            .iter()
+            .enumerate()
+            .all(|(n, w)| usize::from(*w) == usize::from(words[0]) + n);
+        let uniform = (consecutive && fields.iter().all(|f| f.kind == first.kind))
+            .then_some((first.kind, words[0]));
+        Some(FlatStruct { fields, uniform })
+    }
+
+    /// Writes a [`Value::Struct`] of matching fields into the image, each
+    /// ORed into its word (which starts zeroed, so padding is zero);
+    /// `false` when the value does not match. Fields are combined in
+    /// registers, not stored byte-wise (which would defeat store-to-load
+    /// forwarding when the words are read back).
+    #[inline(always)]
+    pub(crate) fn write_words(&self, regs: &mut Regs, v: &Value) -> bool {
+        let Value::Struct(vals) = v else {
+            return false;
+        };
+        if vals.len() != self.fields.len() {
+            return false;
+        }
+        if let Some((kind, base)) = self.uniform {
+            let base = usize::from(base);
+            return per_kind!(kind, |V, T| {
+                for (i, v) in vals.iter().enumerate() {
+                    let V!(x) = v else {
+                        return false;
+                    };
+                    let off = i * size_of::<T>();
+                    regs.0[base + off / 8] |= x.bits() << ((off % 8) * 8);
+                }
+                true
+            });
+        }
+        for (f, v) in self.fields.iter().zip(vals) {
+            let Some(bits) = f.kind.bits_from_value(v) else {
+                return false;
+            };
+            regs.0[usize::from(f.word)] |= (bits & f.kind.mask()) << f.shift;
+        }
+        true
+    }
+
+    /// Reads the struct from its eightbytes as returned in registers
+    /// (little-endian target; built with words `[0, 1]`). Inlined, with
+    /// each field's [`Value`] written in place: a `Value` or `Vec`
+    /// assembled on the stack from narrow stores and then copied with wide
+    /// loads costs a store-forwarding stall each time (seen with `perf
+    /// annotate` on the `struct_pair` benchmark).
+    #[inline(always)]
+    pub(crate) fn read_words(&self, words: &[u64; 2]) -> Value {
+        let n = self.fields.len();
+        let mut out: Vec<Value> = Vec::with_capacity(n);
+        let slots = &mut out.spare_capacity_mut()[..n];
+        match self.uniform {
+            Some((kind, _)) => per_kind!(kind, |V, T| {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    let off = i * size_of::<T>();
+                    let w = words[(off / 8) & 1] >> ((off % 8) * 8);
+                    slot.write(V!(@new T::from_word(w)));
+                }
+            }),
+            None => {
+                for (slot, f) in slots.iter_mut().zip(&self.fields) {
+                    let w = words[usize::from(f.word & 1)] >> f.shift;
+                    slot.write(f.kind.value_in_word(w));
+                }
+            }
+        }
+        // SAFETY: the loop initialised the first `n` slots.
+        unsafe { out.set_len(n) };
+        Value::Struct(out)
+    }
+
+    /// Reads the struct from C memory (a returned struct's buffer), each
+    /// field with one read of its own width at its offset.
+    ///
+    /// # Safety
+    /// `src` must hold an initialised value of this struct type in C
+    /// layout, aligned for it.
+    #[inline(always)]
+    pub(crate) unsafe fn read_memory(&self, src: *const u8) -> Value {
+        let n = self.fields.len();
+        let mut out: Vec<Value> = Vec::with_capacity(n);
+        let slots = &mut out.spare_capacity_mut()[..n];
+        match self.uniform {
+            Some((Kind::Bool, _)) | None => {
+                for (slot, f) in slots.iter_mut().zip(&self.fields) {
+                    // SAFETY: the field lies inside the struct at `src`,
+                    // naturally aligned (C layout), initialised (the
+                    // caller's contract); the read has its width.
+                    slot.write(unsafe { f.kind.read_value(src.add(usize::from(f.offset))) });
+                }
+            }
+            Some((kind, _)) => per_kind!(kind, |V, T| {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    // SAFETY: fields of one kind sit at consecutive
+                    // elements (C layout leaves no padding between them),
+                    // aligned and initialised (the caller's contract).
+                    // `bool` takes the per-field path, which reads a byte.
+                    slot.write(V!(@new unsafe { src.cast::<T>().add(i).read() }));
+                }
+            }),
+        }
+        // SAFETY: the loop initialised the first `n` slots.
+        unsafe { out.set_len(n) };
+        Value::Struct(out)
+    }
+}
