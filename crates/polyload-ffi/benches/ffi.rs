@@ -1,5 +1,6 @@
 //! `Call` (call stubs / libffi fallback) against libffi's `Cif::call` on the
-//! same functions, one group per shape so every figure is a ratio.
+//! same functions, one group per shape so every figure is a ratio. Struct
+//! shapes also time `Call::call_into`, which refills the previous result.
 //!
 //! cargo bench -p polyload-ffi --bench ffi
 
@@ -222,6 +223,12 @@ fn bench(c: &mut Criterion) {
         g.bench_function("call", |bn| {
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
+        let mut ret = Value::Struct(Vec::new());
+        g.bench_function("call_into", |bn| {
+            run(bn, || {
+                unsafe { call.call_into(black_box(&vals), &mut ret) }.unwrap()
+            })
+        });
         g.finish();
     }
     {
@@ -251,6 +258,12 @@ fn bench(c: &mut Criterion) {
         ];
         g.bench_function("call", |bn| {
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
+        let mut ret = Value::Struct(Vec::new());
+        g.bench_function("call_into", |bn| {
+            run(bn, || {
+                unsafe { call.call_into(black_box(&vals), &mut ret) }.unwrap()
+            })
         });
         g.finish();
     }

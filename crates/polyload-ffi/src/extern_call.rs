@@ -3,7 +3,7 @@
 use crate::call::libffi_type;
 use crate::ffi_value::is_scalar;
 use crate::marshal::{read_plain, read_value, write_value, Keep, Ownership};
-use crate::stub::{Arg, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
+use crate::stub::{Arg, FlatStruct, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
 use crate::{FfiError, FfiType, FfiValue, Library, Signature, TypedArg, Value, ValueError};
 use libffi::low::{self, CodePtr};
 use libffi::middle::Cif;
@@ -402,7 +402,9 @@ impl Call {
             }
             // SAFETY: the caller's contract is `call_direct`'s; the count
             // was checked.
-            Engine::Stub(plan) if plan.direct => unsafe { self.call_direct(plan, args) },
+            Engine::Stub(plan) if plan.direct => unsafe {
+                self.call_direct::<false>(plan, args, None)
+            },
             // SAFETY: the caller's contract is `call_marshalled`'s; the
             // count was checked.
             Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
@@ -410,6 +412,53 @@ impl Call {
             // was checked.
             Engine::Libffi { .. } => unsafe { self.call_libffi(args) },
         }
+    }
+
+    /// Calls as [`call`](Self::call) does and stores the result in `ret`.
+    /// When the function returns a struct of scalars and `ret` already
+    /// holds a [`Value::Struct`] (for instance the previous call's result),
+    /// the fields are written into that vector, keeping its allocation: a
+    /// loop calling a struct-returning function allocates once, not once
+    /// per call.
+    ///
+    /// ```
+    /// use polyload_ffi::{CallBuilder, FfiType, Value};
+    /// let div_t = FfiType::Struct(vec![FfiType::I32, FfiType::I32]);
+    /// // SAFETY: `div` is `div_t div(int, int)`.
+    /// let div = unsafe {
+    ///     CallBuilder::new("libc.so.6", "div")
+    ///         .args([FfiType::I32, FfiType::I32])
+    ///         .returns(div_t)
+    ///         .build()
+    /// }
+    /// .unwrap();
+    /// let mut qr = Value::Struct(Vec::new());
+    /// for n in [7, 9, 11] {
+    ///     // SAFETY: no pointers; 3 is not zero.
+    ///     unsafe { div.call_into(&[Value::I32(n), Value::I32(3)], &mut qr) }.unwrap();
+    ///     assert_eq!(qr, Value::Struct(vec![Value::I32(n / 3), Value::I32(n % 3)]));
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); `ret` is left unchanged.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call).
+    pub unsafe fn call_into(&self, args: &[Value], ret: &mut Value) -> Result<(), FfiError> {
+        if let (Engine::Stub(plan), Value::Struct(out)) = (&self.engine, &mut *ret) {
+            if plan.direct && plan.ret_flat.is_some() {
+                self.check_count(args.len())?;
+                // SAFETY: the caller's contract is `call_direct`'s; the
+                // count was checked. Argument errors come before `out` is
+                // touched.
+                unsafe { self.call_direct::<true>(plan, args, Some(out)) }?;
+                return Ok(());
+            }
+        }
+        // SAFETY: the caller's contract.
+        *ret = unsafe { self.call(args) }?;
+        Ok(())
     }
 
     /// [`call`](Self::call) through libffi. Out of line: its buffers would
@@ -570,7 +619,7 @@ impl Call {
             Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
             Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
             Ret::Pair(..) => Ok(match &plan.ret_flat {
-                Some(flat) => flat.read_words(&r),
+                Some(flat) => fill(None, flat, |out| flat.read_words(&r, out)),
                 // SAFETY: the callee returned a value of the return type in
                 // the registers copied to `r`; stub struct returns are plain
                 // (`StubPlan::new`).
@@ -580,7 +629,9 @@ impl Call {
             // `ret_buf` (16-aligned).
             Ret::Memory => Ok(unsafe {
                 match &plan.ret_flat {
-                    Some(flat) => flat.read_memory(ret_buf.as_ptr().cast()),
+                    Some(flat) => fill(None, flat, |out| {
+                        flat.read_memory(ret_buf.as_ptr().cast(), out)
+                    }),
                     None => read_plain(ret_buf.as_ptr().cast(), &self.signature.ret),
                 }
             }),
@@ -593,10 +644,21 @@ impl Call {
     /// (from the return registers, or the buffer of a memory return).
     /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
     ///
+    /// With `reuse`, a struct result replaces the contents of that vector
+    /// (keeping its allocation) and `Void` is returned.
+    ///
     /// # Safety
     /// As [`call`](Self::call); the argument count was checked.
+    /// `REUSE` is whether `reuse` may be `Some`: [`call`](Self::call)'s
+    /// copy is compiled without the reuse branches.
     #[inline(never)]
-    unsafe fn call_direct(&self, plan: &StubPlan, args: &[Value]) -> Result<Value, FfiError> {
+    unsafe fn call_direct<const REUSE: bool>(
+        &self,
+        plan: &StubPlan,
+        args: &[Value],
+        reuse: Option<&mut Vec<Value>>,
+    ) -> Result<Value, FfiError> {
+        let reuse = if REUSE { reuse } else { None };
         let mut regs = Regs::zeroed();
         // Only a memory return uses it; the callee initialises the bytes of
         // the return type, the only ones read.
@@ -627,10 +689,12 @@ impl Call {
         let r = unsafe { plan.invoke(self.code, &regs) };
         Ok(match (&plan.ret, &plan.ret_flat) {
             (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
-            (Ret::Pair(..), Some(flat)) => flat.read_words(&r),
+            (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
             // SAFETY: the callee wrote a value of the return type in
             // `ret_buf` (16-aligned), whose address was the hidden argument.
-            (Ret::Memory, Some(flat)) => unsafe { flat.read_memory(ret_buf.as_ptr().cast()) },
+            (Ret::Memory, Some(flat)) => fill(reuse, flat, |out| unsafe {
+                flat.read_memory(ret_buf.as_ptr().cast(), out)
+            }),
             _ => Value::Void,
         })
     }
@@ -714,6 +778,37 @@ impl Call {
             );
         }
         read(ret)
+    }
+}
+
+/// Runs `read` (which appends the struct's fields) on the reused vector,
+/// emptied, returning `Void` (the result is in it), or on a new one of the
+/// struct's size, returning it as a [`Value::Struct`].
+#[inline(always)]
+fn fill(
+    reuse: Option<&mut Vec<Value>>,
+    flat: &FlatStruct,
+    read: impl FnOnce(&mut Vec<Value>),
+) -> Value {
+    // One call of `read`, so that it is inlined.
+    let mut fresh = Vec::new();
+    let reused = reuse.is_some();
+    let out = match reuse {
+        Some(out) => {
+            out.clear();
+            out.reserve_exact(flat.len());
+            out
+        }
+        None => {
+            fresh = Vec::with_capacity(flat.len());
+            &mut fresh
+        }
+    };
+    read(out);
+    if reused {
+        Value::Void
+    } else {
+        Value::Struct(fresh)
     }
 }
 

@@ -160,6 +160,11 @@ impl FlatStruct {
         Some(FlatStruct { fields, uniform })
     }
 
+    /// Fields.
+    pub(crate) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
     /// Writes a [`Value::Struct`] of matching fields into the image, each
     /// ORed into its word (which starts zeroed, so padding is zero);
     /// `false` when the value does not match. Fields are combined in
@@ -201,10 +206,12 @@ impl FlatStruct {
     /// assembled on the stack from narrow stores and then copied with wide
     /// loads costs a store-forwarding stall each time (seen with `perf
     /// annotate` on the `struct_pair` benchmark).
+    ///
+    /// The fields are appended to `out`, which must have room for them
+    /// (panics otherwise).
     #[inline(always)]
-    pub(crate) fn read_words(&self, words: &[u64; 2]) -> Value {
-        let n = self.fields.len();
-        let mut out: Vec<Value> = Vec::with_capacity(n);
+    pub(crate) fn read_words(&self, words: &[u64; 2], out: &mut Vec<Value>) {
+        let (n, start) = (self.fields.len(), out.len());
         let slots = &mut out.spare_capacity_mut()[..n];
         match self.uniform {
             Some((kind, _)) => per_kind!(kind, |V, T| {
@@ -221,21 +228,21 @@ impl FlatStruct {
                 }
             }
         }
-        // SAFETY: the loop initialised the first `n` slots.
-        unsafe { out.set_len(n) };
-        Value::Struct(out)
+        // SAFETY: the loop initialised the `n` slots after the first
+        // `start` elements.
+        unsafe { out.set_len(start + n) };
     }
 
     /// Reads the struct from C memory (a returned struct's buffer), each
     /// field with one read of its own width at its offset.
+    /// Appends to `out` as [`read_words`](Self::read_words) does.
     ///
     /// # Safety
     /// `src` must hold an initialised value of this struct type in C
     /// layout, aligned for it.
     #[inline(always)]
-    pub(crate) unsafe fn read_memory(&self, src: *const u8) -> Value {
-        let n = self.fields.len();
-        let mut out: Vec<Value> = Vec::with_capacity(n);
+    pub(crate) unsafe fn read_memory(&self, src: *const u8, out: &mut Vec<Value>) {
+        let (n, start) = (self.fields.len(), out.len());
         let slots = &mut out.spare_capacity_mut()[..n];
         match self.uniform {
             Some((Kind::Bool, _)) | None => {
@@ -256,8 +263,8 @@ impl FlatStruct {
                 }
             }),
         }
-        // SAFETY: the loop initialised the first `n` slots.
-        unsafe { out.set_len(n) };
-        Value::Struct(out)
+        // SAFETY: the loop initialised the `n` slots after the first
+        // `start` elements.
+        unsafe { out.set_len(start + n) };
     }
 }

@@ -467,3 +467,57 @@ fn a_struct_argument_of_the_wrong_shape_is_an_error() {
         }
     }
 }
+
+#[test]
+fn call_into_matches_call_and_keeps_the_result_allocation() {
+    for (name, text) in STRUCTS {
+        for force in [false, true] {
+            let make = c_call(
+                "shapes",
+                &format!("make_{name}"),
+                &format!("fn(i32) -> {text}"),
+                force,
+            );
+            let twice = c_call(
+                "shapes",
+                &format!("twice_{name}"),
+                &format!("fn({text}) -> {text}"),
+                force,
+            );
+            let mut ret = Value::Struct(Vec::new());
+            let mut buffer = None;
+            for seed in [3i32, -7, 100] {
+                // SAFETY: no pointers.
+                unsafe {
+                    let made = make.call(&[Value::I32(seed)]).unwrap();
+                    let expect = twice.call(std::slice::from_ref(&made)).unwrap();
+                    twice
+                        .call_into(std::slice::from_ref(&made), &mut ret)
+                        .unwrap();
+                    assert_eq!(ret, expect, "twice_{name} (libffi: {force})");
+                }
+                let Value::Struct(fields) = &ret else {
+                    unreachable!()
+                };
+                // From the second call on, the stub path refills the same
+                // vector.
+                if !force && twice.uses_stub() {
+                    let ptr = fields.as_ptr();
+                    assert_eq!(*buffer.get_or_insert(ptr), ptr, "twice_{name} reallocated");
+                }
+            }
+            // A bad argument fails before the call and leaves `ret` as it was.
+            let before = ret.clone();
+            // SAFETY: the call is refused before reaching C.
+            let err = unsafe { twice.call_into(&[Value::I32(1)], &mut ret) }.unwrap_err();
+            assert!(err.to_string().contains("argument 0"), "{err}");
+            assert_eq!(ret, before);
+        }
+    }
+    // A scalar result replaces whatever `ret` held.
+    let echo = c_call("shapes", "echo_i32", "fn(i32) -> i32", false);
+    let mut ret = Value::Struct(vec![Value::I8(1)]);
+    // SAFETY: no pointers.
+    unsafe { echo.call_into(&[Value::I32(5)], &mut ret) }.unwrap();
+    assert_eq!(ret, Value::I32(5));
+}
