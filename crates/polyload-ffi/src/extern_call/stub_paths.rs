@@ -1,0 +1,204 @@
+//! The stub paths of [`Call::call`] for signatures that are not all
+//! scalars: structs by value (flat ones field by field, see
+//! [`crate::flat`]), `cstr` arguments and returns, memory returns.
+
+use super::Call;
+use crate::marshal::{read_plain, read_value, write_value, Keep, Ownership};
+use crate::stub::{Arg, FlatStruct, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
+use crate::{FfiError, FfiType, FfiValue, Value};
+use std::ffi::{c_void, CString};
+use std::mem::MaybeUninit;
+
+impl Call {
+    /// [`call`](Self::call) on a stub plan with `cstr` or struct arguments or
+    /// a struct or `cstr` return: marshals through C layout.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call); the argument count was checked.
+    #[inline(never)]
+    pub(super) unsafe fn call_marshalled(
+        &self,
+        plan: &StubPlan,
+        args: &[Value],
+    ) -> Result<Value, FfiError> {
+        let mut regs = Regs::zeroed();
+        let mut keep = Keep::default();
+        // Only a memory return uses it; the callee initialises the bytes of
+        // the return type, the only ones read.
+        let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
+        if plan.ret == Ret::Memory {
+            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+        }
+        for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
+            match a {
+                Arg::Scalar(Kind::CStr, word) => {
+                    let Value::Str(s) = v else {
+                        return Err(self.bad_argument(i, v));
+                    };
+                    let c = CString::new(s.as_bytes()).map_err(|e| FfiError::InteriorNul {
+                        index: i,
+                        offset: e.nul_position(),
+                    })?;
+                    regs.0[usize::from(*word)] = c.as_ptr() as u64;
+                    keep.cstrings.push(c);
+                }
+                Arg::Scalar(k, word) => match k.bits_from_value(v) {
+                    Some(x) => regs.0[usize::from(*word)] = x,
+                    None => return Err(self.bad_argument(i, v)),
+                },
+                Arg::Struct(st) => {
+                    if let Some(flat) = &st.flat {
+                        if !flat.write_words(&mut regs, v) {
+                            return Err(self.bad_argument(i, v));
+                        }
+                        continue;
+                    }
+                    v.check(&st.ty)
+                        .map_err(|source| FfiError::BadArgument { index: i, source })?;
+                    let mut bytes = [0u64; crate::stub::MAX_STACK_WORDS];
+                    let dst: *mut u8 = bytes.as_mut_ptr().cast();
+                    // SAFETY: the buffer holds any struct the plan accepts
+                    // (at most MAX_STACK_WORDS eightbytes), 8-aligned; the
+                    // value was checked against it.
+                    unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
+                    for (n, w) in st.words.iter().enumerate() {
+                        regs.0[usize::from(*w)] = bytes[n];
+                    }
+                }
+            }
+        }
+        // SAFETY: the plan matches the declared signature, which the
+        // builder's caller vouched for; `keep` outlives the call; word 0
+        // holds the return buffer for a memory return.
+        let r = unsafe { plan.invoke(self.code, &regs) };
+        drop(keep);
+        match plan.ret {
+            Ret::Void => Ok(Value::Void),
+            Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
+            Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
+            Ret::Pair(..) => Ok(match &plan.ret_flat {
+                Some(flat) => fill(None, flat, |out| flat.read_words(&r, out)),
+                // SAFETY: the callee returned a value of the return type in
+                // the registers copied to `r`; stub struct returns are plain
+                // (`StubPlan::new`).
+                None => unsafe { read_plain(r.as_ptr().cast(), &self.signature.ret) },
+            }),
+            // SAFETY: the callee wrote a value of the (plain) return type in
+            // `ret_buf` (16-aligned).
+            Ret::Memory => Ok(unsafe {
+                match &plan.ret_flat {
+                    Some(flat) => fill(None, flat, |out| {
+                        flat.read_memory(ret_buf.as_ptr().cast(), out)
+                    }),
+                    None => read_plain(ret_buf.as_ptr().cast(), &self.signature.ret),
+                }
+            }),
+        }
+    }
+
+    /// The stub path for plans with flat struct arguments or returns and no
+    /// other storage ([`StubPlan::direct`](crate::stub::StubPlan)): fields
+    /// go straight into the register image and come back built in place
+    /// (from the return registers, or the buffer of a memory return).
+    /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
+    ///
+    /// With `reuse`, a struct result replaces the contents of that vector
+    /// (keeping its allocation) and `Void` is returned.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call); the argument count was checked.
+    /// `REUSE` is whether `reuse` may be `Some`: [`call`](Self::call)'s
+    /// copy is compiled without the reuse branches.
+    #[inline(never)]
+    pub(super) unsafe fn call_direct<const REUSE: bool>(
+        &self,
+        plan: &StubPlan,
+        args: &[Value],
+        reuse: Option<&mut Vec<Value>>,
+    ) -> Result<Value, FfiError> {
+        let reuse = if REUSE { reuse } else { None };
+        let mut regs = Regs::zeroed();
+        // Only a memory return uses it; the callee initialises the bytes of
+        // the return type, the only ones read.
+        let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
+        if plan.ret == Ret::Memory {
+            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+        }
+        for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
+            let ok = match a {
+                Arg::Scalar(k, word) => match k.bits_from_value(v) {
+                    Some(x) => {
+                        regs.0[usize::from(*word)] = x;
+                        true
+                    }
+                    None => false,
+                },
+                Arg::Struct(st) => st
+                    .flat
+                    .as_ref()
+                    .is_some_and(|flat| flat.write_words(&mut regs, v)),
+            };
+            if !ok {
+                return Err(self.bad_argument(i, v));
+            }
+        }
+        // SAFETY: the plan matches the declared signature, which the
+        // builder's caller vouched for.
+        let r = unsafe { plan.invoke(self.code, &regs) };
+        Ok(match (&plan.ret, &plan.ret_flat) {
+            (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
+            (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
+            // SAFETY: the callee wrote a value of the return type in
+            // `ret_buf` (16-aligned), whose address was the hidden argument.
+            (Ret::Memory, Some(flat)) => fill(reuse, flat, |out| unsafe {
+                flat.read_memory(ret_buf.as_ptr().cast(), out)
+            }),
+            _ => Value::Void,
+        })
+    }
+}
+
+/// Runs `read` (which appends the struct's fields) on the reused vector,
+/// emptied, returning `Void` (the result is in it), or on a new one of the
+/// struct's size, returning it as a [`Value::Struct`].
+#[inline(always)]
+fn fill(
+    reuse: Option<&mut Vec<Value>>,
+    flat: &FlatStruct,
+    read: impl FnOnce(&mut Vec<Value>),
+) -> Value {
+    // One call of `read`, so that it is inlined.
+    let mut fresh = Vec::new();
+    let reused = reuse.is_some();
+    let out = match reuse {
+        Some(out) => {
+            out.clear();
+            out.reserve_exact(flat.len());
+            out
+        }
+        None => {
+            fresh = Vec::with_capacity(flat.len());
+            &mut fresh
+        }
+    };
+    read(out);
+    if reused {
+        Value::Void
+    } else {
+        Value::Struct(fresh)
+    }
+}
+
+/// Reads a returned `cstr` (copied; null is an error).
+fn read_cstr(r: FfiValue) -> Result<Value, FfiError> {
+    let p = r.as_ptr();
+    // SAFETY: the function returned a `cstr` (declared), i.e. a pointer to
+    // a NUL-terminated string or null, checked by `read_value`.
+    unsafe {
+        read_value(
+            (&p as *const *mut c_void).cast(),
+            &FfiType::CString,
+            Ownership::Owned,
+        )
+    }
+}
