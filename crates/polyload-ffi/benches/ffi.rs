@@ -4,9 +4,10 @@
 //!
 //! cargo bench -p polyload-ffi --bench ffi
 
-use criterion::{criterion_group, criterion_main, Bencher, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkGroup, Criterion};
 use libffi::middle::{arg, Cif, CodePtr, Type};
-use polyload_ffi::{CallBuilder, FfiType, FfiValue, Value};
+use polyload_ffi::{Call, CallBuilder, FfiType, FfiValue, Value};
 use std::ffi::c_void;
 use std::hint::black_box;
 use std::time::Duration;
@@ -69,6 +70,22 @@ fn build(code: *const c_void, params: &[FfiType], ret: FfiType) -> polyload_ffi:
             .build()
     }
     .unwrap()
+}
+
+/// Times `Call::call` and `Call::call_into` (refilling one result) of a
+/// struct-returning `call` with `vals`.
+fn call_and_call_into(g: &mut BenchmarkGroup<'_, WallTime>, call: &Call, vals: &[Value]) {
+    // SAFETY (both routines): `call` was built for its bench function's
+    // exact types, and no argument is a pointer.
+    g.bench_function("call", |bn| {
+        run(bn, || unsafe { call.call(black_box(vals)) }.unwrap())
+    });
+    let mut ret = Value::Struct(Vec::new());
+    g.bench_function("call_into", |bn| {
+        run(bn, || {
+            unsafe { call.call_into(black_box(vals), &mut ret) }.unwrap()
+        })
+    });
 }
 
 fn bench(c: &mut Criterion) {
@@ -220,15 +237,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
-        g.bench_function("call", |bn| {
-            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
-        });
-        let mut ret = Value::Struct(Vec::new());
-        g.bench_function("call_into", |bn| {
-            run(bn, || {
-                unsafe { call.call_into(black_box(&vals), &mut ret) }.unwrap()
-            })
-        });
+        call_and_call_into(&mut g, &call, &vals);
         g.finish();
     }
     {
@@ -256,15 +265,7 @@ fn bench(c: &mut Criterion) {
             Value::Struct(vec![Value::U8(1), Value::F64(2.5), Value::I16(-3)]),
             Value::I32(4),
         ];
-        g.bench_function("call", |bn| {
-            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
-        });
-        let mut ret = Value::Struct(Vec::new());
-        g.bench_function("call_into", |bn| {
-            run(bn, || {
-                unsafe { call.call_into(black_box(&vals), &mut ret) }.unwrap()
-            })
-        });
+        call_and_call_into(&mut g, &call, &vals);
         g.finish();
     }
 }

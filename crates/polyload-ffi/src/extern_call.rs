@@ -396,9 +396,9 @@ impl Call {
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
-                let r = unsafe { plan.invoke_inline(self.code, &regs) };
+                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
                 Ok(match plan.ret {
-                    Ret::Scalar(k) => k.value(plan.scalar_ret(r[0])),
+                    Ret::Scalar(k) => k.value(plan.scalar_ret(r)),
                     _ => Value::Void,
                 })
             }
@@ -526,8 +526,8 @@ impl Call {
                 let regs = plan.load_raw(args);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                let r = unsafe { plan.invoke_inline(self.code, &regs) };
-                Ok(plan.scalar_ret(r[0]))
+                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
+                Ok(plan.scalar_ret(r))
             }
             Engine::Libffi { .. } => {
                 let mut keep = Keep::default();

@@ -12,7 +12,8 @@
 //! vector: the most common structs passed by value) take a loop with the
 //! kind's `match` hoisted out of it; others dispatch on each field's kind.
 
-use crate::stub::{Kind, Regs};
+use crate::kind::{per_kind, Bits, Kind};
+use crate::stub::Regs;
 use crate::{FfiType, Value};
 use std::mem::size_of;
 
@@ -37,98 +38,6 @@ struct Field {
     shift: u8,
     /// The field's offset in the struct, in bytes.
     offset: u16,
-}
-
-/// Runs `$body` with `$variant`/`$ty` bound to the [`Value`] variant and
-/// the Rust type of kind `$kind` (`Ptr` and `CStr` as `usize` addresses,
-/// `Bool` as `bool`), so a loop over uniform fields is compiled once per
-/// kind with no dispatch inside it.
-macro_rules! per_kind {
-    ($kind:expr, |$variant:ident, $ty:ident| $body:expr) => {{
-        macro_rules! with {
-            ($v:ident, $t:ty) => {{
-                #[allow(non_camel_case_types, dead_code)]
-                type $ty = $t;
-                macro_rules! $variant {
-                    ($x:pat) => {
-                        Value::$v($x)
-                    };
-                    (@new $e:expr) => {
-                        Value::$v($e)
-                    };
-                }
-                $body
-            }};
-        }
-        match $kind {
-            Kind::Bool => with!(Bool, bool),
-            Kind::I8 => with!(I8, i8),
-            Kind::U8 => with!(U8, u8),
-            Kind::I16 => with!(I16, i16),
-            Kind::U16 => with!(U16, u16),
-            Kind::I32 => with!(I32, i32),
-            Kind::U32 => with!(U32, u32),
-            Kind::I64 => with!(I64, i64),
-            Kind::U64 => with!(U64, u64),
-            Kind::F32 => with!(F32, f32),
-            Kind::F64 => with!(F64, f64),
-            Kind::Ptr | Kind::CStr => with!(Ptr, usize),
-        }
-    }};
-}
-
-/// A scalar's C bit pattern, zero-extended to 64 bits.
-trait Bits: Copy {
-    fn bits(self) -> u64;
-    /// The value in the low bytes of `w` (higher bits ignored).
-    fn from_word(w: u64) -> Self;
-}
-
-macro_rules! bits_int {
-    ($($t:ty => $u:ty),*) => {$(
-        impl Bits for $t {
-            #[inline(always)]
-            fn bits(self) -> u64 {
-                self as $u as u64
-            }
-            #[inline(always)]
-            fn from_word(w: u64) -> Self {
-                w as $t
-            }
-        }
-    )*};
-}
-bits_int!(i8 => u8, u8 => u8, i16 => u16, u16 => u16, i32 => u32, u32 => u32, i64 => u64, u64 => u64, usize => usize);
-
-impl Bits for bool {
-    #[inline(always)]
-    fn bits(self) -> u64 {
-        u64::from(self)
-    }
-    #[inline(always)]
-    fn from_word(w: u64) -> Self {
-        w as u8 != 0
-    }
-}
-impl Bits for f32 {
-    #[inline(always)]
-    fn bits(self) -> u64 {
-        u64::from(self.to_bits())
-    }
-    #[inline(always)]
-    fn from_word(w: u64) -> Self {
-        f32::from_bits(w as u32)
-    }
-}
-impl Bits for f64 {
-    #[inline(always)]
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
-    #[inline(always)]
-    fn from_word(w: u64) -> Self {
-        f64::from_bits(w)
-    }
 }
 
 impl FlatStruct {
@@ -245,7 +154,7 @@ impl FlatStruct {
         let (n, start) = (self.fields.len(), out.len());
         let slots = &mut out.spare_capacity_mut()[..n];
         match self.uniform {
-            Some((Kind::Bool, _)) | None => {
+            None => {
                 for (slot, f) in slots.iter_mut().zip(&self.fields) {
                     // SAFETY: the field lies inside the struct at `src`,
                     // naturally aligned (C layout), initialised (the
@@ -258,8 +167,7 @@ impl FlatStruct {
                     // SAFETY: fields of one kind sit at consecutive
                     // elements (C layout leaves no padding between them),
                     // aligned and initialised (the caller's contract).
-                    // `bool` takes the per-field path, which reads a byte.
-                    slot.write(V!(@new unsafe { src.cast::<T>().add(i).read() }));
+                    slot.write(V!(@new unsafe { T::read(src.cast::<T>().add(i).cast()) }));
                 }
             }),
         }

@@ -28,6 +28,7 @@ mod error;
 mod extern_call;
 pub mod ffi_value;
 mod flat;
+mod kind;
 mod library;
 mod marshal;
 mod signature;

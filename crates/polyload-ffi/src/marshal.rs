@@ -1,5 +1,6 @@
 //! Moving [`Value`]s into and out of C memory.
 
+use crate::kind::Kind;
 use crate::{alloc, FfiError, FfiType, Value};
 use polyload_abi::PolyloadStr;
 use std::ffi::{c_void, CString};
@@ -194,24 +195,13 @@ pub(crate) unsafe fn read_value(
 /// `src` must hold an initialised value of `ty` in C layout.
 #[inline]
 pub(crate) unsafe fn read_scalar(src: *const u8, ty: &FfiType) -> Option<Value> {
-    // SAFETY (whole body): the caller guarantees `src` holds a `ty`.
-    unsafe {
-        Some(match ty {
-            FfiType::Void => Value::Void,
-            FfiType::Bool => Value::Bool(src.read() != 0),
-            FfiType::I8 => Value::I8(src.cast::<i8>().read()),
-            FfiType::U8 => Value::U8(src.read()),
-            FfiType::I16 => Value::I16(src.cast::<i16>().read()),
-            FfiType::U16 => Value::U16(src.cast::<u16>().read()),
-            FfiType::I32 => Value::I32(src.cast::<i32>().read()),
-            FfiType::U32 => Value::U32(src.cast::<u32>().read()),
-            FfiType::I64 => Value::I64(src.cast::<i64>().read()),
-            FfiType::U64 => Value::U64(src.cast::<u64>().read()),
-            FfiType::F32 => Value::F32(src.cast::<f32>().read()),
-            FfiType::F64 => Value::F64(src.cast::<f64>().read()),
-            FfiType::Pointer | FfiType::Callback(_) => Value::Ptr(src.cast::<usize>().read()),
-            _ => return None,
-        })
+    match ty {
+        FfiType::Void => Some(Value::Void),
+        // A `cstr` is read as text by the callers, not as its address.
+        FfiType::CString => None,
+        // SAFETY: the caller guarantees `src` holds a `ty`, which is the
+        // kind's C type.
+        t => Kind::of(t).map(|k| unsafe { k.read_value(src) }),
     }
 }
 

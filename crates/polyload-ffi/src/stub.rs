@@ -76,7 +76,8 @@
 //! in practice with no code generation at all.
 
 pub(crate) use crate::flat::FlatStruct;
-use crate::{FfiType, FfiValue, Value};
+pub(crate) use crate::kind::Kind;
+use crate::{FfiType, FfiValue};
 use std::ffi::c_void;
 
 /// Whether this target has call stubs.
@@ -103,6 +104,26 @@ macro_rules! stub_word {
     };
 }
 
+/// Calls `$code` through the stub type returning `$ret` with the stack
+/// words listed, its arguments taken from the [`Regs`] image `$r`.
+macro_rules! stub_call {
+    ($code:expr, $r:expr, $ret:ty; $($w:literal)*) => {{
+        let w = &$r.0;
+        let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
+        // SAFETY: per the module docs, a function whose INTEGER and SSE
+        // arguments fill (at most) these registers, with the rest in these
+        // stack words in parameter order, is callable with this type; the
+        // plan has that shape, and the caller guarantees the function does.
+        unsafe {
+            let fun: unsafe extern "C" fn(
+                u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
+                $(, stub_word!($w))*
+            ) -> $ret = std::mem::transmute($code);
+            fun(w[0], w[1], w[2], w[3], w[4], w[5], f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7) $(, w[STACK_BASE + $w])*)
+        }
+    }};
+}
+
 /// Stack words in a [`Regs`] image (the most a stub passes on x86-64).
 pub(crate) const MAX_STACK_WORDS: usize = 10;
 /// Words in a [`Regs`] image.
@@ -122,211 +143,6 @@ impl Regs {
     #[inline(always)]
     pub(crate) fn zeroed() -> Regs {
         Regs([0; WORDS])
-    }
-}
-
-/// The scalar kind of a parameter or return on the stub path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Bool,
-    I8,
-    U8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    F32,
-    F64,
-    /// `ptr` and callbacks: an address.
-    Ptr,
-    /// `cstr`: an address; from a [`Value::Str`] a NUL-terminated copy.
-    CStr,
-}
-
-impl Kind {
-    pub(crate) fn of(ty: &FfiType) -> Option<Kind> {
-        Some(match ty {
-            FfiType::Bool => Kind::Bool,
-            FfiType::I8 => Kind::I8,
-            FfiType::U8 => Kind::U8,
-            FfiType::I16 => Kind::I16,
-            FfiType::U16 => Kind::U16,
-            FfiType::I32 => Kind::I32,
-            FfiType::U32 => Kind::U32,
-            FfiType::I64 => Kind::I64,
-            FfiType::U64 => Kind::U64,
-            FfiType::F32 => Kind::F32,
-            FfiType::F64 => Kind::F64,
-            FfiType::Pointer | FfiType::Callback(_) => Kind::Ptr,
-            FfiType::CString => Kind::CStr,
-            _ => return None,
-        })
-    }
-
-    fn is_float(self) -> bool {
-        matches!(self, Kind::F32 | Kind::F64)
-    }
-
-    /// The bits of a word image that belong to a value of this kind.
-    #[inline(always)]
-    pub(crate) fn mask(self) -> u64 {
-        match self {
-            Kind::Bool | Kind::I8 | Kind::U8 => 0xff,
-            Kind::I16 | Kind::U16 => 0xffff,
-            Kind::I32 | Kind::U32 | Kind::F32 => 0xffff_ffff,
-            _ => u64::MAX,
-        }
-    }
-
-    /// The raw value of this kind held in the low bytes of `w` (a return
-    /// register or a field shifted down from its eightbyte): narrow integers
-    /// truncated to their width, a `float` from the low 32 bits.
-    #[inline(always)]
-    pub(crate) fn raw_in_word(self, w: u64) -> FfiValue {
-        match self {
-            Kind::Bool => FfiValue::bool(w as u8 != 0),
-            Kind::I8 => FfiValue::i8(w as i8),
-            Kind::U8 => FfiValue::u8(w as u8),
-            Kind::I16 => FfiValue::i16(w as i16),
-            Kind::U16 => FfiValue::u16(w as u16),
-            Kind::I32 => FfiValue::i32(w as i32),
-            Kind::U32 => FfiValue::u32(w as u32),
-            Kind::F32 => FfiValue::f32(f32::from_bits(w as u32)),
-            Kind::F64 => FfiValue::f64(f64::from_bits(w)),
-            Kind::I64 | Kind::U64 | Kind::Ptr | Kind::CStr => FfiValue::u64(w),
-        }
-    }
-
-    /// The register image of a raw value: integers extended to 64 bits per
-    /// signedness, floats as described in the module docs.
-    #[inline(always)]
-    pub(crate) fn int_bits(self, v: FfiValue) -> u64 {
-        match self {
-            Kind::Bool => v.as_bool() as u64,
-            Kind::I8 => v.as_i8() as i64 as u64,
-            Kind::U8 => v.as_u8() as u64,
-            Kind::I16 => v.as_i16() as i64 as u64,
-            Kind::U16 => v.as_u16() as u64,
-            Kind::I32 => v.as_i32() as i64 as u64,
-            Kind::U32 => v.as_u32() as u64,
-            Kind::I64 | Kind::U64 => v.as_u64(),
-            Kind::Ptr | Kind::CStr => v.as_addr() as u64,
-            Kind::F32 | Kind::F64 => unreachable!("float kinds use float_bits"),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn float_bits(self, v: FfiValue) -> f64 {
-        match self {
-            Kind::F32 => f64::from_bits(u64::from(v.as_f32().to_bits())),
-            _ => v.as_f64(),
-        }
-    }
-
-    /// The word image of a raw value of this kind: [`int_bits`](Self::int_bits)
-    /// for integers and addresses, the `f64` bit pattern of
-    /// [`float_bits`](Self::float_bits) for floats.
-    #[inline(always)]
-    pub(crate) fn bits(self, v: FfiValue) -> u64 {
-        if self.is_float() {
-            self.float_bits(v).to_bits()
-        } else {
-            self.int_bits(v)
-        }
-    }
-
-    /// The word image of a [`Value`] of this kind, `None` on a kind
-    /// mismatch (and for `CStr`, which needs storage: the caller's job).
-    /// The same bits as [`bits`](Self::bits) of the matching [`FfiValue`].
-    #[inline(always)]
-    pub(crate) fn bits_from_value(self, v: &Value) -> Option<u64> {
-        Some(match (self, v) {
-            (Kind::I64, Value::I64(x)) => *x as u64,
-            (Kind::F64, Value::F64(x)) => x.to_bits(),
-            (Kind::Bool, Value::Bool(x)) => u64::from(*x),
-            (Kind::I8, Value::I8(x)) => *x as i64 as u64,
-            (Kind::U8, Value::U8(x)) => u64::from(*x),
-            (Kind::I16, Value::I16(x)) => *x as i64 as u64,
-            (Kind::U16, Value::U16(x)) => u64::from(*x),
-            (Kind::I32, Value::I32(x)) => *x as i64 as u64,
-            (Kind::U32, Value::U32(x)) => u64::from(*x),
-            (Kind::U64, Value::U64(x)) => *x,
-            (Kind::F32, Value::F32(x)) => u64::from(x.to_bits()),
-            (Kind::Ptr, Value::Ptr(x)) => *x as u64,
-            _ => return None,
-        })
-    }
-
-    /// The [`Value`] of this kind held in the low bytes of `w`, as
-    /// [`raw_in_word`](Self::raw_in_word) reads it; built straight from the
-    /// word so the enum is written once, where it is stored.
-    #[inline(always)]
-    pub(crate) fn value_in_word(self, w: u64) -> Value {
-        match self {
-            Kind::Bool => Value::Bool(w as u8 != 0),
-            Kind::I8 => Value::I8(w as i8),
-            Kind::U8 => Value::U8(w as u8),
-            Kind::I16 => Value::I16(w as i16),
-            Kind::U16 => Value::U16(w as u16),
-            Kind::I32 => Value::I32(w as i32),
-            Kind::U32 => Value::U32(w as u32),
-            Kind::I64 => Value::I64(w as i64),
-            Kind::U64 => Value::U64(w),
-            Kind::F32 => Value::F32(f32::from_bits(w as u32)),
-            Kind::F64 => Value::F64(f64::from_bits(w)),
-            Kind::Ptr | Kind::CStr => Value::Ptr(w as usize),
-        }
-    }
-
-    /// The [`Value`] of this kind stored at `p` in C representation
-    /// (`Ptr` for `CStr`: its address).
-    ///
-    /// # Safety
-    /// `p` must point to an initialised value of this kind, aligned for it.
-    #[inline(always)]
-    pub(crate) unsafe fn read_value(self, p: *const u8) -> Value {
-        // SAFETY (whole body): the caller guarantees `p` holds an aligned,
-        // initialised value of the type read; `_Bool` is 0 or 1 (psABI
-        // §3.1.2), read as a byte so any other pattern cannot become an
-        // invalid `bool`.
-        unsafe {
-            match self {
-                Kind::Bool => Value::Bool(p.read() != 0),
-                Kind::I8 => Value::I8(p.cast::<i8>().read()),
-                Kind::U8 => Value::U8(p.read()),
-                Kind::I16 => Value::I16(p.cast::<i16>().read()),
-                Kind::U16 => Value::U16(p.cast::<u16>().read()),
-                Kind::I32 => Value::I32(p.cast::<i32>().read()),
-                Kind::U32 => Value::U32(p.cast::<u32>().read()),
-                Kind::I64 => Value::I64(p.cast::<i64>().read()),
-                Kind::U64 => Value::U64(p.cast::<u64>().read()),
-                Kind::F32 => Value::F32(p.cast::<f32>().read()),
-                Kind::F64 => Value::F64(p.cast::<f64>().read()),
-                Kind::Ptr | Kind::CStr => Value::Ptr(p.cast::<usize>().read()),
-            }
-        }
-    }
-
-    /// The [`Value`] of a returned raw value of this kind (`Ptr` for
-    /// `CStr`: its address).
-    #[inline(always)]
-    pub(crate) fn value(self, v: FfiValue) -> Value {
-        match self {
-            Kind::Bool => Value::Bool(v.as_bool()),
-            Kind::I8 => Value::I8(v.as_i8()),
-            Kind::U8 => Value::U8(v.as_u8()),
-            Kind::I16 => Value::I16(v.as_i16()),
-            Kind::U16 => Value::U16(v.as_u16()),
-            Kind::I32 => Value::I32(v.as_i32()),
-            Kind::U32 => Value::U32(v.as_u32()),
-            Kind::I64 => Value::I64(v.as_i64()),
-            Kind::U64 => Value::U64(v.as_u64()),
-            Kind::F32 => Value::F32(v.as_f32()),
-            Kind::F64 => Value::F64(v.as_f64()),
-            Kind::Ptr | Kind::CStr => Value::Ptr(v.as_addr()),
-        }
     }
 }
 
@@ -412,20 +228,7 @@ macro_rules! invokers {
         /// # Safety
         /// As [`StubPlan::invoke`].
         unsafe fn invoke(code: *const c_void, r: &Regs) -> [u64; 2] {
-            let w = &r.0;
-            let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
-            // SAFETY: per the module docs, a function whose INTEGER and SSE
-            // arguments fill (at most) these registers, with the rest in
-            // these stack words in parameter order, is callable with this
-            // type; the plan that picked this invoker has that shape, and
-            // the caller guarantees the function does.
-            let $x: $ret = unsafe {
-                let fun: unsafe extern "C" fn(
-                    u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
-                    $(, stub_word!($w))*
-                ) -> $ret = std::mem::transmute(code);
-                fun(w[0], w[1], w[2], w[3], w[4], w[5], f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7) $(, w[STACK_BASE + $w])*)
-            };
+            let $x: $ret = stub_call!(code, r, $ret; $($w)*);
             $conv
         }
         invoke as Invoker
@@ -654,78 +457,37 @@ impl StubPlan {
         unsafe { (self.invoker)(code, r) }
     }
 
-    /// [`invoke`](Self::invoke) compiled into the caller, dispatching on
-    /// the return class and stack word count there: for the scalar paths,
-    /// where the indirect call of an [`Invoker`] costs a few nanoseconds of
-    /// a ~20 ns call. Returns the return registers: `rax`/`x0` or the bits of `xmm0`/`v0` in word 0
-    /// for a scalar; a struct's eightbytes in order for [`Ret::Pair`];
-    /// nothing useful for [`Ret::Void`] and [`Ret::Memory`].
+    /// [`invoke`](Self::invoke) for a plan with a scalar or `void` return,
+    /// compiled into the caller with its dispatch on the stack word count:
+    /// for the scalar paths, where the indirect call of an [`Invoker`]
+    /// costs a few nanoseconds of a ~20 ns call. Returns `rax`/`x0` or the
+    /// bits of `xmm0`/`v0`.
     ///
     /// # Safety
-    /// `code` must be a non-variadic C function whose parameters, in the
-    /// order of `self.args`, have those kinds and whose return is
-    /// `self.ret`; the images must hold valid arguments (and, for
-    /// [`Ret::Memory`], word 0 the address of a buffer large and aligned
-    /// enough for the return type).
+    /// As [`invoke`](Self::invoke); the return is `void` or a scalar.
     #[inline(always)]
-    pub(crate) unsafe fn invoke_inline(&self, code: *const c_void, r: &Regs) -> [u64; 2] {
-        let w = &r.0;
-        let f = |n: usize| f64::from_bits(w[FLOAT_BASE + n]);
-        macro_rules! stub_call {
-            ($ret:ty; $($w:literal)*) => {{
-                // SAFETY: per the module docs, a function whose INTEGER and
-                // SSE arguments fill (at most) these registers, with the rest
-                // in these stack words in parameter order, is callable with
-                // this type; the caller guarantees the shape.
-                unsafe {
-                    let fun: unsafe extern "C" fn(
-                        u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64
-                        $(, stub_word!($w))*
-                    ) -> $ret = std::mem::transmute(code);
-                    fun(w[0], w[1], w[2], w[3], w[4], w[5], f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7) $(, w[STACK_BASE + $w])*)
-                }
-            }};
-        }
+    pub(crate) unsafe fn invoke_scalar(&self, code: *const c_void, r: &Regs) -> u64 {
+        debug_assert!(matches!(self.ret, Ret::Void | Ret::Scalar(_)));
         macro_rules! by_words {
             ($ret:ty) => {
                 match self.stack_words {
-                    0 => stub_call!($ret;),
-                    1 => stub_call!($ret; 0),
-                    2 => stub_call!($ret; 0 1),
-                    3 => stub_call!($ret; 0 1 2),
-                    4 => stub_call!($ret; 0 1 2 3),
-                    5 => stub_call!($ret; 0 1 2 3 4),
-                    6 => stub_call!($ret; 0 1 2 3 4 5),
-                    7 => stub_call!($ret; 0 1 2 3 4 5 6),
-                    8 => stub_call!($ret; 0 1 2 3 4 5 6 7),
-                    9 => stub_call!($ret; 0 1 2 3 4 5 6 7 8),
-                    _ => stub_call!($ret; 0 1 2 3 4 5 6 7 8 9),
+                    0 => stub_call!(code, r, $ret;),
+                    1 => stub_call!(code, r, $ret; 0),
+                    2 => stub_call!(code, r, $ret; 0 1),
+                    3 => stub_call!(code, r, $ret; 0 1 2),
+                    4 => stub_call!(code, r, $ret; 0 1 2 3),
+                    5 => stub_call!(code, r, $ret; 0 1 2 3 4),
+                    6 => stub_call!(code, r, $ret; 0 1 2 3 4 5),
+                    7 => stub_call!(code, r, $ret; 0 1 2 3 4 5 6),
+                    8 => stub_call!(code, r, $ret; 0 1 2 3 4 5 6 7),
+                    9 => stub_call!(code, r, $ret; 0 1 2 3 4 5 6 7 8),
+                    _ => stub_call!(code, r, $ret; 0 1 2 3 4 5 6 7 8 9),
                 }
             };
         }
         match self.ret {
-            Ret::Scalar(Kind::F32 | Kind::F64) | Ret::Pair(Class::Sse, None) => {
-                [by_words!(f64).to_bits(), 0]
-            }
-            Ret::Pair(Class::Sse, Some(Class::Sse)) => {
-                let r: PairFF = by_words!(PairFF);
-                [r.0.to_bits(), r.1.to_bits()]
-            }
-            Ret::Pair(Class::Sse, Some(Class::Integer)) => {
-                let r: PairFI = by_words!(PairFI);
-                [r.0.to_bits(), r.1]
-            }
-            Ret::Pair(Class::Integer, Some(Class::Sse)) => {
-                let r: PairIF = by_words!(PairIF);
-                [r.0, r.1.to_bits()]
-            }
-            Ret::Pair(Class::Integer, Some(Class::Integer)) => {
-                let r: PairII = by_words!(PairII);
-                [r.0, r.1]
-            }
-            Ret::Void | Ret::Scalar(_) | Ret::Pair(Class::Integer, None) | Ret::Memory => {
-                [by_words!(u64), 0]
-            }
+            Ret::Scalar(Kind::F32 | Kind::F64) => by_words!(f64).to_bits(),
+            _ => by_words!(u64),
         }
     }
 
@@ -744,8 +506,8 @@ impl StubPlan {
         r
     }
 
-    /// The raw value of a scalar return from [`invoke`](Self::invoke)'s
-    /// first word: narrow integers truncated to their width (their upper
+    /// The raw value of a scalar return from [`invoke_scalar`](Self::invoke_scalar)
+    /// (or [`invoke`](Self::invoke)'s first word): narrow integers truncated to their width (their upper
     /// register bits are unspecified), a `float` from the low 32 bits,
     /// zero for `void`.
     #[inline(always)]
