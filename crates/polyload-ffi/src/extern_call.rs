@@ -11,7 +11,10 @@ use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+mod out;
 mod stub_paths;
+
+use out::{Out, Slot};
 
 /// Where the function comes from.
 enum Target {
@@ -380,8 +383,24 @@ impl Call {
     /// # Safety
     /// `ptr` and callback arguments must be valid for whatever the C
     /// function does with them, and the function's own preconditions hold.
+    #[inline]
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
-        self.check_count(args.len())?;
+        let mut slot = Slot::uninit();
+        // SAFETY: the caller's contract is `call_out`'s; `finish` gets the
+        // slot `call_out` writes to.
+        unsafe { self.call_out(args, &mut slot).finish(&mut slot) }
+    }
+
+    /// [`call`](Self::call) up to its result, returned in two registers
+    /// (see [`out`]) or written to `slot`.
+    ///
+    /// # Safety
+    /// As [`call`](Self::call).
+    #[inline(never)]
+    unsafe fn call_out(&self, args: &[Value], slot: &mut Slot) -> Out {
+        if let Err(e) = self.check_count(args.len()) {
+            return Out::in_slot(slot, Err(e));
+        }
         match &self.engine {
             Engine::Stub(plan) if plan.scalars => {
                 let mut regs = Regs::zeroed();
@@ -391,28 +410,28 @@ impl Call {
                     };
                     match k.bits_from_value(v) {
                         Some(x) => regs.0[usize::from(*word)] = x,
-                        None => return Err(self.bad_argument(i, v)),
+                        None => return Out::in_slot(slot, Err(self.bad_argument(i, v))),
                     }
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
                 let r = unsafe { plan.invoke_scalar(self.code, &regs) };
-                Ok(match plan.ret {
-                    Ret::Scalar(k) => k.value(plan.scalar_ret(r)),
-                    _ => Value::Void,
-                })
+                match plan.ret {
+                    Ret::Scalar(k) => Out::scalar(k, r),
+                    _ => Out::void(),
+                }
             }
             // SAFETY: the caller's contract is `call_direct`'s; the count
             // was checked.
             Engine::Stub(plan) if plan.direct => unsafe {
-                self.call_direct::<false>(plan, args, None)
+                self.call_direct::<false>(plan, args, None, slot)
             },
             // SAFETY: the caller's contract is `call_marshalled`'s; the
             // count was checked.
-            Engine::Stub(plan) => unsafe { self.call_marshalled(plan, args) },
+            Engine::Stub(plan) => Out::in_slot(slot, unsafe { self.call_marshalled(plan, args) }),
             // SAFETY: the caller's contract is `call_libffi`'s; the count
             // was checked.
-            Engine::Libffi { .. } => unsafe { self.call_libffi(args) },
+            Engine::Libffi { .. } => Out::in_slot(slot, unsafe { self.call_libffi(args) }),
         }
     }
 
@@ -451,11 +470,15 @@ impl Call {
         if let (Engine::Stub(plan), Value::Struct(out)) = (&self.engine, &mut *ret) {
             if plan.direct && plan.ret_flat.is_some() {
                 self.check_count(args.len())?;
+                let mut slot = Slot::uninit();
                 // SAFETY: the caller's contract is `call_direct`'s; the
                 // count was checked. Argument errors come before `out` is
-                // touched.
-                unsafe { self.call_direct::<true>(plan, args, Some(out)) }?;
-                return Ok(());
+                // touched. `finish` gets the slot `call_direct` writes to.
+                return unsafe {
+                    self.call_direct::<true>(plan, args, Some(out), &mut slot)
+                        .finish(&mut slot)
+                }
+                .map(drop);
             }
         }
         // SAFETY: the caller's contract.

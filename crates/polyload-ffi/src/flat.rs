@@ -15,7 +15,7 @@
 use crate::kind::{per_kind, Bits, Kind};
 use crate::stub::Regs;
 use crate::{FfiType, Value};
-use std::mem::size_of;
+use std::mem::{size_of, MaybeUninit};
 
 /// A struct of scalar fields only, each placed at a word and a bit shift
 /// within it (see the module docs).
@@ -74,11 +74,12 @@ impl FlatStruct {
         self.fields.len()
     }
 
-    /// Writes a [`Value::Struct`] of matching fields into the image, each
-    /// ORed into its word (which starts zeroed, so padding is zero);
-    /// `false` when the value does not match. Fields are combined in
-    /// registers, not stored byte-wise (which would defeat store-to-load
-    /// forwarding when the words are read back).
+    /// Writes a [`Value::Struct`] of matching fields into the image;
+    /// `false` when the value does not match. The fields of one eightbyte
+    /// are combined in a register and the word is stored once (padding
+    /// bits zero): ORing each field into the word in memory would chain a
+    /// load and a store per field, each waiting on the last through store
+    /// forwarding, in front of the call.
     #[inline(always)]
     pub(crate) fn write_words(&self, regs: &mut Regs, v: &Value) -> bool {
         let Value::Struct(vals) = v else {
@@ -90,22 +91,34 @@ impl FlatStruct {
         if let Some((kind, base)) = self.uniform {
             let base = usize::from(base);
             return per_kind!(kind, |V, T| {
-                for (i, v) in vals.iter().enumerate() {
-                    let V!(x) = v else {
-                        return false;
-                    };
-                    let off = i * size_of::<T>();
-                    regs.0[base + off / 8] |= x.bits() << ((off % 8) * 8);
+                let per_word = 8 / size_of::<T>();
+                for (n, chunk) in vals.chunks(per_word).enumerate() {
+                    let mut w = 0;
+                    for (j, v) in chunk.iter().enumerate() {
+                        let V!(x) = v else {
+                            return false;
+                        };
+                        w |= x.bits() << (j * size_of::<T>() * 8);
+                    }
+                    regs.0[base + n] = w;
                 }
                 true
             });
         }
+        // Fields are in offset order, so each word's fields are adjacent.
+        let mut word = self.fields[0].word;
+        let mut w = 0;
         for (f, v) in self.fields.iter().zip(vals) {
             let Some(bits) = f.kind.bits_from_value(v) else {
                 return false;
             };
-            regs.0[usize::from(f.word)] |= (bits & f.kind.mask()) << f.shift;
+            if f.word != word {
+                regs.0[usize::from(word)] = w;
+                (word, w) = (f.word, 0);
+            }
+            w |= (bits & f.kind.mask()) << f.shift;
         }
+        regs.0[usize::from(word)] = w;
         true
     }
 
@@ -116,12 +129,11 @@ impl FlatStruct {
     /// loads costs a store-forwarding stall each time (seen with `perf
     /// annotate` on the `struct_pair` benchmark).
     ///
-    /// The fields are appended to `out`, which must have room for them
-    /// (panics otherwise).
+    /// The fields are written to the first [`len`](Self::len) slots of
+    /// `slots` (panics when there are fewer).
     #[inline(always)]
-    pub(crate) fn read_words(&self, words: &[u64; 2], out: &mut Vec<Value>) {
-        let (n, start) = (self.fields.len(), out.len());
-        let slots = &mut out.spare_capacity_mut()[..n];
+    pub(crate) fn read_words(&self, words: &[u64; 2], slots: &mut [MaybeUninit<Value>]) {
+        let slots = &mut slots[..self.fields.len()];
         match self.uniform {
             Some((kind, _)) => per_kind!(kind, |V, T| {
                 for (i, slot) in slots.iter_mut().enumerate() {
@@ -137,22 +149,18 @@ impl FlatStruct {
                 }
             }
         }
-        // SAFETY: the loop initialised the `n` slots after the first
-        // `start` elements.
-        unsafe { out.set_len(start + n) };
     }
 
     /// Reads the struct from C memory (a returned struct's buffer), each
     /// field with one read of its own width at its offset.
-    /// Appends to `out` as [`read_words`](Self::read_words) does.
+    /// Fills `slots` as [`read_words`](Self::read_words) does.
     ///
     /// # Safety
     /// `src` must hold an initialised value of this struct type in C
     /// layout, aligned for it.
     #[inline(always)]
-    pub(crate) unsafe fn read_memory(&self, src: *const u8, out: &mut Vec<Value>) {
-        let (n, start) = (self.fields.len(), out.len());
-        let slots = &mut out.spare_capacity_mut()[..n];
+    pub(crate) unsafe fn read_memory(&self, src: *const u8, slots: &mut [MaybeUninit<Value>]) {
+        let slots = &mut slots[..self.fields.len()];
         match self.uniform {
             None => {
                 for (slot, f) in slots.iter_mut().zip(&self.fields) {
@@ -171,8 +179,5 @@ impl FlatStruct {
                 }
             }),
         }
-        // SAFETY: the loop initialised the `n` slots after the first
-        // `start` elements.
-        unsafe { out.set_len(start + n) };
     }
 }

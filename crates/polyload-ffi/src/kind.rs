@@ -137,6 +137,35 @@ impl Bits for f64 {
 }
 
 impl Kind {
+    /// Every kind, in declaration order (`Kind::ALL[k.index()] == k`).
+    const ALL: [Kind; 13] = [
+        Kind::Bool,
+        Kind::I8,
+        Kind::U8,
+        Kind::I16,
+        Kind::U16,
+        Kind::I32,
+        Kind::U32,
+        Kind::I64,
+        Kind::U64,
+        Kind::F32,
+        Kind::F64,
+        Kind::Ptr,
+        Kind::CStr,
+    ];
+
+    /// The kind's position in declaration order, below 13.
+    #[inline(always)]
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The kind at [`index`](Self::index) `i` (panics from 13 on).
+    #[inline(always)]
+    pub(crate) fn from_index(i: usize) -> Kind {
+        Kind::ALL[i]
+    }
+
     pub(crate) fn of(ty: &FfiType) -> Option<Kind> {
         Some(match ty {
             FfiType::Bool => Kind::Bool,

@@ -202,8 +202,10 @@ struct PairIF(u64, f64);
 struct PairFI(f64, u64);
 
 /// Calls a function through the stub type of one return class and stack
-/// word count (see [`StubPlan::invoke`]).
-pub(crate) type Invoker = unsafe fn(*const c_void, &Regs) -> [u64; 2];
+/// word count (see [`StubPlan::invoke`]). The two return words come back
+/// as a pair, which the Rust ABI returns in `rax:rdx` (an array would go
+/// through memory).
+pub(crate) type Invoker = unsafe fn(*const c_void, &Regs) -> (u64, u64);
 
 /// One [`Invoker`] per return class, for 0 to [`MAX_STACK_WORDS`] stack
 /// words: picked once per plan, so a call makes one indirect call instead
@@ -227,9 +229,10 @@ macro_rules! invokers {
     (@one $ret:ty, |$x:ident| $conv:expr; $($w:literal)*) => {{
         /// # Safety
         /// As [`StubPlan::invoke`].
-        unsafe fn invoke(code: *const c_void, r: &Regs) -> [u64; 2] {
+        unsafe fn invoke(code: *const c_void, r: &Regs) -> (u64, u64) {
             let $x: $ret = stub_call!(code, r, $ret; $($w)*);
-            $conv
+            let [a, b]: [u64; 2] = $conv;
+            (a, b)
         }
         invoke as Invoker
     }};
@@ -454,7 +457,8 @@ impl StubPlan {
     pub(crate) unsafe fn invoke(&self, code: *const c_void, r: &Regs) -> [u64; 2] {
         // SAFETY: the invoker was picked for this plan's return classes and
         // stack words; the rest is the caller's contract.
-        unsafe { (self.invoker)(code, r) }
+        let (a, b) = unsafe { (self.invoker)(code, r) };
+        [a, b]
     }
 
     /// [`invoke`](Self::invoke) for a plan with a scalar or `void` return,

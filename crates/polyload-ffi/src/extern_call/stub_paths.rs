@@ -2,7 +2,7 @@
 //! scalars: structs by value (flat ones field by field, see
 //! [`crate::flat`]), `cstr` arguments and returns, memory returns.
 
-use super::Call;
+use super::{Call, Out, Slot};
 use crate::marshal::{read_plain, read_value, write_value, Keep, Ownership};
 use crate::stub::{Arg, FlatStruct, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
 use crate::{FfiError, FfiType, FfiValue, Value};
@@ -77,7 +77,7 @@ impl Call {
             Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
             Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
             Ret::Pair(..) => Ok(match &plan.ret_flat {
-                Some(flat) => fill(None, flat, |out| flat.read_words(&r, out)),
+                Some(flat) => new_struct(flat, |out| flat.read_words(&r, out)),
                 // SAFETY: the callee returned a value of the return type in
                 // the registers copied to `r`; stub struct returns are plain
                 // (`StubPlan::new`).
@@ -87,9 +87,9 @@ impl Call {
             // `ret_buf` (16-aligned).
             Ret::Memory => Ok(unsafe {
                 match &plan.ret_flat {
-                    Some(flat) => fill(None, flat, |out| {
-                        flat.read_memory(ret_buf.as_ptr().cast(), out)
-                    }),
+                    Some(flat) => {
+                        new_struct(flat, |out| flat.read_memory(ret_buf.as_ptr().cast(), out))
+                    }
                     None => read_plain(ret_buf.as_ptr().cast(), &self.signature.ret),
                 }
             }),
@@ -103,7 +103,8 @@ impl Call {
     /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
     ///
     /// With `reuse`, a struct result replaces the contents of that vector
-    /// (keeping its allocation) and `Void` is returned.
+    /// (keeping its allocation) and the [`Out`] is `void`. Errors go to
+    /// `slot`.
     ///
     /// # Safety
     /// As [`call`](Self::call); the argument count was checked.
@@ -115,7 +116,8 @@ impl Call {
         plan: &StubPlan,
         args: &[Value],
         reuse: Option<&mut Vec<Value>>,
-    ) -> Result<Value, FfiError> {
+        slot: &mut Slot,
+    ) -> Out {
         let reuse = if REUSE { reuse } else { None };
         let mut regs = Regs::zeroed();
         // Only a memory return uses it; the callee initialises the bytes of
@@ -139,54 +141,66 @@ impl Call {
                     .is_some_and(|flat| flat.write_words(&mut regs, v)),
             };
             if !ok {
-                return Err(self.bad_argument(i, v));
+                return Out::in_slot(slot, Err(self.bad_argument(i, v)));
             }
         }
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for.
         let r = unsafe { plan.invoke(self.code, &regs) };
-        Ok(match (&plan.ret, &plan.ret_flat) {
-            (Ret::Scalar(k), _) => k.value(plan.scalar_ret(r[0])),
+        match (&plan.ret, &plan.ret_flat) {
+            (Ret::Scalar(k), _) => Out::scalar(*k, r[0]),
             (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
             // SAFETY: the callee wrote a value of the return type in
             // `ret_buf` (16-aligned), whose address was the hidden argument.
             (Ret::Memory, Some(flat)) => fill(reuse, flat, |out| unsafe {
                 flat.read_memory(ret_buf.as_ptr().cast(), out)
             }),
-            _ => Value::Void,
-        })
+            _ => Out::void(),
+        }
     }
 }
 
-/// Runs `read` (which appends the struct's fields) on the reused vector,
-/// emptied, returning `Void` (the result is in it), or on a new one of the
-/// struct's size, returning it as a [`Value::Struct`].
+/// Runs `read` (which initialises the struct's fields in the slots it is
+/// given) on the reused vector, emptied, returning `void` (the result is
+/// in it), or on a new allocation of the struct's size, returned as the
+/// [`Out`] of its fields (so the `Value` is built by the caller).
 #[inline(always)]
 fn fill(
     reuse: Option<&mut Vec<Value>>,
     flat: &FlatStruct,
-    read: impl FnOnce(&mut Vec<Value>),
-) -> Value {
-    // One call of `read`, so that it is inlined.
-    let mut fresh = Vec::new();
-    let reused = reuse.is_some();
-    let out = match reuse {
+    read: impl FnOnce(&mut [MaybeUninit<Value>]),
+) -> Out {
+    let n = flat.len();
+    match reuse {
         Some(out) => {
             out.clear();
-            out.reserve_exact(flat.len());
-            out
+            out.reserve_exact(n);
+            read(out.spare_capacity_mut());
+            // SAFETY: `read` initialised the first `n` slots (it panics
+            // before returning otherwise).
+            unsafe { out.set_len(n) };
+            Out::void()
         }
         None => {
-            fresh = Vec::with_capacity(flat.len());
-            &mut fresh
+            let fresh = Box::into_raw(Box::<[Value]>::new_uninit_slice(n));
+            // SAFETY: `fresh` is a live allocation of `n` slots, owned here.
+            read(unsafe { &mut *fresh });
+            // `read` initialised all `n` (else it panicked, leaking them).
+            Out::fields(fresh.cast(), n)
         }
-    };
-    read(out);
-    if reused {
-        Value::Void
-    } else {
-        Value::Struct(fresh)
     }
+}
+
+/// A new [`Value::Struct`] whose fields `read` initialises.
+#[inline(always)]
+fn new_struct(flat: &FlatStruct, read: impl FnOnce(&mut [MaybeUninit<Value>])) -> Value {
+    let n = flat.len();
+    let mut v = Vec::with_capacity(n);
+    read(v.spare_capacity_mut());
+    // SAFETY: `read` initialised the first `n` slots (it panics before
+    // returning otherwise).
+    unsafe { v.set_len(n) };
+    Value::Struct(v)
 }
 
 /// Reads a returned `cstr` (copied; null is an error).
