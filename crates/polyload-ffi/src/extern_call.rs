@@ -386,9 +386,18 @@ impl Call {
     #[inline]
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
         let mut slot = Slot::uninit();
-        // SAFETY: the caller's contract is `call_out`'s; `finish` gets the
-        // slot `call_out` writes to.
-        unsafe { self.call_out(args, &mut slot).finish(&mut slot) }
+        // SAFETY: the caller's contract is `call_direct`'s and `call_out`'s;
+        // `finish` gets the slot they write to.
+        unsafe {
+            let out = match &self.engine {
+                // Structs by value go straight to their stub path.
+                Engine::Stub(plan) if plan.direct && !plan.scalars => {
+                    self.call_direct::<false>(plan, args, None, &mut slot)
+                }
+                _ => self.call_out(args, &mut slot),
+            };
+            out.finish(&mut slot)
+        }
     }
 
     /// [`call`](Self::call) up to its result, returned in two registers
@@ -403,7 +412,8 @@ impl Call {
         }
         match &self.engine {
             Engine::Stub(plan) if plan.scalars => {
-                let mut regs = Regs::zeroed();
+                let mut regs_buf = MaybeUninit::uninit();
+                let regs = Regs::zero_in(&mut regs_buf);
                 for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
                     let Arg::Scalar(k, word) = a else {
                         unreachable!("scalar plans hold scalars")
@@ -415,14 +425,13 @@ impl Call {
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
-                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
+                let r = unsafe { plan.invoke_scalar(self.code, regs) };
                 match plan.ret {
                     Ret::Scalar(k) => Out::scalar(k, r),
                     _ => Out::void(),
                 }
             }
-            // SAFETY: the caller's contract is `call_direct`'s; the count
-            // was checked.
+            // SAFETY: the caller's contract is `call_direct`'s.
             Engine::Stub(plan) if plan.direct => unsafe {
                 self.call_direct::<false>(plan, args, None, slot)
             },
@@ -469,11 +478,10 @@ impl Call {
     pub unsafe fn call_into(&self, args: &[Value], ret: &mut Value) -> Result<(), FfiError> {
         if let (Engine::Stub(plan), Value::Struct(out)) = (&self.engine, &mut *ret) {
             if plan.direct && plan.ret_flat.is_some() {
-                self.check_count(args.len())?;
                 let mut slot = Slot::uninit();
-                // SAFETY: the caller's contract is `call_direct`'s; the
-                // count was checked. Argument errors come before `out` is
-                // touched. `finish` gets the slot `call_direct` writes to.
+                // SAFETY: the caller's contract is `call_direct`'s.
+                // Argument errors come before `out` is touched. `finish`
+                // gets the slot `call_direct` writes to.
                 return unsafe {
                     self.call_direct::<true>(plan, args, Some(out), &mut slot)
                         .finish(&mut slot)
@@ -546,10 +554,11 @@ impl Call {
         self.check_count(args.len())?;
         match &self.engine {
             Engine::Stub(plan) => {
-                let regs = plan.load_raw(args);
+                let mut regs_buf = MaybeUninit::uninit();
+                let regs = plan.load_raw(args, &mut regs_buf);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
+                let r = unsafe { plan.invoke_scalar(self.code, regs) };
                 Ok(plan.scalar_ret(r))
             }
             Engine::Libffi { .. } => {
@@ -583,6 +592,7 @@ impl Call {
 
     /// The error for argument `index` whose value does not fit its type.
     #[cold]
+    #[inline(never)]
     fn bad_argument(&self, index: usize, v: &Value) -> FfiError {
         FfiError::BadArgument {
             index,

@@ -91,17 +91,19 @@ impl FlatStruct {
         if let Some((kind, base)) = self.uniform {
             let base = usize::from(base);
             return per_kind!(kind, |V, T| {
-                let per_word = 8 / size_of::<T>();
-                for (n, chunk) in vals.chunks(per_word).enumerate() {
-                    let mut w = 0;
-                    for (j, v) in chunk.iter().enumerate() {
-                        let V!(x) = v else {
-                            return false;
-                        };
-                        w |= x.bits() << (j * size_of::<T>() * 8);
+                let (mut word, mut w) = (base, 0);
+                for (i, v) in vals.iter().enumerate() {
+                    let V!(x) = v else {
+                        return false;
+                    };
+                    let shift = (i * size_of::<T>() % 8) * 8;
+                    if shift == 0 && i > 0 {
+                        regs.0[word] = w;
+                        (word, w) = (word + 1, 0);
                     }
-                    regs.0[base + n] = w;
+                    w |= x.bits() << shift;
                 }
+                regs.0[word] = w;
                 true
             });
         }

@@ -21,7 +21,8 @@ impl Call {
         plan: &StubPlan,
         args: &[Value],
     ) -> Result<Value, FfiError> {
-        let mut regs = Regs::zeroed();
+        let mut regs_buf = MaybeUninit::uninit();
+        let regs = Regs::zero_in(&mut regs_buf);
         let mut keep = Keep::default();
         // Only a memory return uses it; the callee initialises the bytes of
         // the return type, the only ones read.
@@ -48,7 +49,7 @@ impl Call {
                 },
                 Arg::Struct(st) => {
                     if let Some(flat) = &st.flat {
-                        if !flat.write_words(&mut regs, v) {
+                        if !flat.write_words(regs, v) {
                             return Err(self.bad_argument(i, v));
                         }
                         continue;
@@ -70,7 +71,7 @@ impl Call {
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for; `keep` outlives the call; word 0
         // holds the return buffer for a memory return.
-        let r = unsafe { plan.invoke(self.code, &regs) };
+        let r = unsafe { plan.invoke(self.code, regs) };
         drop(keep);
         match plan.ret {
             Ret::Void => Ok(Value::Void),
@@ -107,7 +108,7 @@ impl Call {
     /// `slot`.
     ///
     /// # Safety
-    /// As [`call`](Self::call); the argument count was checked.
+    /// As [`call`](Self::call); `plan` is this call's (direct) plan.
     /// `REUSE` is whether `reuse` may be `Some`: [`call`](Self::call)'s
     /// copy is compiled without the reuse branches.
     #[inline(never)]
@@ -118,8 +119,12 @@ impl Call {
         reuse: Option<&mut Vec<Value>>,
         slot: &mut Slot,
     ) -> Out {
+        if let Err(e) = self.check_count(args.len()) {
+            return Out::in_slot(slot, Err(e));
+        }
         let reuse = if REUSE { reuse } else { None };
-        let mut regs = Regs::zeroed();
+        let mut regs_buf = MaybeUninit::uninit();
+        let regs = Regs::zero_in(&mut regs_buf);
         // Only a memory return uses it; the callee initialises the bytes of
         // the return type, the only ones read.
         let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
@@ -138,7 +143,7 @@ impl Call {
                 Arg::Struct(st) => st
                     .flat
                     .as_ref()
-                    .is_some_and(|flat| flat.write_words(&mut regs, v)),
+                    .is_some_and(|flat| flat.write_words(regs, v)),
             };
             if !ok {
                 return Out::in_slot(slot, Err(self.bad_argument(i, v)));
@@ -146,7 +151,7 @@ impl Call {
         }
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for.
-        let r = unsafe { plan.invoke(self.code, &regs) };
+        let r = unsafe { plan.invoke(self.code, regs) };
         match (&plan.ret, &plan.ret_flat) {
             (Ret::Scalar(k), _) => Out::scalar(*k, r[0]),
             (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
