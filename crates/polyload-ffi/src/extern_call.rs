@@ -412,20 +412,19 @@ impl Call {
         }
         match &self.engine {
             Engine::Stub(plan) if plan.scalars => {
-                let mut regs_buf = MaybeUninit::uninit();
-                let regs = Regs::zero_in(&mut regs_buf);
+                let mut regs = Regs::new();
                 for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
                     let Arg::Scalar(k, word) = a else {
                         unreachable!("scalar plans hold scalars")
                     };
                     match k.bits_from_value(v) {
-                        Some(x) => regs.0[usize::from(*word)] = x,
+                        Some(x) => regs.set(usize::from(*word), x),
                         None => return Out::in_slot(slot, Err(self.bad_argument(i, v))),
                     }
                 }
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
-                let r = unsafe { plan.invoke_scalar(self.code, regs) };
+                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
                 match plan.ret {
                     Ret::Scalar(k) => Out::scalar(k, r),
                     _ => Out::void(),
@@ -554,11 +553,10 @@ impl Call {
         self.check_count(args.len())?;
         match &self.engine {
             Engine::Stub(plan) => {
-                let mut regs_buf = MaybeUninit::uninit();
-                let regs = plan.load_raw(args, &mut regs_buf);
+                let regs = plan.load_raw(args);
                 // SAFETY: the plan matches the declared signature (the
                 // builder's contract); values match their types (ours).
-                let r = unsafe { plan.invoke_scalar(self.code, regs) };
+                let r = unsafe { plan.invoke_scalar(self.code, &regs) };
                 Ok(plan.scalar_ret(r))
             }
             Engine::Libffi { .. } => {

@@ -98,12 +98,12 @@ impl FlatStruct {
                     };
                     let shift = (i * size_of::<T>() % 8) * 8;
                     if shift == 0 && i > 0 {
-                        regs.0[word] = w;
+                        regs.set(word, w);
                         (word, w) = (word + 1, 0);
                     }
                     w |= x.bits() << shift;
                 }
-                regs.0[word] = w;
+                regs.set(word, w);
                 true
             });
         }
@@ -115,12 +115,12 @@ impl FlatStruct {
                 return false;
             };
             if f.word != word {
-                regs.0[usize::from(word)] = w;
+                regs.set(usize::from(word), w);
                 (word, w) = (f.word, 0);
             }
             w |= (bits & f.kind.mask()) << f.shift;
         }
-        regs.0[usize::from(word)] = w;
+        regs.set(usize::from(word), w);
         true
     }
 

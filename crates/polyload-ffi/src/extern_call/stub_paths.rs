@@ -21,14 +21,13 @@ impl Call {
         plan: &StubPlan,
         args: &[Value],
     ) -> Result<Value, FfiError> {
-        let mut regs_buf = MaybeUninit::uninit();
-        let regs = Regs::zero_in(&mut regs_buf);
+        let mut regs = Regs::new();
         let mut keep = Keep::default();
         // Only a memory return uses it; the callee initialises the bytes of
         // the return type, the only ones read.
         let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
         if plan.ret == Ret::Memory {
-            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+            regs.set(0, ret_buf.as_mut_ptr() as u64);
         }
         for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
             match a {
@@ -40,16 +39,16 @@ impl Call {
                         index: i,
                         offset: e.nul_position(),
                     })?;
-                    regs.0[usize::from(*word)] = c.as_ptr() as u64;
+                    regs.set(usize::from(*word), c.as_ptr() as u64);
                     keep.cstrings.push(c);
                 }
                 Arg::Scalar(k, word) => match k.bits_from_value(v) {
-                    Some(x) => regs.0[usize::from(*word)] = x,
+                    Some(x) => regs.set(usize::from(*word), x),
                     None => return Err(self.bad_argument(i, v)),
                 },
                 Arg::Struct(st) => {
                     if let Some(flat) = &st.flat {
-                        if !flat.write_words(regs, v) {
+                        if !flat.write_words(&mut regs, v) {
                             return Err(self.bad_argument(i, v));
                         }
                         continue;
@@ -63,7 +62,7 @@ impl Call {
                     // value was checked against it.
                     unsafe { write_value(dst, &st.ty, v, i, &mut keep)? };
                     for (n, w) in st.words.iter().enumerate() {
-                        regs.0[usize::from(*w)] = bytes[n];
+                        regs.set(usize::from(*w), bytes[n]);
                     }
                 }
             }
@@ -71,7 +70,7 @@ impl Call {
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for; `keep` outlives the call; word 0
         // holds the return buffer for a memory return.
-        let r = unsafe { plan.invoke(self.code, regs) };
+        let r = unsafe { plan.invoke(self.code, &regs) };
         drop(keep);
         match plan.ret {
             Ret::Void => Ok(Value::Void),
@@ -123,19 +122,18 @@ impl Call {
             return Out::in_slot(slot, Err(e));
         }
         let reuse = if REUSE { reuse } else { None };
-        let mut regs_buf = MaybeUninit::uninit();
-        let regs = Regs::zero_in(&mut regs_buf);
+        let mut regs = Regs::new();
         // Only a memory return uses it; the callee initialises the bytes of
         // the return type, the only ones read.
         let mut ret_buf = MaybeUninit::<[u128; MAX_MEMORY_RET / 16]>::uninit();
         if plan.ret == Ret::Memory {
-            regs.0[0] = ret_buf.as_mut_ptr() as u64;
+            regs.set(0, ret_buf.as_mut_ptr() as u64);
         }
         for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
             let ok = match a {
                 Arg::Scalar(k, word) => match k.bits_from_value(v) {
                     Some(x) => {
-                        regs.0[usize::from(*word)] = x;
+                        regs.set(usize::from(*word), x);
                         true
                     }
                     None => false,
@@ -143,7 +141,7 @@ impl Call {
                 Arg::Struct(st) => st
                     .flat
                     .as_ref()
-                    .is_some_and(|flat| flat.write_words(regs, v)),
+                    .is_some_and(|flat| flat.write_words(&mut regs, v)),
             };
             if !ok {
                 return Out::in_slot(slot, Err(self.bad_argument(i, v)));
@@ -151,7 +149,7 @@ impl Call {
         }
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for.
-        let r = unsafe { plan.invoke(self.code, regs) };
+        let r = unsafe { plan.invoke(self.code, &regs) };
         match (&plan.ret, &plan.ret_flat) {
             (Ret::Scalar(k), _) => Out::scalar(*k, r[0]),
             (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
