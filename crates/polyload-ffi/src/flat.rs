@@ -15,6 +15,7 @@
 use crate::kind::{per_kind, Bits, Kind};
 use crate::stub::Regs;
 use crate::{FfiType, Value};
+use std::alloc::Layout;
 use std::mem::{size_of, MaybeUninit};
 
 /// A struct of scalar fields only, each placed at a word and a bit shift
@@ -26,6 +27,9 @@ pub(crate) struct FlatStruct {
     /// the struct's first eightbyte (the others follow it: eightbytes of
     /// one class take consecutive registers or stack words).
     uniform: Option<(Kind, u8)>,
+    /// The layout of the struct's fields as a `[Value]` (never zero-sized:
+    /// a flat struct has a field).
+    values: Layout,
 }
 
 /// One field of a [`FlatStruct`].
@@ -66,12 +70,31 @@ impl FlatStruct {
             .all(|(n, w)| usize::from(*w) == usize::from(words[0]) + n);
         let uniform = (consecutive && fields.iter().all(|f| f.kind == first.kind))
             .then_some((first.kind, words[0]));
-        Some(FlatStruct { fields, uniform })
+        let values = Layout::array::<Value>(fields.len()).ok()?;
+        Some(FlatStruct {
+            fields,
+            uniform,
+            values,
+        })
     }
 
     /// Fields.
     pub(crate) fn len(&self) -> usize {
         self.fields.len()
+    }
+
+    /// A new allocation for the fields' [`Value`]s, uninitialised, from the
+    /// global allocator with the layout of `[Value; len]` (so it can become
+    /// a `Vec` of that capacity or a `Box<[Value]>`): the layout is
+    /// computed once, when the call is built.
+    #[inline(always)]
+    pub(crate) fn alloc_values(&self) -> *mut MaybeUninit<Value> {
+        // SAFETY: the layout is not zero-sized (see `values`).
+        let p = unsafe { std::alloc::alloc(self.values) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(self.values);
+        }
+        p.cast()
     }
 
     /// Writes a [`Value::Struct`] of matching fields into the image;

@@ -23,8 +23,7 @@ pub(super) type Slot = MaybeUninit<Result<Value, FfiError>>;
 /// * below 13: a scalar of the kind with that `Kind::index`, in the
 ///   low bytes of `word` (as a return register holds it);
 /// * [`STRUCT`](Self::STRUCT) + `n`: a struct of `n` fields, `word` the
-///   address of a `Box<[Value]>` of length `n` (from
-///   [`Box::new_uninit_slice`], fields initialised);
+///   address of their `Value`s (see [`fields`](Self::fields));
 /// * [`VOID`](Self::VOID): `Value::Void`;
 /// * [`SLOT`](Self::SLOT): the result was written to the [`Slot`].
 #[derive(Clone, Copy, Debug)]
@@ -66,8 +65,10 @@ impl Out {
         }
     }
 
-    /// A struct's fields, all `n` initialised, in the allocation of a
-    /// `Box<[Value]>` of length `n` (whose ownership passes to the `Out`).
+    /// A struct's fields, all `n` initialised, in an allocation of the
+    /// global allocator with the layout of `[Value; n]` (as a
+    /// `Box<[Value]>` of length `n` has; its ownership passes to the
+    /// `Out`).
     #[inline(always)]
     pub(super) fn fields(ptr: *mut Value, n: usize) -> Out {
         Out {
@@ -91,10 +92,10 @@ impl Out {
             Self::VOID => Ok(Value::Void),
             t if t >= Self::STRUCT => {
                 let n = t - Self::STRUCT;
-                // SAFETY: `fields`' contract: the allocation of a
-                // `Box<[Value]>` of length `n` (global allocator, layout of
-                // `n` values), all initialised, owned by no one else;
-                // that is a `Vec` of length and capacity `n`.
+                // SAFETY: `fields`' contract: an allocation of the global
+                // allocator with the layout of `n` values, all initialised,
+                // owned by no one else; that is a `Vec` of length and
+                // capacity `n`.
                 Ok(Value::Struct(unsafe {
                     Vec::from_raw_parts(self.word as *mut Value, n, n)
                 }))

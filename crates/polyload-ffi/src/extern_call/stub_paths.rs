@@ -185,9 +185,9 @@ fn fill(
             Out::void()
         }
         None => {
-            let fresh = Box::into_raw(Box::<[Value]>::new_uninit_slice(n));
+            let fresh = flat.alloc_values();
             // SAFETY: `fresh` is a live allocation of `n` slots, owned here.
-            read(unsafe { &mut *fresh });
+            read(unsafe { std::slice::from_raw_parts_mut(fresh, n) });
             // `read` initialised all `n` (else it panicked, leaking them).
             Out::fields(fresh.cast(), n)
         }
