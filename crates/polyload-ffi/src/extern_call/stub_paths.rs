@@ -150,15 +150,23 @@ impl Call {
         // SAFETY: the plan matches the declared signature, which the
         // builder's caller vouched for.
         let r = unsafe { plan.invoke(self.code, &regs) };
-        match (&plan.ret, &plan.ret_flat) {
-            (Ret::Scalar(k), _) => Out::scalar(*k, r[0]),
-            (Ret::Pair(..), Some(flat)) => fill(reuse, flat, |out| flat.read_words(&r, out)),
-            // SAFETY: the callee wrote a value of the return type in
-            // `ret_buf` (16-aligned), whose address was the hidden argument.
-            (Ret::Memory, Some(flat)) => fill(reuse, flat, |out| unsafe {
-                flat.read_memory(ret_buf.as_ptr().cast(), out)
-            }),
-            _ => Out::void(),
+        // Tests rather than a `match` on `plan.ret`: a struct return is the
+        // common case here, and this keeps it free of a jump table.
+        if let Some(flat) = &plan.ret_flat {
+            if plan.ret == Ret::Memory {
+                // SAFETY: the callee wrote a value of the return type in
+                // `ret_buf` (16-aligned), whose address was the hidden
+                // argument.
+                fill(reuse, flat, |out| unsafe {
+                    flat.read_memory(ret_buf.as_ptr().cast(), out)
+                })
+            } else {
+                fill(reuse, flat, |out| flat.read_words(&r, out))
+            }
+        } else if let Ret::Scalar(k) = plan.ret {
+            Out::scalar(k, r[0])
+        } else {
+            Out::void()
         }
     }
 }
