@@ -1,6 +1,8 @@
 //! `Call` (call stubs / libffi fallback) against libffi's `Cif::call` on the
 //! same functions, one group per shape so every figure is a ratio. Struct
-//! shapes also time `Call::call_into`, which refills the previous result.
+//! shapes also time `Call::call_into`, which refills the previous result,
+//! and, for scale, libffi followed by building the `Value` that `call`
+//! returns (`libffi_value`).
 //!
 //! cargo bench -p polyload-ffi --bench ffi
 
@@ -236,6 +238,16 @@ fn bench(c: &mut Criterion) {
                 cif.call::<Pair>(CodePtr(code as *mut _), &[arg(black_box(&p))])
             })
         });
+        // For scale, not the target: libffi's result made into the same
+        // `Value` (fields known at compile time, the least a dynamic
+        // caller of libffi would pay for a result it must own).
+        g.bench_function("libffi_value", |bn| {
+            run(bn, || {
+                // SAFETY: swap matches the cif.
+                let r = unsafe { cif.call::<Pair>(CodePtr(code as *mut _), &[arg(black_box(&p))]) };
+                Value::Struct(vec![Value::I32(r.a), Value::I32(r.b)])
+            })
+        });
         let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
         call_and_call_into(&mut g, &call, &vals);
         g.finish();
@@ -259,6 +271,15 @@ fn bench(c: &mut Criterion) {
             // SAFETY: scale matches the cif.
             run(bn, || unsafe {
                 cif.call::<Mixed>(CodePtr(code as *mut _), &[arg(black_box(&m)), arg(&k)])
+            })
+        });
+        g.bench_function("libffi_value", |bn| {
+            run(bn, || {
+                // SAFETY: scale matches the cif.
+                let r = unsafe {
+                    cif.call::<Mixed>(CodePtr(code as *mut _), &[arg(black_box(&m)), arg(&k)])
+                };
+                Value::Struct(vec![Value::U8(r.a), Value::F64(r.b), Value::I16(r.c)])
             })
         });
         let vals = [
