@@ -2,6 +2,7 @@
 
 use crate::call::libffi_type;
 use crate::ffi_value::is_scalar;
+use crate::kind::unrolled;
 use crate::marshal::{read_value, write_value, Keep, Ownership};
 use crate::stub::{Arg, Kind, Regs, Ret, StubPlan};
 use crate::{FfiError, FfiType, FfiValue, Library, Signature, TypedArg, Value, ValueError};
@@ -413,15 +414,15 @@ impl Call {
         match &self.engine {
             Engine::Stub(plan) if plan.scalars => {
                 let mut regs = Regs::new();
-                for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
-                    let Arg::Scalar(k, word) = a else {
+                unrolled!(args.len(), |i| {
+                    let Arg::Scalar(k, word) = plan.args[i] else {
                         unreachable!("scalar plans hold scalars")
                     };
-                    match k.bits_from_value(v) {
-                        Some(x) => regs.set(usize::from(*word), x),
-                        None => return Out::in_slot(slot, Err(self.bad_argument(i, v))),
+                    match k.bits_from_value(&args[i]) {
+                        Some(x) => regs.set(usize::from(word), x),
+                        None => return Out::in_slot(slot, Err(self.bad_argument(i, &args[i]))),
                     }
-                }
+                });
                 // SAFETY: the plan matches the declared signature, which the
                 // builder's caller vouched for.
                 let r = unsafe { plan.invoke_scalar(self.code, &regs) };

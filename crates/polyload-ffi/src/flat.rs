@@ -12,7 +12,7 @@
 //! vector: the most common structs passed by value) take a loop with the
 //! kind's `match` hoisted out of it; others dispatch on each field's kind.
 
-use crate::kind::{per_kind, Bits, Kind};
+use crate::kind::{per_kind, unrolled, Bits, Kind};
 use crate::stub::Regs;
 use crate::{FfiType, Value};
 use std::alloc::Layout;
@@ -133,8 +133,9 @@ impl FlatStruct {
         // Fields are in offset order, so each word's fields are adjacent.
         let mut word = self.fields[0].word;
         let mut w = 0;
-        for (f, v) in self.fields.iter().zip(vals) {
-            let Some(bits) = f.kind.bits_from_value(v) else {
+        unrolled!(vals.len(), |i| {
+            let f = &self.fields[i];
+            let Some(bits) = f.kind.bits_from_value(&vals[i]) else {
                 return false;
             };
             if f.word != word {
@@ -142,7 +143,7 @@ impl FlatStruct {
                 (word, w) = (f.word, 0);
             }
             w |= (bits & f.kind.mask()) << f.shift;
-        }
+        });
         regs.set(usize::from(word), w);
         true
     }
@@ -167,12 +168,11 @@ impl FlatStruct {
                     slot.write(V!(@new T::from_word(w)));
                 }
             }),
-            None => {
-                for (slot, f) in slots.iter_mut().zip(&self.fields) {
-                    let w = words[usize::from(f.word & 1)] >> f.shift;
-                    slot.write(f.kind.value_in_word(w));
-                }
-            }
+            None => unrolled!(slots.len(), |i| {
+                let f = &self.fields[i];
+                let w = words[usize::from(f.word & 1)] >> f.shift;
+                slots[i].write(f.kind.value_in_word(w));
+            }),
         }
     }
 
@@ -187,14 +187,13 @@ impl FlatStruct {
     pub(crate) unsafe fn read_memory(&self, src: *const u8, slots: &mut [MaybeUninit<Value>]) {
         let slots = &mut slots[..self.fields.len()];
         match self.uniform {
-            None => {
-                for (slot, f) in slots.iter_mut().zip(&self.fields) {
-                    // SAFETY: the field lies inside the struct at `src`,
-                    // naturally aligned (C layout), initialised (the
-                    // caller's contract); the read has its width.
-                    slot.write(unsafe { f.kind.read_value(src.add(usize::from(f.offset))) });
-                }
-            }
+            None => unrolled!(slots.len(), |i| {
+                let f = &self.fields[i];
+                // SAFETY: the field lies inside the struct at `src`,
+                // naturally aligned (C layout), initialised (the caller's
+                // contract); the read has its width.
+                slots[i].write(unsafe { f.kind.read_value(src.add(usize::from(f.offset))) });
+            }),
             Some((kind, _)) => per_kind!(kind, |V, T| {
                 for (i, slot) in slots.iter_mut().enumerate() {
                     // SAFETY: fields of one kind sit at consecutive

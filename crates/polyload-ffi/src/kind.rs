@@ -64,6 +64,40 @@ macro_rules! per_kind {
 }
 pub(crate) use per_kind;
 
+/// Runs `$body` for `$i` in `0..$n`, with the first four indices each in a
+/// copy of the body of its own: a body that dispatches on a kind (a
+/// [`per_kind!`] or a `match` compiled to a jump table) then has one
+/// indirect jump per argument or field position. In a plain loop over
+/// values of different kinds, one indirect jump goes to a different target
+/// on each trip, which branch predictors often miss; a copy per position
+/// sees the same target on every call of one signature. `$body` may
+/// `return` from the enclosing function.
+macro_rules! unrolled {
+    ($n:expr, |$i:ident| $body:block) => {{
+        let n: usize = $n;
+        if n > 0 {
+            let $i: usize = 0;
+            $body
+        }
+        if n > 1 {
+            let $i: usize = 1;
+            $body
+        }
+        if n > 2 {
+            let $i: usize = 2;
+            $body
+        }
+        if n > 3 {
+            let $i: usize = 3;
+            $body
+        }
+        for $i in 4..n {
+            $body
+        }
+    }};
+}
+pub(crate) use unrolled;
+
 /// The Rust type of a [`Kind`]: its C bit pattern and C representation.
 pub(crate) trait Bits: Copy {
     /// The C bit pattern, zero-extended to 64 bits.

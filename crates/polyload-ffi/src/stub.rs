@@ -77,6 +77,7 @@
 //! in practice with no code generation at all.
 
 pub(crate) use crate::flat::FlatStruct;
+use crate::kind::unrolled;
 pub(crate) use crate::kind::Kind;
 use crate::{FfiType, FfiValue};
 use std::ffi::c_void;
@@ -537,12 +538,12 @@ impl StubPlan {
         let mut r = Regs::new();
         // A stack slot holds the argument's bytes from its lowest address:
         // the register image's bits do exactly that.
-        for (a, v) in self.args.iter().zip(args) {
-            match a {
-                Arg::Scalar(k, word) => r.set(usize::from(*word), k.bits(*v)),
+        unrolled!(args.len(), |i| {
+            match &self.args[i] {
+                Arg::Scalar(k, word) => r.set(usize::from(*word), k.bits(args[i])),
                 Arg::Struct(_) => unreachable!("call_raw is only offered for scalar signatures"),
             }
-        }
+        });
         r
     }
 
