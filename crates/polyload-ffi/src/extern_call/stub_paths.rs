@@ -100,7 +100,7 @@ impl Call {
     /// other storage ([`StubPlan::direct`](crate::stub::StubPlan)): fields
     /// go straight into the register image and come back built in place
     /// (from the return registers, or the buffer of a memory return).
-    /// Out of line so that [`call`](Self::call)'s scalar loop stays small.
+    /// Out of line: [`call`](Self::call) is inlined into its callers.
     ///
     /// With `reuse`, a struct result replaces the contents of that vector
     /// (keeping its allocation) and the [`Out`] is `void`. Errors go to
