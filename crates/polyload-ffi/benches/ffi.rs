@@ -239,8 +239,8 @@ fn bench(c: &mut Criterion) {
             })
         });
         // For scale, not the target: libffi's result made into the same
-        // `Value` (fields known at compile time, the least a dynamic
-        // caller of libffi would pay for a result it must own).
+        // `Value` with `vec!` (fields known at compile time), as a caller
+        // of libffi that must own the result would.
         g.bench_function("libffi_value", |bn| {
             run(bn, || {
                 // SAFETY: swap matches the cif.
