@@ -173,7 +173,7 @@ typedef struct { _Bool f0; _Bool f1; } S14;
 double sum_S14(S14 s) { return (double)s.f0 * 1 + (double)s.f1 * 2; }
 S14 make_S14(int32_t seed) { S14 s = { (_Bool)(seed + 0), (_Bool)(seed + 1) }; return s; }
 double sum_S14_late(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, double x, S14 s) { return a + b + c + d + e + x + sum_S14(s); }
-S14 twice_S14(S14 s) { s.f0 = (_Bool)(s.f0 * 2); s.f1 = (_Bool)(s.f1 * 2); return s; }
+S14 twice_S14(S14 s) { s.f0 = (_Bool)(s.f0 + s.f0); s.f1 = (_Bool)(s.f1 + s.f1); return s; }
 double spill_S14(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, S14 s, int64_t g, double x) { return a + b + c + d + e + f + sum_S14(s) + g * 10 + x; }
 
 /* Fixed arrays inside structs: SA is two eightbytes (SSE: v[0], v[1];
