@@ -33,7 +33,9 @@ pub(super) struct Out {
 }
 
 impl Out {
-    const STRUCT: usize = 1 << 32;
+    /// Above every kind index; `STRUCT + n` stays below `VOID` for any
+    /// field count `n` a struct can have.
+    const STRUCT: usize = usize::MAX / 4;
     const VOID: usize = usize::MAX - 1;
     const SLOT: usize = usize::MAX;
 
