@@ -402,7 +402,8 @@ impl Call {
     }
 
     /// [`call`](Self::call) up to its result, returned in two registers
-    /// (see [`out`]) or written to `slot`.
+    /// (see [`out`]) or written to `slot`, for every plan but the direct
+    /// ones with structs (which `call` hands to `call_direct`).
     ///
     /// # Safety
     /// As [`call`](Self::call).
@@ -431,12 +432,9 @@ impl Call {
                     _ => Out::void(),
                 }
             }
-            // SAFETY: the caller's contract is `call_direct`'s.
-            Engine::Stub(plan) if plan.direct => unsafe {
-                self.call_direct::<false>(plan, args, None, slot)
-            },
             // SAFETY: the caller's contract is `call_marshalled`'s; the
-            // count was checked.
+            // count was checked. (Direct plans with structs never get here:
+            // `call` hands them to `call_direct`.)
             Engine::Stub(plan) => Out::in_slot(slot, unsafe { self.call_marshalled(plan, args) }),
             // SAFETY: the caller's contract is `call_libffi`'s; the count
             // was checked.

@@ -332,24 +332,4 @@ impl Kind {
         // SAFETY: the caller's contract.
         per_kind!(self, |V, T| V!(@new unsafe { T::read(p) }))
     }
-
-    /// The [`Value`] of a returned raw value of this kind (`Ptr` for
-    /// `CStr`: its address).
-    #[inline(always)]
-    pub(crate) fn value(self, v: FfiValue) -> Value {
-        match self {
-            Kind::Bool => Value::Bool(v.as_bool()),
-            Kind::I8 => Value::I8(v.as_i8()),
-            Kind::U8 => Value::U8(v.as_u8()),
-            Kind::I16 => Value::I16(v.as_i16()),
-            Kind::U16 => Value::U16(v.as_u16()),
-            Kind::I32 => Value::I32(v.as_i32()),
-            Kind::U32 => Value::U32(v.as_u32()),
-            Kind::I64 => Value::I64(v.as_i64()),
-            Kind::U64 => Value::U64(v.as_u64()),
-            Kind::F32 => Value::F32(v.as_f32()),
-            Kind::F64 => Value::F64(v.as_f64()),
-            Kind::Ptr | Kind::CStr => Value::Ptr(v.as_addr()),
-        }
-    }
 }

@@ -75,7 +75,7 @@ impl Call {
         match plan.ret {
             Ret::Void => Ok(Value::Void),
             Ret::Scalar(Kind::CStr) => read_cstr(plan.scalar_ret(r[0])),
-            Ret::Scalar(k) => Ok(k.value(plan.scalar_ret(r[0]))),
+            Ret::Scalar(k) => Ok(k.value_in_word(r[0])),
             Ret::Pair(..) => Ok(match &plan.ret_flat {
                 Some(flat) => new_struct(flat, |out| flat.read_words(&r, out)),
                 // SAFETY: the callee returned a value of the return type in
