@@ -14,43 +14,8 @@ use std::ffi::c_void;
 use std::hint::black_box;
 use std::time::Duration;
 
-extern "C" fn add_i64(a: i64, b: i64) -> i64 {
-    a.wrapping_add(b)
-}
-extern "C" fn add_f64(a: f64, b: f64) -> f64 {
-    a + b
-}
-extern "C" fn mix(a: i32, b: f64, c: u8, d: f32, e: i64) -> f64 {
-    f64::from(a) + b + f64::from(c) + f64::from(d) + e as f64
-}
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Pair {
-    a: i32,
-    b: i32,
-}
-extern "C" fn swap(p: Pair) -> Pair {
-    Pair { a: p.b, b: p.a }
-}
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Mixed {
-    a: u8,
-    b: f64,
-    c: i16,
-}
-/// 24 bytes of mixed fields: passed on the stack and returned through
-/// memory (psABI §3.2.3, class MEMORY).
-extern "C" fn scale(m: Mixed, k: i32) -> Mixed {
-    Mixed {
-        a: m.a.wrapping_add(k as u8),
-        b: m.b * f64::from(k),
-        c: m.c.wrapping_sub(k as i16),
-    }
-}
-extern "C" fn eight(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i64) -> i64 {
-    a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
-}
+mod shapes;
+use shapes::{add_f64, add_i64, eight, mix, scale, swap, Mixed, Pair};
 
 /// Times `f`, hiding each result from the optimizer with
 /// `std::hint::black_box` and returning nothing to criterion: criterion

@@ -15,32 +15,9 @@ use polyload_ffi::{CallBuilder, FfiType, Value};
 use std::ffi::c_void;
 use std::hint::black_box;
 
-extern "C" fn add_i64(a: i64, b: i64) -> i64 {
-    a.wrapping_add(b)
-}
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Pair {
-    a: i32,
-    b: i32,
-}
-extern "C" fn swap(p: Pair) -> Pair {
-    Pair { a: p.b, b: p.a }
-}
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Mixed {
-    a: u8,
-    b: f64,
-    c: i16,
-}
-extern "C" fn scale(m: Mixed, k: i32) -> Mixed {
-    Mixed {
-        a: m.a.wrapping_add(k as u8),
-        b: m.b * f64::from(k),
-        c: m.c.wrapping_sub(k as i16),
-    }
-}
+#[path = "../benches/shapes/mod.rs"]
+mod shapes;
+use shapes::{add_i64, scale, swap, Mixed, Pair};
 
 /// Calls `code` (of exactly the types given) `n` times through `Call::call`.
 fn polyload(code: *const c_void, params: &[FfiType], ret: FfiType, vals: &[Value], n: usize) {
