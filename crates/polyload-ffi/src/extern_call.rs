@@ -2,6 +2,7 @@
 
 use crate::call::libffi_type;
 use crate::ffi_value::is_scalar;
+use crate::jit::Marshaller;
 use crate::kind::unrolled;
 use crate::marshal::{read_value, write_value, Keep, Ownership};
 use crate::stub::{Arg, Kind, Regs, Ret, StubPlan};
@@ -59,6 +60,7 @@ pub struct CallBuilder {
     variadic: bool,
     ret: FfiType,
     force_libffi: bool,
+    jit: bool,
 }
 
 impl CallBuilder {
@@ -94,6 +96,7 @@ impl CallBuilder {
             variadic: false,
             ret: FfiType::Void,
             force_libffi: false,
+            jit: true,
         }
     }
 
@@ -144,6 +147,14 @@ impl CallBuilder {
     /// Always use libffi, never a call stub (for comparisons and tests).
     pub fn force_libffi(mut self, yes: bool) -> Self {
         self.force_libffi = yes;
+        self
+    }
+
+    /// Whether a struct-by-value call may get a marshaller compiled for its
+    /// signature (default `true`; see [`Call::uses_jit`]). `false` keeps
+    /// the generic stub path, for comparisons and tests.
+    pub fn jit(mut self, yes: bool) -> Self {
+        self.jit = yes;
         self
     }
 
@@ -243,12 +254,17 @@ impl CallBuilder {
                     .map(|t| Kind::of(t).expect("scalar"))
                     .collect()
             });
+        let jit = match &engine {
+            Engine::Stub(plan) if self.jit => Marshaller::compile(plan),
+            _ => None,
+        };
         Ok(Call {
             code,
             signature,
             declared,
             passed,
             engine,
+            jit,
             raw_kinds,
             _library: library,
         })
@@ -320,6 +336,8 @@ pub struct Call {
     /// Types as passed (variadic ones promoted).
     passed: Vec<FfiType>,
     engine: Engine,
+    /// The marshaller compiled for a struct-by-value stub plan.
+    jit: Option<Marshaller>,
     /// Kinds of all arguments when the whole signature is scalar.
     raw_kinds: Option<Vec<Kind>>,
     _library: Option<Arc<Library>>,
@@ -341,6 +359,7 @@ impl std::fmt::Debug for Call {
             .field("signature", &self.signature.to_string())
             .field("declared", &self.declared)
             .field("stub", &self.uses_stub())
+            .field("jit", &self.uses_jit())
             .finish()
     }
 }
@@ -353,6 +372,16 @@ impl Call {
     /// Whether calls go through a specialized stub (else libffi).
     pub fn uses_stub(&self) -> bool {
         matches!(self.engine, Engine::Stub(_))
+    }
+
+    /// Whether [`call`](Self::call) runs a marshaller compiled for this
+    /// signature with cranelift when the call was built: on x86-64 System
+    /// V, with the `jit` feature (default), for signatures with a struct
+    /// argument or return that take a stub (see [`uses_stub`](Self::uses_stub)).
+    /// Other shapes are already a few instructions of generic code, or go
+    /// to libffi.
+    pub fn uses_jit(&self) -> bool {
+        self.jit.is_some()
     }
 
     /// The signature (fixed parameters, return, variadic flag).
@@ -392,9 +421,10 @@ impl Call {
         unsafe {
             let out = match &self.engine {
                 // Structs by value go straight to their stub path.
-                Engine::Stub(plan) if plan.direct && !plan.scalars => {
-                    self.call_direct::<false>(plan, args, None, &mut slot)
-                }
+                Engine::Stub(plan) if plan.direct && !plan.scalars => match &self.jit {
+                    Some(m) => self.call_jit(m, plan, args, &mut slot),
+                    None => self.call_direct::<false>(plan, args, None, &mut slot),
+                },
                 _ => self.call_out(args, &mut slot),
             };
             out.finish(&mut slot)

@@ -34,14 +34,14 @@ pub(crate) struct FlatStruct {
 
 /// One field of a [`FlatStruct`].
 #[derive(Clone, Copy, Debug)]
-struct Field {
-    kind: Kind,
+pub(crate) struct Field {
+    pub(crate) kind: Kind,
     /// The word holding the field's eightbyte.
-    word: u8,
+    pub(crate) word: u8,
     /// The field's offset in that eightbyte, in bits.
-    shift: u8,
+    pub(crate) shift: u8,
     /// The field's offset in the struct, in bytes.
-    offset: u16,
+    pub(crate) offset: u16,
 }
 
 impl FlatStruct {
@@ -81,6 +81,17 @@ impl FlatStruct {
     /// Fields.
     pub(crate) fn len(&self) -> usize {
         self.fields.len()
+    }
+
+    /// The fields in order, each with its place.
+    pub(crate) fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The layout of the fields as a `[Value]` (see
+    /// [`alloc_values`](Self::alloc_values)).
+    pub(crate) fn values_layout(&self) -> Layout {
+        self.values
     }
 
     /// A new allocation for the fields' [`Value`]s, uninitialised, from the

@@ -28,6 +28,11 @@ mod error;
 mod extern_call;
 pub mod ffi_value;
 mod flat;
+#[cfg(all(feature = "jit", target_arch = "x86_64", not(windows)))]
+mod jit;
+#[cfg(not(all(feature = "jit", target_arch = "x86_64", not(windows))))]
+#[path = "jit_none.rs"]
+mod jit;
 mod kind;
 mod library;
 mod marshal;

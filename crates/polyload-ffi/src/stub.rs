@@ -150,9 +150,9 @@ pub(crate) const MAX_STACK_WORDS: usize = 10;
 /// Words in a [`Regs`] image.
 pub(crate) const WORDS: usize = INT_REGS + FLOAT_REGS + MAX_STACK_WORDS;
 /// First SSE word of a [`Regs`] image.
-const FLOAT_BASE: usize = INT_REGS;
+pub(crate) const FLOAT_BASE: usize = INT_REGS;
 /// First stack word of a [`Regs`] image.
-const STACK_BASE: usize = INT_REGS + FLOAT_REGS;
+pub(crate) const STACK_BASE: usize = INT_REGS + FLOAT_REGS;
 
 /// Register and stack images for one stub call, one 64-bit word each:
 /// words `0..6` are the INTEGER registers, `6..14` the SSE registers (as

@@ -68,16 +68,42 @@ pub fn raw_library(name: &str) -> &'static libloading::Library {
 
 use polyload_ffi::{Call, CallBuilder, FfiType, Signature, Value};
 
+/// Which way a test call reaches C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The default: a compiled marshaller for struct shapes (x86-64), else
+    /// a call stub when the shape has one, else libffi.
+    Jit,
+    /// The generic call stub (marshallers off), else libffi.
+    Stub,
+    /// Always libffi.
+    Libffi,
+}
+
+/// Every [`Path`].
+pub const PATHS: [Path; 3] = [Path::Jit, Path::Stub, Path::Libffi];
+
 /// A call of `symbol` in the compiled C library `lib`, through a call stub
 /// when possible or forced through libffi.
 pub fn c_call(lib: &str, symbol: &str, sig: &str, force_libffi: bool) -> Call {
+    let path = if force_libffi {
+        Path::Libffi
+    } else {
+        Path::Jit
+    };
+    c_call_via(lib, symbol, sig, path)
+}
+
+/// A call of `symbol` in the compiled C library `lib`, by `path`.
+pub fn c_call_via(lib: &str, symbol: &str, sig: &str, path: Path) -> Call {
     let sig: Signature = sig.parse().unwrap_or_else(|e| panic!("{e}"));
-    let path = c_library(lib);
+    let file = c_library(lib);
     // SAFETY: the test C libraries declare exactly these signatures.
     unsafe {
-        CallBuilder::new(path.to_str().unwrap(), symbol)
+        CallBuilder::new(file.to_str().unwrap(), symbol)
             .signature(&sig)
-            .force_libffi(force_libffi)
+            .force_libffi(path == Path::Libffi)
+            .jit(path == Path::Jit)
             .build()
     }
     .unwrap_or_else(|e| panic!("{symbol}: {e}"))

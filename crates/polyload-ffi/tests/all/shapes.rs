@@ -1,7 +1,7 @@
 //! Systematic shapes against `tests/c/shapes.c`, each through the call stub
 //! (when the shape has one) and forced through libffi, checked against C.
 
-use crate::common::{as_f64, c_call, num};
+use crate::common::{as_f64, c_call, c_call_via, num, Path, PATHS};
 use polyload_ffi::{Callback, FfiType, FfiValue, Signature, Value};
 
 const SCALARS: &[&str] = &[
@@ -253,43 +253,49 @@ fn structs_by_value_as_arguments_and_returns() {
             unreachable!()
         };
         let size = st.layout().size;
-        for force in [false, true] {
-            let make = c_call(
+        for path in PATHS {
+            let force = path == Path::Libffi;
+            let make = c_call_via(
                 "shapes",
                 &format!("make_{name}"),
                 &format!("fn(i32) -> {text}"),
-                force,
+                path,
             );
-            let sum = c_call(
+            let sum = c_call_via(
                 "shapes",
                 &format!("sum_{name}"),
                 &format!("fn({text}) -> f64"),
-                force,
+                path,
             );
-            let late = c_call(
+            let late = c_call_via(
                 "shapes",
                 &format!("sum_{name}_late"),
                 &format!("fn(i64, i64, i64, i64, i64, f64, {text}) -> f64"),
-                force,
+                path,
             );
-            let twice = c_call(
+            let twice = c_call_via(
                 "shapes",
                 &format!("twice_{name}"),
                 &format!("fn({text}) -> {text}"),
-                force,
+                path,
             );
             // All six INTEGER registers taken: a struct with an INTEGER
             // eightbyte goes whole to the stack, before `g`; `x` still
             // takes an SSE register.
-            let spill = c_call(
+            let spill = c_call_via(
                 "shapes",
                 &format!("spill_{name}"),
                 &format!("fn(i64, i64, i64, i64, i64, i64, {text}, i64, f64) -> f64"),
-                force,
+                path,
             );
             if cfg!(target_arch = "x86_64") && !force {
                 for f in [&make, &sum, &late, &twice, &spill] {
                     assert!(f.uses_stub(), "{name}: struct shapes have stubs on x86-64");
+                    assert_eq!(
+                        f.uses_jit(),
+                        path == Path::Jit,
+                        "{name}: flat struct shapes get marshallers on x86-64"
+                    );
                 }
             }
             for seed in [3i32, -7, 100] {
@@ -306,11 +312,11 @@ fn structs_by_value_as_arguments_and_returns() {
                 // SAFETY: no pointers.
                 unsafe {
                     let made = make.call(&[Value::I32(seed)]).unwrap();
-                    assert_eq!(made, expect, "make_{name} ({size} bytes)");
+                    assert_eq!(made, expect, "make_{name} ({size} bytes, {path:?})");
                     assert_eq!(
                         sum.call(std::slice::from_ref(&made)).unwrap(),
                         Value::F64(weighted),
-                        "sum_{name}"
+                        "sum_{name} {path:?}"
                     );
                     let late_args = [
                         Value::I64(1),
@@ -326,14 +332,14 @@ fn structs_by_value_as_arguments_and_returns() {
                     // struct starts in the sixth GP register (libffi PR #848);
                     // the call stub has no such bug.
                     if !(force && *name == "S8" && cfg!(target_arch = "x86_64")) {
-                        assert_eq!(got, Value::F64(15.5 + weighted), "sum_{name}_late");
+                        assert_eq!(got, Value::F64(15.5 + weighted), "sum_{name}_late {path:?}");
                     }
                     let mut spill_args: Vec<Value> = (1..=6).map(Value::I64).collect();
                     spill_args.extend([made.clone(), Value::I64(7), Value::F64(0.25)]);
                     assert_eq!(
                         spill.call(&spill_args).unwrap(),
                         Value::F64(21.0 + weighted + 70.25),
-                        "spill_{name}"
+                        "spill_{name} {path:?}"
                     );
                     let doubled: Vec<Value> = fields
                         .iter()
@@ -343,7 +349,7 @@ fn structs_by_value_as_arguments_and_returns() {
                     assert_eq!(
                         twice.call(&[made]).unwrap(),
                         Value::Struct(doubled),
-                        "twice_{name}"
+                        "twice_{name} {path:?}"
                     );
                 }
             }
@@ -451,18 +457,20 @@ fn structs_with_fixed_arrays() {
 
 #[test]
 fn a_struct_argument_of_the_wrong_shape_is_an_error() {
-    for force in [false, true] {
-        let sum = c_call("shapes", "sum_S2", "fn({i32, f32}) -> f64", force);
+    for path in PATHS {
+        let sum = c_call_via("shapes", "sum_S2", "fn({i32, f32}) -> f64", path);
         for bad in [
             Value::Struct(vec![Value::I32(1)]),
             Value::Struct(vec![Value::I32(1), Value::F64(2.0)]),
             Value::I32(1),
+            Value::Struct(vec![Value::F32(1.0), Value::F32(2.0)]),
+            Value::Struct(vec![Value::I32(1), Value::F32(2.0), Value::I32(3)]),
         ] {
             // SAFETY: no pointers; the call is refused before it is made.
             let e = unsafe { sum.call(std::slice::from_ref(&bad)) }.unwrap_err();
             assert!(
                 matches!(e, polyload_ffi::FfiError::BadArgument { index: 0, .. }),
-                "{bad:?} force={force}: {e}"
+                "{bad:?} {path:?}: {e}"
             );
         }
     }
@@ -471,18 +479,19 @@ fn a_struct_argument_of_the_wrong_shape_is_an_error() {
 #[test]
 fn call_into_matches_call_and_keeps_the_result_allocation() {
     for (name, text) in STRUCTS {
-        for force in [false, true] {
-            let make = c_call(
+        for path in PATHS {
+            let force = path == Path::Libffi;
+            let make = c_call_via(
                 "shapes",
                 &format!("make_{name}"),
                 &format!("fn(i32) -> {text}"),
-                force,
+                path,
             );
-            let twice = c_call(
+            let twice = c_call_via(
                 "shapes",
                 &format!("twice_{name}"),
                 &format!("fn({text}) -> {text}"),
-                force,
+                path,
             );
             let mut ret = Value::Struct(Vec::new());
             let mut buffer = None;
@@ -494,7 +503,7 @@ fn call_into_matches_call_and_keeps_the_result_allocation() {
                     twice
                         .call_into(std::slice::from_ref(&made), &mut ret)
                         .unwrap();
-                    assert_eq!(ret, expect, "twice_{name} (libffi: {force})");
+                    assert_eq!(ret, expect, "twice_{name} ({path:?})");
                 }
                 let Value::Struct(fields) = &ret else {
                     unreachable!()

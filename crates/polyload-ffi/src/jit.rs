@@ -1,0 +1,439 @@
+//! Per-signature marshallers: for a struct-by-value call, machine code
+//! compiled with cranelift when the [`Call`](crate::Call) is built, that
+//! checks and unpacks the arguments, calls the C function and writes the
+//! result's fields, in straight-line code specific to the signature.
+//!
+//! # Why
+//! The generic stub path ([`crate::flat`]) learns the shape of each
+//! argument and field from the plan at run time: a loop per argument and
+//! per field, each step a dispatch on the kind, then a register image in
+//! memory read back by an invoker. That costs about as much as libffi's
+//! own marshalling. A marshaller knows the shape when it is compiled, so a
+//! call is one helper call per value read or written (below) and the C
+//! call itself with every argument already in its register.
+//!
+//! # What the generated code does
+//! `extern "C" fn(args: *const Value, code: *const c_void, fields: *mut
+//! MaybeUninit<Value>) -> Word`, System V AMD64 calling convention:
+//! 1. For each argument (element `i` of the slice `args`): a scalar is read
+//!    by its kind's helper ([`helpers`]), which returns the register image
+//!    and whether the `Value` had the kind. A struct's fields come from
+//!    [`helpers::struct_fields`] (null when the value is not a struct of
+//!    that many fields: the marshaller returns at once); each field is read
+//!    by its kind's helper, masked to its width, shifted to its place and
+//!    ORed into its eightbyte (psABI §3.2.3).
+//! 2. If any value had the wrong kind, it returns `ok = 0` without calling:
+//!    [`Call`](crate::Call) then finds the argument to blame with the
+//!    generic checks (errors are rare; their path need not be fast).
+//! 3. It calls `code` through a cranelift signature mirroring the
+//!    [`StubPlan`]'s register assignment: INTEGER words as `i64`
+//!    parameters, SSE words as `f64`, stack words as trailing `i64`s after
+//!    all 6 + 8 registers (cranelift assigns System V registers per class,
+//!    in order, as C does). A struct returned in memory gets a stack slot
+//!    whose address is the hidden first INTEGER argument.
+//! 4. A scalar result comes back in `Word::bits`; a struct's fields are
+//!    written to `fields` (an allocation made by the caller) by the kinds'
+//!    writer helpers, read from the returned `rax`/`rdx`/`xmm0`/`xmm1`
+//!    (cranelift returns results per class in the same registers C does)
+//!    or from the memory slot.
+//!
+//! # Why helpers and not loads
+//! [`Value`]'s layout is Rust's and unspecified: where its tag lives and
+//! how it is encoded may change between compiler versions. Generated code
+//! therefore never reads or writes a `Value`; it calls one small Rust
+//! function per value, compiled by rustc with the real layout.
+//!
+//! # Cost
+//! Compiling takes a few hundred microseconds, once per [`Call`](crate::Call),
+//! and each marshaller keeps its code in its own pages of executable
+//! memory, unmapped when the `Call` drops. Only x86-64 System V targets
+//! (the ones with struct stubs) get marshallers, with the `jit` cargo
+//! feature (on by default).
+
+mod helpers;
+
+use crate::kind::Kind;
+use crate::stub::{
+    Arg, Class, Ret, StubPlan, FLOAT_BASE, FLOAT_REGS, INT_REGS, MAX_MEMORY_RET, STACK_BASE, WORDS,
+};
+use crate::Value;
+use cranelift_codegen::ir::{
+    types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData,
+    StackSlotKind, Type,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Module};
+use std::ffi::c_void;
+use std::mem::{size_of, MaybeUninit};
+use std::sync::Mutex;
+
+pub(crate) use helpers::Word;
+
+/// The generated function (see the module docs).
+type Entry = unsafe extern "C" fn(
+    args: *const Value,
+    code: *const c_void,
+    fields: *mut MaybeUninit<Value>,
+) -> Word;
+
+/// A compiled marshaller for one [`StubPlan`] (see the module docs). Its
+/// code lives as long as it does.
+pub(crate) struct Marshaller {
+    entry: Entry,
+    /// Owns the code's memory; taken and freed on drop. (A `Mutex` only
+    /// because the module is `Send` but not `Sync`; it is never locked
+    /// while the marshaller is in use.)
+    module: Mutex<Option<JITModule>>,
+}
+
+impl std::fmt::Debug for Marshaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Marshaller").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Marshaller {
+    fn drop(&mut self) {
+        let module = self
+            .module
+            .get_mut()
+            .map_or_else(|e| e.into_inner().take(), Option::take);
+        if let Some(module) = module {
+            // SAFETY: the code is only reached through `self.entry`, and
+            // `&mut self` means no call through it is running or can start.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+impl Marshaller {
+    /// Compiles the marshaller for `plan`, or `None` when the plan is not
+    /// one marshallers cover (a [direct](StubPlan::direct) plan with a
+    /// struct argument or return) or cranelift cannot compile for this host:
+    /// the call then takes the generic stub path, with the same results.
+    pub(crate) fn compile(plan: &StubPlan) -> Option<Marshaller> {
+        if !plan.direct || plan.scalars {
+            return None;
+        }
+        let mut module = new_module()?;
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.extend([AbiParam::new(types::I64); 3]);
+        sig.returns.extend([AbiParam::new(types::I64); 2]);
+        let id = module.declare_anonymous_function(&sig).ok()?;
+        let mut ctx = module.make_context();
+        ctx.func.signature = sig;
+        let mut fctx = FunctionBuilderContext::new();
+        {
+            let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            Gen::new(b, module.target_config()).body(plan)?;
+        }
+        module.define_function(id, &mut ctx).ok()?;
+        module.clear_context(&mut ctx);
+        module.finalize_definitions().ok()?;
+        let code = module.get_finalized_function(id);
+        // SAFETY: the function was compiled with exactly `Entry`'s
+        // parameters and results under the System V convention, which is
+        // `extern "C"` on this target (`Word` is two INTEGER eightbytes,
+        // returned in `rax:rdx` by both).
+        let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
+        Some(Marshaller {
+            entry,
+            module: Mutex::new(Some(module)),
+        })
+    }
+
+    /// Runs the marshaller: `ok == 0` when an argument had the wrong kind
+    /// (nothing was called), else `bits` holds a scalar result and a
+    /// struct result is in `fields`.
+    ///
+    /// # Safety
+    /// `args` points to as many `Value`s as the plan has arguments; `code`
+    /// is a function with the plan's signature (the call's contract);
+    /// `fields` is, for a struct return, valid for writes of its fields'
+    /// `Value`s (aligned), and they are initialised when `ok == 1`.
+    #[inline(always)]
+    pub(crate) unsafe fn call(
+        &self,
+        args: *const Value,
+        code: *const c_void,
+        fields: *mut MaybeUninit<Value>,
+    ) -> Word {
+        // SAFETY: the caller's contract is the generated code's.
+        unsafe { (self.entry)(args, code, fields) }
+    }
+}
+
+/// A module for the host ISA (System V only), optimising for speed.
+fn new_module() -> Option<JITModule> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").ok()?;
+    let isa = cranelift_native::builder()
+        .ok()?
+        .finish(settings::Flags::new(flags))
+        .ok()?;
+    if isa.default_call_conv() != CallConv::SystemV {
+        return None;
+    }
+    Some(JITModule::new(JITBuilder::with_isa(
+        isa,
+        default_libcall_names(),
+    )))
+}
+
+/// Bytes between consecutive `Value`s of a slice.
+const VALUE_SIZE: i64 = size_of::<Value>() as i64;
+
+/// The code generator for one marshaller.
+struct Gen<'a> {
+    b: FunctionBuilder<'a>,
+    /// Signatures of the helpers: reader, writer, `struct_fields`.
+    get_sig: SigRef,
+    put_sig: SigRef,
+    fields_sig: SigRef,
+    /// Where an argument of the wrong kind leads: returns `ok = 0`.
+    fail: Block,
+    target: TargetFrontendConfig,
+}
+
+impl<'a> Gen<'a> {
+    fn new(mut b: FunctionBuilder<'a>, target: TargetFrontendConfig) -> Gen<'a> {
+        let sig = |params: &[Type], returns: &[Type]| {
+            let mut s = Signature::new(CallConv::SystemV);
+            s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+            s.returns.extend(returns.iter().map(|t| AbiParam::new(*t)));
+            s
+        };
+        let i64 = types::I64;
+        let get_sig = b.import_signature(sig(&[i64], &[i64, i64]));
+        let put_sig = b.import_signature(sig(&[i64, i64], &[]));
+        let fields_sig = b.import_signature(sig(&[i64, i64], &[i64]));
+        let fail = b.create_block();
+        Gen {
+            b,
+            get_sig,
+            put_sig,
+            fields_sig,
+            fail,
+            target,
+        }
+    }
+
+    /// Calls the Rust helper at `addr` with signature `sig`.
+    fn helper(
+        &mut self,
+        sig: SigRef,
+        addr: *const u8,
+        args: &[cranelift_codegen::ir::Value],
+    ) -> Vec<cranelift_codegen::ir::Value> {
+        let f = self.b.ins().iconst(types::I64, addr as i64);
+        let call = self.b.ins().call_indirect(sig, f, args);
+        self.b.inst_results(call).to_vec()
+    }
+
+    /// Emits the whole function (see the module docs); `None` for a plan
+    /// it does not cover.
+    fn body(mut self, plan: &StubPlan) -> Option<()> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.b.seal_block(entry);
+        let &[args, code, fields] = self.b.block_params(entry) else {
+            unreachable!("three parameters declared")
+        };
+        let i64 = types::I64;
+        let mut words: [Option<cranelift_codegen::ir::Value>; WORDS] = [None; WORDS];
+        let mut ok = self.b.ins().iconst(i64, 1);
+
+        // 1. The arguments, into their words.
+        for (i, a) in plan.args.iter().enumerate() {
+            let v = self.b.ins().iadd_imm_s(args, i as i64 * VALUE_SIZE);
+            match a {
+                Arg::Scalar(k, word) => {
+                    let r = self.helper(self.get_sig, helpers::getter(*k)?, &[v]);
+                    ok = self.b.ins().band(ok, r[1]);
+                    words[usize::from(*word)] = Some(r[0]);
+                }
+                Arg::Struct(st) => {
+                    let flat = st.flat.as_ref()?;
+                    let n = self.b.ins().iconst(i64, flat.len() as i64);
+                    let fp = self.helper(
+                        self.fields_sig,
+                        helpers::struct_fields as *const u8,
+                        &[v, n],
+                    )[0];
+                    let next = self.b.create_block();
+                    self.b.ins().brif(fp, next, &[], self.fail, &[]);
+                    self.b.switch_to_block(next);
+                    self.b.seal_block(next);
+                    for (j, f) in flat.fields().iter().enumerate() {
+                        let fv = self.b.ins().iadd_imm_s(fp, j as i64 * VALUE_SIZE);
+                        let r = self.helper(self.get_sig, helpers::getter(f.kind)?, &[fv]);
+                        ok = self.b.ins().band(ok, r[1]);
+                        let mut bits = r[0];
+                        if f.kind.mask() != u64::MAX {
+                            bits = self.b.ins().band_imm_s(bits, f.kind.mask() as i64);
+                        }
+                        if f.shift != 0 {
+                            bits = self.b.ins().ishl_imm_s(bits, i64::from(f.shift));
+                        }
+                        let w = &mut words[usize::from(f.word)];
+                        *w = Some(match *w {
+                            Some(prev) => self.b.ins().bor(prev, bits),
+                            None => bits,
+                        });
+                    }
+                }
+            }
+        }
+        let call_block = self.b.create_block();
+        self.b.ins().brif(ok, call_block, &[], self.fail, &[]);
+        self.b.switch_to_block(self.fail);
+        self.b.seal_block(self.fail);
+        let zero = self.b.ins().iconst(i64, 0);
+        self.b.ins().return_(&[zero, zero]);
+        self.b.switch_to_block(call_block);
+        self.b.seal_block(call_block);
+
+        // 2. The call.
+        let slot = (plan.ret == Ret::Memory).then(|| {
+            let ss = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                MAX_MEMORY_RET as u32,
+                4,
+            ));
+            let addr = self.b.ins().stack_addr(i64, ss, 0);
+            words[0] = Some(addr);
+            addr
+        });
+        let stack = usize::from(plan.stack_words);
+        let used = |range: std::ops::Range<usize>| {
+            range
+                .clone()
+                .rev()
+                .find(|w| words[*w].is_some())
+                .map_or(0, |w| w - range.start + 1)
+        };
+        let (ints, floats) = if stack > 0 {
+            (INT_REGS, FLOAT_REGS)
+        } else {
+            (used(0..INT_REGS), used(FLOAT_BASE..FLOAT_BASE + FLOAT_REGS))
+        };
+        let mut callee = Signature::new(CallConv::SystemV);
+        let mut params = Vec::with_capacity(ints + floats + stack);
+        for w in 0..ints {
+            callee.params.push(AbiParam::new(i64));
+            params.push(self.word_or_zero(words[w]));
+        }
+        for w in FLOAT_BASE..FLOAT_BASE + floats {
+            callee.params.push(AbiParam::new(types::F64));
+            let bits = self.word_or_zero(words[w]);
+            params.push(self.b.ins().bitcast(types::F64, MemFlagsData::new(), bits));
+        }
+        for w in STACK_BASE..STACK_BASE + stack {
+            callee.params.push(AbiParam::new(i64));
+            params.push(self.word_or_zero(words[w]));
+        }
+        let class_ty = |c: Class| match c {
+            Class::Integer => i64,
+            Class::Sse => types::F64,
+        };
+        match plan.ret {
+            Ret::Void | Ret::Memory => {}
+            Ret::Scalar(k) => callee.returns.push(AbiParam::new(class_ty(if k.is_float() {
+                Class::Sse
+            } else {
+                Class::Integer
+            }))),
+            Ret::Pair(c0, c1) => {
+                callee.returns.push(AbiParam::new(class_ty(c0)));
+                if let Some(c1) = c1 {
+                    callee.returns.push(AbiParam::new(class_ty(c1)));
+                }
+            }
+        }
+        let callee = self.b.import_signature(callee);
+        let call = self.b.ins().call_indirect(callee, code, &params);
+        let results: Vec<_> = self
+            .b
+            .inst_results(call)
+            .to_vec()
+            .into_iter()
+            .map(|r| {
+                if self.b.func.dfg.value_type(r) == types::F64 {
+                    self.b.ins().bitcast(i64, MemFlagsData::new(), r)
+                } else {
+                    r
+                }
+            })
+            .collect();
+
+        // 3. The result.
+        let one = self.b.ins().iconst(i64, 1);
+        let zero = self.b.ins().iconst(i64, 0);
+        match (plan.ret, &plan.ret_flat) {
+            (Ret::Scalar(_), _) => {
+                self.b.ins().return_(&[results[0], one]);
+                return self.finish();
+            }
+            (Ret::Void, _) => {
+                self.b.ins().return_(&[zero, one]);
+                return self.finish();
+            }
+            (_, None) => return None,
+            (_, Some(flat)) => {
+                for (j, f) in flat.fields().iter().enumerate() {
+                    let w = match slot {
+                        Some(addr) => self.load_field(f.kind, addr, i32::from(f.offset)),
+                        None => {
+                            let w = *results.get(usize::from(f.word))?;
+                            if f.shift == 0 {
+                                w
+                            } else {
+                                self.b.ins().ushr_imm_s(w, i64::from(f.shift))
+                            }
+                        }
+                    };
+                    let dst = self.b.ins().iadd_imm_s(fields, j as i64 * VALUE_SIZE);
+                    self.helper(self.put_sig, helpers::putter(f.kind)?, &[dst, w]);
+                }
+            }
+        }
+        self.b.ins().return_(&[zero, one]);
+        self.finish()
+    }
+
+    fn finish(self) -> Option<()> {
+        self.b.finalize(self.target);
+        Some(())
+    }
+
+    /// The word's value, or 0 for a register no argument uses (below one
+    /// that is used; the callee does not read it).
+    fn word_or_zero(
+        &mut self,
+        w: Option<cranelift_codegen::ir::Value>,
+    ) -> cranelift_codegen::ir::Value {
+        w.unwrap_or_else(|| self.b.ins().iconst(types::I64, 0))
+    }
+
+    /// A field of kind `k` at `offset` in the memory return, zero-extended
+    /// to a word (the writers read only the kind's low bytes).
+    fn load_field(
+        &mut self,
+        k: Kind,
+        addr: cranelift_codegen::ir::Value,
+        offset: i32,
+    ) -> cranelift_codegen::ir::Value {
+        let flags = MemFlagsData::trusted();
+        let i64 = types::I64;
+        match k {
+            Kind::Bool | Kind::I8 | Kind::U8 => self.b.ins().uload8(i64, flags, addr, offset),
+            Kind::I16 | Kind::U16 => self.b.ins().uload16(i64, flags, addr, offset),
+            Kind::I32 | Kind::U32 | Kind::F32 => self.b.ins().uload32(flags, addr, offset),
+            _ => self.b.ins().load(i64, flags, addr, offset),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! No per-signature marshallers on this build (the `jit` feature is off,
+//! or the target is not x86-64 System V): every call takes the generic
+//! stub path. The same interface as `jit.rs`, with nothing to construct.
+
+use crate::stub::StubPlan;
+use crate::Value;
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+
+/// What a marshaller returns (never produced here).
+pub(crate) struct Word {
+    pub(crate) bits: u64,
+    pub(crate) ok: u64,
+}
+
+/// A marshaller: none can exist on this build.
+#[derive(Debug)]
+pub(crate) enum Marshaller {}
+
+impl Marshaller {
+    /// Always `None`.
+    pub(crate) fn compile(_plan: &StubPlan) -> Option<Marshaller> {
+        None
+    }
+
+    /// Unreachable (no value exists).
+    ///
+    /// # Safety
+    /// None needed.
+    #[inline(always)]
+    pub(crate) unsafe fn call(
+        &self,
+        _args: *const Value,
+        _code: *const c_void,
+        _fields: *mut MaybeUninit<Value>,
+    ) -> Word {
+        match *self {}
+    }
+}
