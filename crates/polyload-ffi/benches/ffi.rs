@@ -29,23 +29,39 @@ fn run<O>(bn: &mut Bencher, mut f: impl FnMut() -> O) {
 }
 
 fn build(code: *const c_void, params: &[FfiType], ret: FfiType) -> polyload_ffi::Call {
+    build_jit(code, params, ret, true)
+}
+
+/// [`build`] with the compiled marshaller on or off (`CallBuilder::jit`).
+fn build_jit(code: *const c_void, params: &[FfiType], ret: FfiType, jit: bool) -> Call {
     // SAFETY: each bench function has exactly these types.
     unsafe {
         CallBuilder::from_ptr(code)
             .args(params.iter().cloned())
             .returns(ret)
+            .jit(jit)
             .build()
     }
     .unwrap()
 }
 
 /// Times `Call::call` and `Call::call_into` (refilling one result) of a
-/// struct-returning `call` with `vals`.
-fn call_and_call_into(g: &mut BenchmarkGroup<'_, WallTime>, call: &Call, vals: &[Value]) {
-    // SAFETY (both routines): `call` was built for its bench function's
-    // exact types, and no argument is a pointer.
+/// struct-returning `call` with `vals`, and `call` of `stub`, the same
+/// call built without its compiled marshaller (the generic stub path).
+fn call_and_call_into(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    call: &Call,
+    stub: &Call,
+    vals: &[Value],
+) {
+    assert!(call.uses_jit() && !stub.uses_jit());
+    // SAFETY (all routines): `call` and `stub` were built for their bench
+    // function's exact types, and no argument is a pointer.
     g.bench_function("call", |bn| {
         run(bn, || unsafe { call.call(black_box(vals)) }.unwrap())
+    });
+    g.bench_function("call_stub", |bn| {
+        run(bn, || unsafe { stub.call(black_box(vals)) }.unwrap())
     });
     let mut ret = Value::Struct(Vec::new());
     g.bench_function("call_into", |bn| {
@@ -196,6 +212,7 @@ fn bench(c: &mut Criterion) {
         );
         let st = FfiType::Struct(vec![FfiType::I32, FfiType::I32]);
         let call = build(code, std::slice::from_ref(&st), st.clone());
+        let stub = build_jit(code, std::slice::from_ref(&st), st.clone(), false);
         let p = Pair { a: 1, b: 2 };
         g.bench_function("libffi", |bn| {
             // SAFETY: swap matches the cif.
@@ -214,7 +231,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         let vals = [Value::Struct(vec![Value::I32(1), Value::I32(2)])];
-        call_and_call_into(&mut g, &call, &vals);
+        call_and_call_into(&mut g, &call, &stub, &vals);
         g.finish();
     }
     {
@@ -225,7 +242,8 @@ fn bench(c: &mut Criterion) {
         let ct = || Type::structure([Type::u8(), Type::f64(), Type::i16()]);
         let cif = Cif::new([ct(), Type::i32()], ct());
         let st = FfiType::Struct(vec![FfiType::U8, FfiType::F64, FfiType::I16]);
-        let call = build(code, &[st.clone(), FfiType::I32], st);
+        let call = build(code, &[st.clone(), FfiType::I32], st.clone());
+        let stub = build_jit(code, &[st.clone(), FfiType::I32], st, false);
         let m = Mixed {
             a: 1,
             b: 2.5,
@@ -251,7 +269,7 @@ fn bench(c: &mut Criterion) {
             Value::Struct(vec![Value::U8(1), Value::F64(2.5), Value::I16(-3)]),
             Value::I32(4),
         ];
-        call_and_call_into(&mut g, &call, &vals);
+        call_and_call_into(&mut g, &call, &stub, &vals);
         g.finish();
     }
 }

@@ -13,7 +13,7 @@ use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-mod out;
+pub(crate) mod out;
 mod stub_paths;
 
 use out::{Out, Slot};
@@ -422,7 +422,14 @@ impl Call {
             let out = match &self.engine {
                 // Structs by value go straight to their stub path.
                 Engine::Stub(plan) if plan.direct && !plan.scalars => match &self.jit {
-                    Some(m) => self.call_jit(m, plan, args, &mut slot),
+                    Some(m) => {
+                        let out = m.call(args, self.code);
+                        if out.is_refused() {
+                            self.refused(plan, args, &mut slot)
+                        } else {
+                            out
+                        }
+                    }
                     None => self.call_direct::<false>(plan, args, None, &mut slot),
                 },
                 _ => self.call_out(args, &mut slot),

@@ -52,11 +52,13 @@
 
 mod helpers;
 
+use crate::extern_call::out::Out;
 use crate::kind::Kind;
 use crate::stub::{
     Arg, Class, Ret, StubPlan, FLOAT_BASE, FLOAT_REGS, INT_REGS, MAX_MEMORY_RET, STACK_BASE, WORDS,
 };
 use crate::Value;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData,
     StackSlotKind, Type,
@@ -67,17 +69,11 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 use std::ffi::c_void;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::size_of;
 use std::sync::Mutex;
 
-pub(crate) use helpers::Word;
-
 /// The generated function (see the module docs).
-type Entry = unsafe extern "C" fn(
-    args: *const Value,
-    code: *const c_void,
-    fields: *mut MaybeUninit<Value>,
-) -> Word;
+type Entry = unsafe extern "C" fn(args: *const Value, nargs: usize, code: *const c_void) -> Out;
 
 /// A compiled marshaller for one [`StubPlan`] (see the module docs). Its
 /// code lives as long as it does.
@@ -121,6 +117,8 @@ impl Marshaller {
         let mut module = new_module()?;
         let mut sig = Signature::new(CallConv::SystemV);
         sig.params.extend([AbiParam::new(types::I64); 3]);
+        // `Out` is `#[repr(C)]`, two INTEGER eightbytes.
+        const _: () = assert!(size_of::<Out>() == 16);
         sig.returns.extend([AbiParam::new(types::I64); 2]);
         let id = module.declare_anonymous_function(&sig).ok()?;
         let mut ctx = module.make_context();
@@ -136,7 +134,7 @@ impl Marshaller {
         let code = module.get_finalized_function(id);
         // SAFETY: the function was compiled with exactly `Entry`'s
         // parameters and results under the System V convention, which is
-        // `extern "C"` on this target (`Word` is two INTEGER eightbytes,
+        // `extern "C"` on this target (`Out` is two INTEGER eightbytes,
         // returned in `rax:rdx` by both).
         let entry = unsafe { std::mem::transmute::<*const u8, Entry>(code) };
         Some(Marshaller {
@@ -145,24 +143,20 @@ impl Marshaller {
         })
     }
 
-    /// Runs the marshaller: `ok == 0` when an argument had the wrong kind
-    /// (nothing was called), else `bits` holds a scalar result and a
-    /// struct result is in `fields`.
+    /// Runs the marshaller on `args`: the result as an [`Out`] (a scalar,
+    /// `void`, or a struct's fields in a new allocation), or an `Out` that
+    /// [`is_refused`](Out::is_refused) when the count or a kind was wrong
+    /// (nothing was called).
     ///
     /// # Safety
-    /// `args` points to as many `Value`s as the plan has arguments; `code`
-    /// is a function with the plan's signature (the call's contract);
-    /// `fields` is, for a struct return, valid for writes of its fields'
-    /// `Value`s (aligned), and they are initialised when `ok == 1`.
+    /// `code` is a function with the plan's signature, called with
+    /// `args`' values (the call's contract).
     #[inline(always)]
-    pub(crate) unsafe fn call(
-        &self,
-        args: *const Value,
-        code: *const c_void,
-        fields: *mut MaybeUninit<Value>,
-    ) -> Word {
-        // SAFETY: the caller's contract is the generated code's.
-        unsafe { (self.entry)(args, code, fields) }
+    pub(crate) unsafe fn call(&self, args: &[Value], code: *const c_void) -> Out {
+        // SAFETY: the generated code reads `args.len()` values from
+        // `args.as_ptr()` only after checking the count; the rest is the
+        // caller's contract.
+        unsafe { (self.entry)(args.as_ptr(), args.len(), code) }
     }
 }
 
@@ -189,10 +183,12 @@ const VALUE_SIZE: i64 = size_of::<Value>() as i64;
 /// The code generator for one marshaller.
 struct Gen<'a> {
     b: FunctionBuilder<'a>,
-    /// Signatures of the helpers: reader, writer, `struct_fields`.
+    /// Signatures of the helpers: reader, writer, `struct_fields`,
+    /// `alloc_values`.
     get_sig: SigRef,
     put_sig: SigRef,
     fields_sig: SigRef,
+    alloc_sig: SigRef,
     /// Where an argument of the wrong kind leads: returns `ok = 0`.
     fail: Block,
     target: TargetFrontendConfig,
@@ -210,12 +206,14 @@ impl<'a> Gen<'a> {
         let get_sig = b.import_signature(sig(&[i64], &[i64, i64]));
         let put_sig = b.import_signature(sig(&[i64, i64], &[]));
         let fields_sig = b.import_signature(sig(&[i64, i64], &[i64]));
+        let alloc_sig = b.import_signature(sig(&[i64], &[i64]));
         let fail = b.create_block();
         Gen {
             b,
             get_sig,
             put_sig,
             fields_sig,
+            alloc_sig,
             fail,
             target,
         }
@@ -240,11 +238,21 @@ impl<'a> Gen<'a> {
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
         self.b.seal_block(entry);
-        let &[args, code, fields] = self.b.block_params(entry) else {
+        let &[args, nargs, code] = self.b.block_params(entry) else {
             unreachable!("three parameters declared")
         };
         let i64 = types::I64;
         let mut words: [Option<cranelift_codegen::ir::Value>; WORDS] = [None; WORDS];
+
+        // 0. The argument count.
+        let counted = self.b.create_block();
+        let wrong = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::NotEqual, nargs, plan.args.len() as i64);
+        self.b.ins().brif(wrong, self.fail, &[], counted, &[]);
+        self.b.switch_to_block(counted);
+        self.b.seal_block(counted);
         let mut ok = self.b.ins().iconst(i64, 1);
 
         // 1. The arguments, into their words.
@@ -292,8 +300,7 @@ impl<'a> Gen<'a> {
         self.b.ins().brif(ok, call_block, &[], self.fail, &[]);
         self.b.switch_to_block(self.fail);
         self.b.seal_block(self.fail);
-        let zero = self.b.ins().iconst(i64, 0);
-        self.b.ins().return_(&[zero, zero]);
+        self.ret(0, Out::REFUSED);
         self.b.switch_to_block(call_block);
         self.b.seal_block(call_block);
 
@@ -371,19 +378,17 @@ impl<'a> Gen<'a> {
             .collect();
 
         // 3. The result.
-        let one = self.b.ins().iconst(i64, 1);
-        let zero = self.b.ins().iconst(i64, 0);
         match (plan.ret, &plan.ret_flat) {
-            (Ret::Scalar(_), _) => {
-                self.b.ins().return_(&[results[0], one]);
-                return self.finish();
+            (Ret::Scalar(k), _) => {
+                let tag = self.b.ins().iconst(i64, k.index() as i64);
+                self.b.ins().return_(&[results[0], tag]);
             }
-            (Ret::Void, _) => {
-                self.b.ins().return_(&[zero, one]);
-                return self.finish();
-            }
+            (Ret::Void, _) => self.ret(0, Out::VOID),
             (_, None) => return None,
             (_, Some(flat)) => {
+                let size = self.b.ins().iconst(i64, flat.values_layout().size() as i64);
+                let fields =
+                    self.helper(self.alloc_sig, helpers::alloc_values as *const u8, &[size])[0];
                 for (j, f) in flat.fields().iter().enumerate() {
                     let w = match slot {
                         Some(addr) => self.load_field(f.kind, addr, i32::from(f.offset)),
@@ -399,15 +404,19 @@ impl<'a> Gen<'a> {
                     let dst = self.b.ins().iadd_imm_s(fields, j as i64 * VALUE_SIZE);
                     self.helper(self.put_sig, helpers::putter(f.kind)?, &[dst, w]);
                 }
+                let tag = self.b.ins().iconst(i64, (Out::STRUCT + flat.len()) as i64);
+                self.b.ins().return_(&[fields, tag]);
             }
         }
-        self.b.ins().return_(&[zero, one]);
-        self.finish()
-    }
-
-    fn finish(self) -> Option<()> {
         self.b.finalize(self.target);
         Some(())
+    }
+
+    /// Returns the `Out` `{word, tag}` of constants.
+    fn ret(&mut self, word: u64, tag: usize) {
+        let word = self.b.ins().iconst(types::I64, word as i64);
+        let tag = self.b.ins().iconst(types::I64, tag as i64);
+        self.b.ins().return_(&[word, tag]);
     }
 
     /// The word's value, or 0 for a register no argument uses (below one

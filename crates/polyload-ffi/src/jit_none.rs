@@ -2,16 +2,10 @@
 //! or the target is not x86-64 System V): every call takes the generic
 //! stub path. The same interface as `jit.rs`, with nothing to construct.
 
+use crate::extern_call::out::Out;
 use crate::stub::StubPlan;
 use crate::Value;
 use std::ffi::c_void;
-use std::mem::MaybeUninit;
-
-/// What a marshaller returns (never produced here).
-pub(crate) struct Word {
-    pub(crate) bits: u64,
-    pub(crate) ok: u64,
-}
 
 /// A marshaller: none can exist on this build.
 #[derive(Debug)]
@@ -28,12 +22,7 @@ impl Marshaller {
     /// # Safety
     /// None needed.
     #[inline(always)]
-    pub(crate) unsafe fn call(
-        &self,
-        _args: *const Value,
-        _code: *const c_void,
-        _fields: *mut MaybeUninit<Value>,
-    ) -> Word {
+    pub(crate) unsafe fn call(&self, _args: &[Value], _code: *const c_void) -> Out {
         match *self {}
     }
 }

@@ -16,7 +16,7 @@ use std::mem::MaybeUninit;
 
 /// Where a result that does not fit an [`Out`] (an error, a string, a
 /// nested struct) is written: the caller's stack.
-pub(super) type Slot = MaybeUninit<Result<Value, FfiError>>;
+pub(crate) type Slot = MaybeUninit<Result<Value, FfiError>>;
 
 /// A call's result in two words (see the module docs). `tag` says what
 /// `word` holds:
@@ -25,9 +25,17 @@ pub(super) type Slot = MaybeUninit<Result<Value, FfiError>>;
 /// * [`STRUCT`](Self::STRUCT) + `n`: a struct of `n` fields, `word` the
 ///   address of their `Value`s (see [`fields`](Self::fields));
 /// * [`VOID`](Self::VOID): `Value::Void`;
-/// * [`SLOT`](Self::SLOT): the result was written to the [`Slot`].
+/// * [`SLOT`](Self::SLOT): the result was written to the [`Slot`];
+/// * [`REFUSED`](Self::REFUSED): a compiled marshaller (`crate::jit`)
+///   refused the arguments and called nothing; the caller must replace
+///   this `Out` with the error before [`finish`](Self::finish).
+///
+/// `#[repr(C)]`: marshallers return it from generated code, as two INTEGER
+/// eightbytes in `rax:rdx` (System V AMD64 ABI §3.2.3), which is also how
+/// Rust returns it.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Out {
+#[repr(C)]
+pub(crate) struct Out {
     word: u64,
     tag: usize,
 }
@@ -35,13 +43,20 @@ pub(super) struct Out {
 impl Out {
     /// Above every kind index; `STRUCT + n` stays below `VOID` for any
     /// field count `n` a struct can have.
-    const STRUCT: usize = usize::MAX / 4;
-    const VOID: usize = usize::MAX - 1;
+    pub(crate) const STRUCT: usize = usize::MAX / 4;
+    pub(crate) const REFUSED: usize = usize::MAX - 2;
+    pub(crate) const VOID: usize = usize::MAX - 1;
     const SLOT: usize = usize::MAX;
+
+    /// Whether a marshaller refused the arguments (see [`REFUSED`](Self::REFUSED)).
+    #[inline(always)]
+    pub(crate) fn is_refused(self) -> bool {
+        self.tag == Self::REFUSED
+    }
 
     /// Writes `r` to `slot` and says so.
     #[inline(always)]
-    pub(super) fn in_slot(slot: &mut Slot, r: Result<Value, FfiError>) -> Out {
+    pub(crate) fn in_slot(slot: &mut Slot, r: Result<Value, FfiError>) -> Out {
         slot.write(r);
         Out {
             word: 0,
@@ -51,7 +66,7 @@ impl Out {
 
     /// `Value::Void` (or, from the reuse path, "the result is in place").
     #[inline(always)]
-    pub(super) fn void() -> Out {
+    pub(crate) fn void() -> Out {
         Out {
             word: 0,
             tag: Self::VOID,
@@ -60,7 +75,7 @@ impl Out {
 
     /// A scalar of kind `k` in the low bytes of `w`.
     #[inline(always)]
-    pub(super) fn scalar(k: Kind, w: u64) -> Out {
+    pub(crate) fn scalar(k: Kind, w: u64) -> Out {
         Out {
             word: w,
             tag: k.index(),
@@ -72,7 +87,7 @@ impl Out {
     /// `Box<[Value]>` of length `n` has; its ownership passes to the
     /// `Out`).
     #[inline(always)]
-    pub(super) fn fields(ptr: *mut Value, n: usize) -> Out {
+    pub(crate) fn fields(ptr: *mut Value, n: usize) -> Out {
         Out {
             word: ptr as u64,
             tag: Self::STRUCT + n,
@@ -85,13 +100,14 @@ impl Out {
     /// `self` was made by this module's constructors as they document, and
     /// `slot` was passed to [`in_slot`](Self::in_slot) when that made it.
     #[inline(always)]
-    pub(super) unsafe fn finish(self, slot: &mut Slot) -> Result<Value, FfiError> {
+    pub(crate) unsafe fn finish(self, slot: &mut Slot) -> Result<Value, FfiError> {
         match self.tag {
             Self::SLOT => {
                 // SAFETY: `in_slot` wrote it (the contract).
                 unsafe { slot.assume_init_read() }
             }
             Self::VOID => Ok(Value::Void),
+            Self::REFUSED => unreachable!("a refused call's Out reached finish (a polyload bug)"),
             t if t >= Self::STRUCT => {
                 let n = t - Self::STRUCT;
                 // SAFETY: `fields`' contract: an allocation of the global

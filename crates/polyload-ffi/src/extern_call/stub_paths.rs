@@ -3,7 +3,6 @@
 //! [`crate::flat`]), `cstr` arguments and returns, memory returns.
 
 use super::{Call, Out, Slot};
-use crate::jit::Marshaller;
 use crate::marshal::{read_plain, read_value, write_value, Keep, Ownership};
 use crate::stub::{Arg, FlatStruct, Kind, Regs, Ret, StubPlan, MAX_MEMORY_RET};
 use crate::{FfiError, FfiType, FfiValue, Value};
@@ -97,55 +96,20 @@ impl Call {
         }
     }
 
-    /// [`call`](Self::call) through the plan's compiled [`Marshaller`]
-    /// (see `crate::jit`): the same results as
-    /// [`call_direct`](Self::call_direct), in code specific to the
-    /// signature. A struct result's fields are allocated before the call
-    /// (and freed again if an argument is refused).
-    ///
-    /// # Safety
-    /// As [`call`](Self::call); `m` was compiled for `plan`, this call's
-    /// (direct) plan.
-    #[inline(never)]
-    pub(super) unsafe fn call_jit(
-        &self,
-        m: &Marshaller,
-        plan: &StubPlan,
-        args: &[Value],
-        slot: &mut Slot,
-    ) -> Out {
-        if let Err(e) = self.check_count(args.len()) {
-            return Out::in_slot(slot, Err(e));
-        }
-        let fresh = match &plan.ret_flat {
-            Some(flat) => flat.alloc_values(),
-            None => std::ptr::null_mut(),
-        };
-        // SAFETY: `args` holds one value per argument of the plan (count
-        // checked); `fresh` has room for the returned struct's fields;
-        // the rest is the caller's contract.
-        let r = unsafe { m.call(args.as_ptr(), self.code, fresh) };
-        if r.ok == 0 {
-            if let Some(flat) = &plan.ret_flat {
-                // SAFETY: `fresh` came from `alloc_values` with this layout
-                // and holds no initialised value (nothing was called).
-                unsafe { std::alloc::dealloc(fresh.cast(), flat.values_layout()) };
-            }
-            return Out::in_slot(slot, Err(self.refused(plan, args)));
-        }
-        match (&plan.ret_flat, plan.ret) {
-            // The marshaller initialised every field.
-            (Some(flat), _) => Out::fields(fresh.cast(), flat.len()),
-            (None, Ret::Scalar(k)) => Out::scalar(k, r.bits),
-            _ => Out::void(),
-        }
-    }
-
-    /// The error for the first argument of a direct plan that does not fit
-    /// its type (a marshaller only says that one did not).
+    /// The error, written to `slot`, for arguments a compiled marshaller
+    /// refused (it only says that the count or a kind was wrong): the
+    /// count, or the first argument of a direct plan that does not fit its
+    /// type.
     #[cold]
     #[inline(never)]
-    fn refused(&self, plan: &StubPlan, args: &[Value]) -> FfiError {
+    pub(super) fn refused(&self, plan: &StubPlan, args: &[Value], slot: &mut Slot) -> Out {
+        Out::in_slot(slot, Err(self.refusal(plan, args)))
+    }
+
+    fn refusal(&self, plan: &StubPlan, args: &[Value]) -> FfiError {
+        if let Err(e) = self.check_count(args.len()) {
+            return e;
+        }
         for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
             let fits = match a {
                 Arg::Scalar(k, _) => k.bits_from_value(v).is_some(),

@@ -6,17 +6,40 @@
 
 use crate::kind::Kind;
 use crate::Value;
-use std::mem::MaybeUninit;
+use std::alloc::Layout;
+use std::mem::{align_of, MaybeUninit};
 
 /// A word and whether it is valid, returned in `rax:rdx` (System V AMD64
 /// ABI §3.2.3: a struct of two INTEGER eightbytes comes back in `rax`,
 /// then `rdx`; cranelift returns two `i64` results in the same registers).
 #[repr(C)]
-pub(crate) struct Word {
+pub(super) struct Word {
     /// The register image of the value ([`Kind::bits_from_value`]).
-    pub(crate) bits: u64,
+    bits: u64,
     /// 1 when the value had the kind, 0 when not (then `bits` is 0).
-    pub(crate) ok: u64,
+    ok: u64,
+}
+
+/// A new allocation for a struct result's fields: `size` bytes aligned
+/// for `Value`, the layout of `[Value; n]` when `size` is `n` times the
+/// size of a `Value` (so it can become a `Vec` of capacity `n`). Aborts
+/// when memory runs out, as `Vec` does.
+///
+/// # Safety
+/// `size` is not zero and is such a multiple (the marshaller computes it
+/// when compiled).
+pub(super) unsafe extern "C" fn alloc_values(size: usize) -> *mut u8 {
+    // SAFETY: `Value`'s alignment is a power of two and `size`, a multiple
+    // of `Value`'s size (itself a multiple of its alignment) that fits an
+    // allocation the marshaller's compiler computed, does not overflow
+    // `isize` when rounded up to it.
+    let layout = unsafe { Layout::from_size_align_unchecked(size, align_of::<Value>()) };
+    // SAFETY: the layout is not zero-sized (the caller's contract).
+    let p = unsafe { std::alloc::alloc(layout) };
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    p
 }
 
 /// The fields of `*v` when it is a [`Value::Struct`] of exactly `n`
