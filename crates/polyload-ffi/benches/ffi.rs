@@ -54,7 +54,8 @@ fn call_and_call_into(
     stub: &Call,
     vals: &[Value],
 ) {
-    assert!(call.uses_jit() && !stub.uses_jit());
+    assert_eq!(call.uses_jit(), cfg!(feature = "jit"));
+    assert!(!stub.uses_jit());
     // SAFETY (all routines): `call` and `stub` were built for their bench
     // function's exact types, and no argument is a pointer.
     g.bench_function("call", |bn| {

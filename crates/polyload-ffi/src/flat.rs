@@ -83,13 +83,21 @@ impl FlatStruct {
         self.fields.len()
     }
 
-    /// The fields in order, each with its place.
+    /// The fields in order, each with its place (for `crate::jit`).
+    #[cfg_attr(
+        not(all(feature = "jit", target_arch = "x86_64", not(windows))),
+        allow(dead_code)
+    )]
     pub(crate) fn fields(&self) -> &[Field] {
         &self.fields
     }
 
     /// The layout of the fields as a `[Value]` (see
     /// [`alloc_values`](Self::alloc_values)).
+    #[cfg_attr(
+        not(all(feature = "jit", target_arch = "x86_64", not(windows))),
+        allow(dead_code)
+    )]
     pub(crate) fn values_layout(&self) -> Layout {
         self.values
     }

@@ -85,6 +85,14 @@ pub(crate) struct Marshaller {
     module: Mutex<Option<JITModule>>,
 }
 
+// `Call` is `Send + Sync` by an `unsafe impl` that relies on its
+// marshaller being both: the entry is immutable code, and the `Mutex` is
+// `Sync` when the module is `Send`, checked here.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<JITModule>();
+};
+
 impl std::fmt::Debug for Marshaller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Marshaller").finish_non_exhaustive()
@@ -330,18 +338,18 @@ impl<'a> Gen<'a> {
         };
         let mut callee = Signature::new(CallConv::SystemV);
         let mut params = Vec::with_capacity(ints + floats + stack);
-        for w in 0..ints {
+        for w in &words[..ints] {
             callee.params.push(AbiParam::new(i64));
-            params.push(self.word_or_zero(words[w]));
+            params.push(self.word_or_zero(*w));
         }
-        for w in FLOAT_BASE..FLOAT_BASE + floats {
+        for w in &words[FLOAT_BASE..FLOAT_BASE + floats] {
             callee.params.push(AbiParam::new(types::F64));
-            let bits = self.word_or_zero(words[w]);
+            let bits = self.word_or_zero(*w);
             params.push(self.b.ins().bitcast(types::F64, MemFlagsData::new(), bits));
         }
-        for w in STACK_BASE..STACK_BASE + stack {
+        for w in &words[STACK_BASE..STACK_BASE + stack] {
             callee.params.push(AbiParam::new(i64));
-            params.push(self.word_or_zero(words[w]));
+            params.push(self.word_or_zero(*w));
         }
         let class_ty = |c: Class| match c {
             Class::Integer => i64,
