@@ -7,6 +7,10 @@
 //!   strings appear in bundle manifests.
 //! * [`Value`] — dynamically typed arguments and results.
 //! * [`PreparedCall`] — a libffi call interface prepared once and reused.
+//! * [`CallBuilder`] / [`Call`] — a reusable call of a C function through
+//!   a register call stub ([`stub`]), a marshaller compiled for the
+//!   signature (structs by value on x86-64, cargo feature `jit`, on by
+//!   default), or libffi.
 //!
 //! ```
 //! use polyload_ffi::{PreparedCall, Signature, Value};

@@ -71,10 +71,12 @@
 //! * Windows x64 assigns registers by position, not by class, so stubs are
 //!   compiled only for x86-64 and AArch64 outside Windows.
 //!
-//! A JIT (e.g. cranelift-jit) would cover every shape, but costs a code
-//! generator in the dependency tree, executable memory and compile time per
-//! signature; a handful of fixed stub types covers the calls that dominate
-//! in practice with no code generation at all.
+//! Scalar signatures need no code generation: a handful of fixed stub
+//! types covers them, and a call is a few instructions of generic code.
+//! For structs by value the generic code dispatches on every field's kind
+//! at run time; with the `jit` feature such plans also get a marshaller
+//! compiled for the signature (`crate::jit`), which places the same words
+//! in the same registers as this module describes.
 
 pub(crate) use crate::flat::FlatStruct;
 use crate::kind::unrolled;

@@ -530,3 +530,44 @@ fn call_into_matches_call_and_keeps_the_result_allocation() {
     unsafe { echo.call_into(&[Value::I32(5)], &mut ret) }.unwrap();
     assert_eq!(ret, Value::I32(5));
 }
+
+/// One `Call` with a compiled marshaller, shared by threads that call it
+/// at once, then dropped (which unmaps its code) while another `Call` of
+/// the same signature keeps working.
+#[test]
+fn a_marshalled_call_is_shared_by_threads_and_dropped() {
+    let text = "{u8, f64, u16}";
+    let sig = format!("fn({text}) -> {text}");
+    let twice = c_call_via("shapes", "twice_S3", &sig, Path::Jit);
+    let other = c_call_via("shapes", "twice_S3", &sig, Path::Jit);
+    let arg = |k: u8| {
+        Value::Struct(vec![
+            Value::U8(k),
+            Value::F64(f64::from(k) / 4.0),
+            Value::U16(300),
+        ])
+    };
+    let doubled = |k: u8| {
+        Value::Struct(vec![
+            Value::U8(k.wrapping_mul(2)),
+            Value::F64(f64::from(k) / 2.0),
+            Value::U16(600),
+        ])
+    };
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let twice = &twice;
+            s.spawn(move || {
+                for i in 0..2000u32 {
+                    let k = (i as u8).wrapping_add(t);
+                    // SAFETY: no pointers.
+                    let got = unsafe { twice.call(&[arg(k)]) }.unwrap();
+                    assert_eq!(got, doubled(k));
+                }
+            });
+        }
+    });
+    drop(twice);
+    // SAFETY: no pointers.
+    assert_eq!(unsafe { other.call(&[arg(7)]) }.unwrap(), doubled(7));
+}
