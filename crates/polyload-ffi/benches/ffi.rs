@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 mod shapes;
-use shapes::{add_f64, add_i64, eight, mix, scale, swap, Mixed, Pair};
+use shapes::{add_f64, add_i64, eight, mix, norm1, scale, swap, Mixed, Pair, Vec3Tag};
 
 /// Times `f`, hiding each result from the optimizer with
 /// `std::hint::black_box` and returning nothing to criterion: criterion
@@ -271,6 +271,38 @@ fn bench(c: &mut Criterion) {
             Value::I32(4),
         ];
         call_and_call_into(&mut g, &call, &stub, &vals);
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("struct_array");
+        let code = norm1 as *const c_void;
+        let cif = Cif::new(
+            [Type::structure([
+                Type::f32(),
+                Type::f32(),
+                Type::f32(),
+                Type::i32(),
+            ])],
+            Type::f64(),
+        );
+        let st: FfiType = "{[f32; 3], i32}".parse().unwrap();
+        let call = build(code, &[st], FfiType::F64);
+        let m = Vec3Tag {
+            v: [1.0, 2.0, 3.0],
+            tag: 4,
+        };
+        g.bench_function("libffi", |bn| {
+            run(bn, || unsafe {
+                cif.call::<f64>(CodePtr(code as *mut _), &[arg(black_box(&m))])
+            })
+        });
+        let vals = [Value::Struct(vec![
+            Value::Array(vec![Value::F32(1.0), Value::F32(2.0), Value::F32(3.0)]),
+            Value::I32(4),
+        ])];
+        g.bench_function("call", |bn| {
+            run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
+        });
         g.finish();
     }
 }

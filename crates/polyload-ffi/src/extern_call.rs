@@ -255,7 +255,7 @@ impl CallBuilder {
                     .collect()
             });
         let jit = match &engine {
-            Engine::Stub(plan) if self.jit => Marshaller::compile(plan),
+            Engine::Stub(plan) if self.jit => Marshaller::compile(plan, &signature.ret),
             _ => None,
         };
         Ok(Call {
@@ -421,17 +421,19 @@ impl Call {
         unsafe {
             let out = match &self.engine {
                 // Structs by value go straight to their stub path.
-                Engine::Stub(plan) if plan.direct && !plan.scalars => match &self.jit {
-                    Some(m) => {
-                        let out = m.call(args, self.code);
-                        if out.is_refused() {
-                            self.refused(plan, args, &mut slot)
-                        } else {
-                            out
+                Engine::Stub(plan) if self.jit.is_some() || (plan.direct && !plan.scalars) => {
+                    match &self.jit {
+                        Some(m) => {
+                            let out = m.call(args, self.code);
+                            if out.is_refused() {
+                                self.refused(plan, args, &mut slot)
+                            } else {
+                                out
+                            }
                         }
+                        None => self.call_direct::<false>(plan, args, None, &mut slot),
                     }
-                    None => self.call_direct::<false>(plan, args, None, &mut slot),
-                },
+                }
                 _ => self.call_out(args, &mut slot),
             };
             out.finish(&mut slot)

@@ -34,14 +34,14 @@ pub(crate) struct FlatStruct {
 
 /// One field of a [`FlatStruct`].
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Field {
-    pub(crate) kind: Kind,
+struct Field {
+    kind: Kind,
     /// The word holding the field's eightbyte.
-    pub(crate) word: u8,
+    word: u8,
     /// The field's offset in that eightbyte, in bits.
-    pub(crate) shift: u8,
+    shift: u8,
     /// The field's offset in the struct, in bytes.
-    pub(crate) offset: u16,
+    offset: u16,
 }
 
 impl FlatStruct {
@@ -81,25 +81,6 @@ impl FlatStruct {
     /// Fields.
     pub(crate) fn len(&self) -> usize {
         self.fields.len()
-    }
-
-    /// The fields in order, each with its place (for `crate::jit`).
-    #[cfg_attr(
-        not(all(feature = "jit", target_arch = "x86_64", not(windows))),
-        allow(dead_code)
-    )]
-    pub(crate) fn fields(&self) -> &[Field] {
-        &self.fields
-    }
-
-    /// The layout of the fields as a `[Value]` (see
-    /// [`alloc_values`](Self::alloc_values)).
-    #[cfg_attr(
-        not(all(feature = "jit", target_arch = "x86_64", not(windows))),
-        allow(dead_code)
-    )]
-    pub(crate) fn values_layout(&self) -> Layout {
-        self.values
     }
 
     /// A new allocation for the fields' [`Value`]s, uninitialised, from the

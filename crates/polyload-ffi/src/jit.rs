@@ -54,14 +54,15 @@ mod helpers;
 
 use crate::extern_call::out::Out;
 use crate::kind::Kind;
+use crate::marshal::FieldOffsets;
 use crate::stub::{
     Arg, Class, Ret, StubPlan, FLOAT_BASE, FLOAT_REGS, INT_REGS, MAX_MEMORY_RET, STACK_BASE, WORDS,
 };
-use crate::Value;
+use crate::{FfiType, Value};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, Block, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData,
-    StackSlotKind, Type,
+    StackSlotKind, Type, Value as ClifValue,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_codegen::settings::{self, Configurable};
@@ -118,8 +119,15 @@ impl Marshaller {
     /// one marshallers cover (a [direct](StubPlan::direct) plan with a
     /// struct argument or return) or cranelift cannot compile for this host:
     /// the call then takes the generic stub path, with the same results.
-    pub(crate) fn compile(plan: &StubPlan) -> Option<Marshaller> {
-        if !plan.direct || plan.scalars {
+    pub(crate) fn compile(plan: &StubPlan, ret_ty: &FfiType) -> Option<Marshaller> {
+        let cstr = |k: &Kind| *k == Kind::CStr;
+        if plan.scalars
+            || matches!(plan.ret, Ret::Scalar(k) if cstr(&k))
+            || plan
+                .args
+                .iter()
+                .any(|a| matches!(a, Arg::Scalar(k, _) if cstr(k)))
+        {
             return None;
         }
         let mut module = new_module()?;
@@ -134,7 +142,7 @@ impl Marshaller {
         let mut fctx = FunctionBuilderContext::new();
         {
             let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            Gen::new(b, module.target_config()).body(plan)?;
+            Gen::new(b, module.target_config()).body(plan, ret_ty)?;
         }
         module.define_function(id, &mut ctx).ok()?;
         module.clear_context(&mut ctx);
@@ -185,6 +193,13 @@ fn new_module() -> Option<JITModule> {
     )))
 }
 
+/// Where a returned struct's bytes are: the returned registers' words
+/// (eightbyte `n` is word `n`), or the memory return's buffer.
+enum Source<'a> {
+    Words(&'a [ClifValue]),
+    Memory(ClifValue),
+}
+
 /// Bytes between consecutive `Value`s of a slice.
 const VALUE_SIZE: i64 = size_of::<Value>() as i64;
 
@@ -197,6 +212,7 @@ struct Gen<'a> {
     put_sig: SigRef,
     fields_sig: SigRef,
     alloc_sig: SigRef,
+    put_agg_sig: SigRef,
     /// Where an argument of the wrong kind leads: returns `ok = 0`.
     fail: Block,
     target: TargetFrontendConfig,
@@ -215,6 +231,7 @@ impl<'a> Gen<'a> {
         let put_sig = b.import_signature(sig(&[i64, i64], &[]));
         let fields_sig = b.import_signature(sig(&[i64, i64], &[i64]));
         let alloc_sig = b.import_signature(sig(&[i64], &[i64]));
+        let put_agg_sig = b.import_signature(sig(&[i64, i64, i64], &[]));
         let fail = b.create_block();
         Gen {
             b,
@@ -222,18 +239,14 @@ impl<'a> Gen<'a> {
             put_sig,
             fields_sig,
             alloc_sig,
+            put_agg_sig,
             fail,
             target,
         }
     }
 
     /// Calls the Rust helper at `addr` with signature `sig`.
-    fn helper(
-        &mut self,
-        sig: SigRef,
-        addr: *const u8,
-        args: &[cranelift_codegen::ir::Value],
-    ) -> Vec<cranelift_codegen::ir::Value> {
+    fn helper(&mut self, sig: SigRef, addr: *const u8, args: &[ClifValue]) -> Vec<ClifValue> {
         let f = self.b.ins().iconst(types::I64, addr as i64);
         let call = self.b.ins().call_indirect(sig, f, args);
         self.b.inst_results(call).to_vec()
@@ -241,7 +254,7 @@ impl<'a> Gen<'a> {
 
     /// Emits the whole function (see the module docs); `None` for a plan
     /// it does not cover.
-    fn body(mut self, plan: &StubPlan) -> Option<()> {
+    fn body(mut self, plan: &StubPlan, ret_ty: &FfiType) -> Option<()> {
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -250,7 +263,7 @@ impl<'a> Gen<'a> {
             unreachable!("three parameters declared")
         };
         let i64 = types::I64;
-        let mut words: [Option<cranelift_codegen::ir::Value>; WORDS] = [None; WORDS];
+        let mut words: [Option<ClifValue>; WORDS] = [None; WORDS];
 
         // 0. The argument count.
         let counted = self.b.create_block();
@@ -273,34 +286,7 @@ impl<'a> Gen<'a> {
                     words[usize::from(*word)] = Some(r[0]);
                 }
                 Arg::Struct(st) => {
-                    let flat = st.flat.as_ref()?;
-                    let n = self.b.ins().iconst(i64, flat.len() as i64);
-                    let fp = self.helper(
-                        self.fields_sig,
-                        helpers::struct_fields as *const u8,
-                        &[v, n],
-                    )[0];
-                    let next = self.b.create_block();
-                    self.b.ins().brif(fp, next, &[], self.fail, &[]);
-                    self.b.switch_to_block(next);
-                    self.b.seal_block(next);
-                    for (j, f) in flat.fields().iter().enumerate() {
-                        let fv = self.b.ins().iadd_imm_s(fp, j as i64 * VALUE_SIZE);
-                        let r = self.helper(self.get_sig, helpers::getter(f.kind)?, &[fv]);
-                        ok = self.b.ins().band(ok, r[1]);
-                        let mut bits = r[0];
-                        if f.kind.mask() != u64::MAX {
-                            bits = self.b.ins().band_imm_s(bits, f.kind.mask() as i64);
-                        }
-                        if f.shift != 0 {
-                            bits = self.b.ins().ishl_imm_s(bits, i64::from(f.shift));
-                        }
-                        let w = &mut words[usize::from(f.word)];
-                        *w = Some(match *w {
-                            Some(prev) => self.b.ins().bor(prev, bits),
-                            None => bits,
-                        });
-                    }
+                    ok = self.read_aggregate(v, &st.ty, 0, &st.words, &mut words, ok)?;
                 }
             }
         }
@@ -386,38 +372,149 @@ impl<'a> Gen<'a> {
             .collect();
 
         // 3. The result.
-        match (plan.ret, &plan.ret_flat) {
+        let source = match slot {
+            Some(addr) => Source::Memory(addr),
+            None => Source::Words(&results),
+        };
+        match (plan.ret, ret_ty) {
             (Ret::Scalar(k), _) => {
                 let tag = self.b.ins().iconst(i64, k.index() as i64);
                 self.b.ins().return_(&[results[0], tag]);
             }
             (Ret::Void, _) => self.ret(0, Out::VOID),
-            (_, None) => return None,
-            (_, Some(flat)) => {
-                let size = self.b.ins().iconst(i64, flat.values_layout().size() as i64);
-                let fields =
-                    self.helper(self.alloc_sig, helpers::alloc_values as *const u8, &[size])[0];
-                for (j, f) in flat.fields().iter().enumerate() {
-                    let w = match slot {
-                        Some(addr) => self.load_field(f.kind, addr, i32::from(f.offset)),
-                        None => {
-                            let w = *results.get(usize::from(f.word))?;
-                            if f.shift == 0 {
-                                w
-                            } else {
-                                self.b.ins().ushr_imm_s(w, i64::from(f.shift))
-                            }
-                        }
-                    };
-                    let dst = self.b.ins().iadd_imm_s(fields, j as i64 * VALUE_SIZE);
-                    self.helper(self.put_sig, helpers::putter(f.kind)?, &[dst, w]);
-                }
-                let tag = self.b.ins().iconst(i64, (Out::STRUCT + flat.len()) as i64);
-                self.b.ins().return_(&[fields, tag]);
+            (Ret::Pair(..) | Ret::Memory, FfiType::Struct(fields)) => {
+                let top = fields.iter().zip(FieldOffsets::new(fields)).collect();
+                let buf = self.write_fields(top, &source)?;
+                let tag = self
+                    .b
+                    .ins()
+                    .iconst(i64, (Out::STRUCT + fields.len()) as i64);
+                self.b.ins().return_(&[buf, tag]);
             }
+            _ => return None,
         }
         self.b.finalize(self.target);
         Some(())
+    }
+
+    /// Reads the aggregate (struct or array) `Value` at `v` of type `ty`,
+    /// which starts `base` bytes into an argument whose eightbyte `n` goes
+    /// to word `places[n]`: each scalar is checked (ANDed into the returned
+    /// `ok`), masked to its width, shifted to its place and ORed into its
+    /// word. A value that is not an aggregate of this length branches to
+    /// `fail`.
+    fn read_aggregate(
+        &mut self,
+        v: ClifValue,
+        ty: &FfiType,
+        base: usize,
+        places: &[u8],
+        words: &mut [Option<ClifValue>; WORDS],
+        mut ok: ClifValue,
+    ) -> Option<ClifValue> {
+        let (elems, len, helper): (Vec<(&FfiType, usize)>, usize, *const u8) = match ty {
+            FfiType::Struct(fields) => (
+                fields.iter().zip(FieldOffsets::new(fields)).collect(),
+                fields.len(),
+                helpers::struct_fields as *const u8,
+            ),
+            FfiType::Array(elem, n) => {
+                let size = elem.layout().size;
+                (
+                    (0..*n).map(|i| (&**elem, i * size)).collect(),
+                    *n,
+                    helpers::array_elems as *const u8,
+                )
+            }
+            _ => return None,
+        };
+        let n = self.b.ins().iconst(types::I64, len as i64);
+        let ep = self.helper(self.fields_sig, helper, &[v, n])[0];
+        let next = self.b.create_block();
+        self.b.ins().brif(ep, next, &[], self.fail, &[]);
+        self.b.switch_to_block(next);
+        self.b.seal_block(next);
+        for (j, (ty, off)) in elems.into_iter().enumerate() {
+            let ev = self.b.ins().iadd_imm_s(ep, j as i64 * VALUE_SIZE);
+            let off = base + off;
+            let Some(k) = Kind::of(ty) else {
+                ok = self.read_aggregate(ev, ty, off, places, words, ok)?;
+                continue;
+            };
+            let r = self.helper(self.get_sig, helpers::getter(k)?, &[ev]);
+            ok = self.b.ins().band(ok, r[1]);
+            let mut bits = r[0];
+            if k.mask() != u64::MAX {
+                bits = self.b.ins().band_imm_s(bits, k.mask() as i64);
+            }
+            let shift = (off % 8) * 8;
+            if shift != 0 {
+                bits = self.b.ins().ishl_imm_s(bits, shift as i64);
+            }
+            let w = &mut words[usize::from(*places.get(off / 8)?)];
+            *w = Some(match *w {
+                Some(prev) => self.b.ins().bor(prev, bits),
+                None => bits,
+            });
+        }
+        Some(ok)
+    }
+
+    /// Allocates the `Value`s of an aggregate's elements (each of a type
+    /// and its byte offset in the returned struct), fills them from
+    /// `source` (nested aggregates recursively) and returns the
+    /// allocation's address.
+    fn write_fields(
+        &mut self,
+        elems: Vec<(&FfiType, usize)>,
+        source: &Source<'_>,
+    ) -> Option<ClifValue> {
+        let size = self
+            .b
+            .ins()
+            .iconst(types::I64, elems.len() as i64 * VALUE_SIZE);
+        let buf = self.helper(self.alloc_sig, helpers::alloc_values as *const u8, &[size])[0];
+        for (j, (ty, off)) in elems.into_iter().enumerate() {
+            let dst = self.b.ins().iadd_imm_s(buf, j as i64 * VALUE_SIZE);
+            let (p, put, n) = match ty {
+                FfiType::Struct(fields) => {
+                    let inner = fields
+                        .iter()
+                        .zip(FieldOffsets::new(fields).map(|o| o + off))
+                        .collect();
+                    let p = self.write_fields(inner, source)?;
+                    (p, helpers::put_struct as *const u8, fields.len())
+                }
+                FfiType::Array(elem, n) => {
+                    let size = elem.layout().size;
+                    let p = self.write_fields(
+                        (0..*n).map(|i| (&**elem, off + i * size)).collect(),
+                        source,
+                    )?;
+                    (p, helpers::put_array as *const u8, *n)
+                }
+                t => {
+                    let k = Kind::of(t)?;
+                    let w = match *source {
+                        Source::Memory(addr) => self.load_field(k, addr, i32::try_from(off).ok()?),
+                        Source::Words(words) => {
+                            let w = *words.get(off / 8)?;
+                            let shift = (off % 8) * 8;
+                            if shift == 0 {
+                                w
+                            } else {
+                                self.b.ins().ushr_imm_s(w, shift as i64)
+                            }
+                        }
+                    };
+                    self.helper(self.put_sig, helpers::putter(k)?, &[dst, w]);
+                    continue;
+                }
+            };
+            let n = self.b.ins().iconst(types::I64, n as i64);
+            self.helper(self.put_agg_sig, put, &[dst, p, n]);
+        }
+        Some(buf)
     }
 
     /// Returns the `Out` `{word, tag}` of constants.
@@ -429,21 +526,13 @@ impl<'a> Gen<'a> {
 
     /// The word's value, or 0 for a register no argument uses (below one
     /// that is used; the callee does not read it).
-    fn word_or_zero(
-        &mut self,
-        w: Option<cranelift_codegen::ir::Value>,
-    ) -> cranelift_codegen::ir::Value {
+    fn word_or_zero(&mut self, w: Option<ClifValue>) -> ClifValue {
         w.unwrap_or_else(|| self.b.ins().iconst(types::I64, 0))
     }
 
     /// A field of kind `k` at `offset` in the memory return, zero-extended
     /// to a word (the writers read only the kind's low bytes).
-    fn load_field(
-        &mut self,
-        k: Kind,
-        addr: cranelift_codegen::ir::Value,
-        offset: i32,
-    ) -> cranelift_codegen::ir::Value {
+    fn load_field(&mut self, k: Kind, addr: ClifValue, offset: i32) -> ClifValue {
         let flags = MemFlagsData::trusted();
         let i64 = types::I64;
         match k {

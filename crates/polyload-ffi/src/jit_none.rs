@@ -4,7 +4,7 @@
 
 use crate::extern_call::out::Out;
 use crate::stub::StubPlan;
-use crate::Value;
+use crate::{FfiType, Value};
 use std::ffi::c_void;
 
 /// A marshaller: none can exist on this build.
@@ -13,7 +13,7 @@ pub(crate) enum Marshaller {}
 
 impl Marshaller {
     /// Always `None`.
-    pub(crate) fn compile(_plan: &StubPlan) -> Option<Marshaller> {
+    pub(crate) fn compile(_plan: &StubPlan, _ret: &FfiType) -> Option<Marshaller> {
         None
     }
 

@@ -40,3 +40,12 @@ pub extern "C" fn scale(m: Mixed, k: i32) -> Mixed {
 pub extern "C" fn eight(a: i64, b: i64, c: i64, d: i64, e: i64, f: i64, g: i64, h: i64) -> i64 {
     a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 }
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Vec3Tag {
+    pub v: [f32; 3],
+    pub tag: i32,
+}
+pub extern "C" fn norm1(s: Vec3Tag) -> f64 {
+    f64::from(s.v[0]) + f64::from(s.v[1]) + f64::from(s.v[2]) + f64::from(s.tag)
+}

@@ -113,10 +113,7 @@ impl Call {
         for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
             let fits = match a {
                 Arg::Scalar(k, _) => k.bits_from_value(v).is_some(),
-                Arg::Struct(st) => st
-                    .flat
-                    .as_ref()
-                    .is_some_and(|flat| flat.write_words(&mut Regs::new(), v)),
+                Arg::Struct(st) => v.check(&st.ty).is_ok(),
             };
             if !fits {
                 return self.bad_argument(i, v);

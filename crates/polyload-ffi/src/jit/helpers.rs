@@ -56,6 +56,41 @@ pub(super) unsafe extern "C" fn struct_fields(v: *const Value, n: u64) -> *const
     }
 }
 
+/// The elements of `*v` when it is a [`Value::Array`] of exactly `n`
+/// elements, null otherwise.
+///
+/// # Safety
+/// As [`struct_fields`].
+pub(super) unsafe extern "C" fn array_elems(v: *const Value, n: u64) -> *const Value {
+    // SAFETY: the caller's contract.
+    match unsafe { &*v } {
+        Value::Array(elems) if elems.len() as u64 == n => elems.as_ptr(),
+        _ => std::ptr::null(),
+    }
+}
+
+/// Writes `Value::Struct` of the `n` values at `p` to `*dst`, taking
+/// ownership of that allocation.
+///
+/// # Safety
+/// `p` is an allocation from [`alloc_values`] of `n` values, all
+/// initialised, owned by no one else; `dst` is valid for a write of a
+/// `Value`, and aligned.
+pub(super) unsafe extern "C" fn put_struct(dst: *mut MaybeUninit<Value>, p: *mut Value, n: usize) {
+    // SAFETY: the caller's contract: that allocation is a `Vec` of length
+    // and capacity `n` (the layout of `[Value; n]`).
+    unsafe { (*dst).write(Value::Struct(Vec::from_raw_parts(p, n, n))) };
+}
+
+/// As [`put_struct`], writing a `Value::Array`.
+///
+/// # Safety
+/// As [`put_struct`].
+pub(super) unsafe extern "C" fn put_array(dst: *mut MaybeUninit<Value>, p: *mut Value, n: usize) {
+    // SAFETY: as in `put_struct`.
+    unsafe { (*dst).write(Value::Array(Vec::from_raw_parts(p, n, n))) };
+}
+
 macro_rules! per_kind_helpers {
     ($($kind:ident => $get:ident, $put:ident;)*) => {
         $(

@@ -403,32 +403,34 @@ fn structs_with_fixed_arrays() {
             Value::F64(d),
         ])
     };
-    for force in [false, true] {
-        let sum_a = c_call("shapes", "sum_SA", "fn({[f32; 3], i32}) -> f64", force);
-        let twice_a = c_call(
+    for path in PATHS {
+        let force = path == Path::Libffi;
+        let sum_a = c_call_via("shapes", "sum_SA", "fn({[f32; 3], i32}) -> f64", path);
+        let twice_a = c_call_via(
             "shapes",
             "twice_SA",
             "fn({[f32; 3], i32}) -> {[f32; 3], i32}",
-            force,
+            path,
         );
-        let sum_b = c_call("shapes", "sum_SB", "fn({[u8; 5], i64, f64}) -> f64", force);
-        let twice_b = c_call(
+        let sum_b = c_call_via("shapes", "sum_SB", "fn({[u8; 5], i64, f64}) -> f64", path);
+        let twice_b = c_call_via(
             "shapes",
             "twice_SB",
             "fn({[u8; 5], i64, f64}) -> {[u8; 5], i64, f64}",
-            force,
+            path,
         );
         if cfg!(target_arch = "x86_64") && !force {
-            assert!([&sum_a, &twice_a, &sum_b, &twice_b]
-                .iter()
-                .all(|f| f.uses_stub()));
+            for f in [&sum_a, &twice_a, &sum_b, &twice_b] {
+                assert!(f.uses_stub());
+                assert_eq!(f.uses_jit(), path == Path::Jit && cfg!(feature = "jit"));
+            }
         }
         // SAFETY: no pointers.
         unsafe {
             assert_eq!(
                 sum_a.call(&[sa(1.5, -3)]).unwrap(),
                 Value::F64(1.5 + 5.0 + 10.5 - 12.0),
-                "force={force}"
+                "{path:?}"
             );
             assert_eq!(
                 twice_a.call(&[sa(1.5, -3)]).unwrap(),
@@ -436,12 +438,12 @@ fn structs_with_fixed_arrays() {
                     Value::Array(vec![Value::F32(3.0), Value::F32(5.0), Value::F32(7.0)]),
                     Value::I32(-6),
                 ]),
-                "force={force}"
+                "{path:?}"
             );
             assert_eq!(
                 sum_b.call(&[sb(10, -4, 0.5)]).unwrap(),
                 Value::F64(10.0 + 22.0 + 36.0 + 52.0 + 70.0 - 24.0 + 3.5),
-                "force={force}"
+                "{path:?}"
             );
             assert_eq!(
                 twice_b.call(&[sb(10, -4, 0.5)]).unwrap(),
@@ -473,6 +475,32 @@ fn a_struct_argument_of_the_wrong_shape_is_an_error() {
                 "{bad:?} {path:?}: {e}"
             );
         }
+        let sum_a = c_call_via("shapes", "sum_SA", "fn({[f32; 3], i32}) -> f64", path);
+        let arr = |elems: Vec<Value>| Value::Struct(vec![Value::Array(elems), Value::I32(1)]);
+        for bad in [
+            arr(vec![Value::F32(1.0), Value::F32(2.0)]),
+            arr(vec![Value::F32(1.0), Value::F32(2.0), Value::F64(3.0)]),
+            Value::Struct(vec![Value::F32(1.0), Value::I32(1)]),
+        ] {
+            // SAFETY: no pointers; the call is refused before it is made.
+            let e = unsafe { sum_a.call(std::slice::from_ref(&bad)) }.unwrap_err();
+            assert!(
+                matches!(e, polyload_ffi::FfiError::BadArgument { index: 0, .. }),
+                "{bad:?} {path:?}: {e}"
+            );
+        }
+        // SAFETY: as above.
+        let e = unsafe { sum_a.call(&[]) }.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                polyload_ffi::FfiError::ArgCount {
+                    expected: 1,
+                    got: 0
+                }
+            ),
+            "{e}"
+        );
     }
 }
 
