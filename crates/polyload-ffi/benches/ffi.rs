@@ -274,6 +274,8 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
     {
+        // A struct holding a fixed array, by value, with a scalar return
+        // (libffi has no array type: the same bytes as three f32 fields).
         let mut g = c.benchmark_group("struct_array");
         let code = norm1 as *const c_void;
         let cif = Cif::new(
@@ -292,6 +294,7 @@ fn bench(c: &mut Criterion) {
             tag: 4,
         };
         g.bench_function("libffi", |bn| {
+            // SAFETY: norm1 matches the cif.
             run(bn, || unsafe {
                 cif.call::<f64>(CodePtr(code as *mut _), &[arg(black_box(&m))])
             })
@@ -300,6 +303,7 @@ fn bench(c: &mut Criterion) {
             Value::Array(vec![Value::F32(1.0), Value::F32(2.0), Value::F32(3.0)]),
             Value::I32(4),
         ])];
+        // SAFETY: `call` was built for norm1's types; no pointers.
         g.bench_function("call", |bn| {
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
