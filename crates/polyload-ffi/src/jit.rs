@@ -13,29 +13,33 @@
 //! call itself with every argument already in its register.
 //!
 //! # What the generated code does
-//! `extern "C" fn(args: *const Value, code: *const c_void, fields: *mut
-//! MaybeUninit<Value>) -> Word`, System V AMD64 calling convention:
-//! 1. For each argument (element `i` of the slice `args`): a scalar is read
-//!    by its kind's helper ([`helpers`]), which returns the register image
-//!    and whether the `Value` had the kind. A struct's fields come from
-//!    [`helpers::struct_fields`] (null when the value is not a struct of
-//!    that many fields: the marshaller returns at once); each field is read
-//!    by its kind's helper, masked to its width, shifted to its place and
-//!    ORed into its eightbyte (psABI §3.2.3).
-//! 2. If any value had the wrong kind, it returns `ok = 0` without calling:
-//!    [`Call`](crate::Call) then finds the argument to blame with the
-//!    generic checks (errors are rare; their path need not be fast).
+//! `extern "C" fn(args: *const Value, nargs: usize, code: *const c_void)
+//! -> Out`, System V AMD64 calling convention:
+//! 1. It checks `nargs`. For each argument (element `i` of `args`): a
+//!    scalar is read by its kind's helper ([`helpers`]), which returns the
+//!    register image and whether the `Value` had the kind. A struct's
+//!    fields (an array's elements) come from `struct_fields`
+//!    (`array_elems`), null when the value is not an aggregate of that
+//!    length; each scalar inside, at any depth, is read by its kind's
+//!    helper, masked to its width, shifted to its place and ORed into its
+//!    eightbyte (psABI §3.2.3).
+//! 2. If the count or any kind was wrong, it returns an `Out` that
+//!    [`is_refused`](Out::is_refused) without calling: [`Call`](crate::Call)
+//!    then finds the argument to blame with [`Value::check`] (errors are
+//!    rare; their path need not be fast).
 //! 3. It calls `code` through a cranelift signature mirroring the
 //!    [`StubPlan`]'s register assignment: INTEGER words as `i64`
 //!    parameters, SSE words as `f64`, stack words as trailing `i64`s after
 //!    all 6 + 8 registers (cranelift assigns System V registers per class,
 //!    in order, as C does). A struct returned in memory gets a stack slot
 //!    whose address is the hidden first INTEGER argument.
-//! 4. A scalar result comes back in `Word::bits`; a struct's fields are
-//!    written to `fields` (an allocation made by the caller) by the kinds'
-//!    writer helpers, read from the returned `rax`/`rdx`/`xmm0`/`xmm1`
-//!    (cranelift returns results per class in the same registers C does)
-//!    or from the memory slot.
+//! 4. A scalar result comes back as the `Out`'s word and kind; a struct's
+//!    fields are written by the kinds' writer helpers into a new
+//!    allocation (`alloc_values`; nested structs and arrays each get
+//!    their own, wrapped by `put_struct`/`put_array`), read from the
+//!    returned `rax`/`rdx`/`xmm0`/`xmm1` (cranelift returns results per
+//!    class in the same registers C does) or from the memory slot; the
+//!    `Out` carries the allocation and the field count.
 //!
 //! # Why helpers and not loads
 //! [`Value`]'s layout is Rust's and unspecified: where its tag lives and
@@ -115,10 +119,11 @@ impl Drop for Marshaller {
 }
 
 impl Marshaller {
-    /// Compiles the marshaller for `plan`, or `None` when the plan is not
-    /// one marshallers cover (a [direct](StubPlan::direct) plan with a
-    /// struct argument or return) or cranelift cannot compile for this host:
-    /// the call then takes the generic stub path, with the same results.
+    /// Compiles the marshaller for `plan` (whose return type is `ret_ty`),
+    /// or `None` when the plan is not one marshallers cover (a plan with a
+    /// struct argument or return and no `cstr`) or cranelift cannot compile
+    /// for this host: the call then takes the generic stub path, with the
+    /// same results.
     pub(crate) fn compile(plan: &StubPlan, ret_ty: &FfiType) -> Option<Marshaller> {
         let cstr = |k: &Kind| *k == Kind::CStr;
         if plan.scalars
