@@ -1,4 +1,4 @@
-//! What the out-of-line part of [`Call::call`] returns: a result in two
+//! What the out-of-line part of [`Call::call`](super::Call::call) returns: a result in two
 //! registers, from which the inlined caller builds the [`Value`].
 //!
 //! A `Result<Value, FfiError>` is returned through memory. Written by the
