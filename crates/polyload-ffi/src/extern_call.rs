@@ -419,20 +419,19 @@ impl Call {
         // SAFETY: the caller's contract is `call_direct`'s and `call_out`'s;
         // `finish` gets the slot they write to.
         unsafe {
-            let out = match &self.engine {
-                // Structs by value go straight to their stub path.
-                Engine::Stub(plan) if self.jit.is_some() || (plan.direct && !plan.scalars) => {
-                    match &self.jit {
-                        Some(m) => {
-                            let out = m.call(args, self.code);
-                            if out.is_refused() {
-                                self.refused(plan, args, &mut slot)
-                            } else {
-                                out
-                            }
-                        }
-                        None => self.call_direct::<false>(plan, args, None, &mut slot),
+            let out = match (&self.jit, &self.engine) {
+                // Structs by value: their compiled marshaller, else
+                // straight to their stub path.
+                (Some(m), _) => {
+                    let out = m.call(args, self.code);
+                    if out.is_refused() {
+                        self.refused(args, &mut slot)
+                    } else {
+                        out
                     }
+                }
+                (None, Engine::Stub(plan)) if plan.direct && !plan.scalars => {
+                    self.call_direct::<false>(plan, args, None, &mut slot)
                 }
                 _ => self.call_out(args, &mut slot),
             };
@@ -441,8 +440,9 @@ impl Call {
     }
 
     /// [`call`](Self::call) up to its result, returned in two registers
-    /// (see [`out`]) or written to `slot`, for every plan but the direct
-    /// ones with structs (which `call` hands to `call_direct`).
+    /// (see [`out`]) or written to `slot`, for calls without a marshaller
+    /// other than direct plans with structs (which `call` hands to
+    /// `call_direct`).
     ///
     /// # Safety
     /// As [`call`](Self::call).
@@ -473,7 +473,7 @@ impl Call {
             }
             // SAFETY: the caller's contract is `call_marshalled`'s; the
             // count was checked. (Direct plans with structs never get here:
-            // `call` hands them to `call_direct`.)
+            // `call` hands them to their marshaller or `call_direct`.)
             Engine::Stub(plan) => Out::in_slot(slot, unsafe { self.call_marshalled(plan, args) }),
             // SAFETY: the caller's contract is `call_libffi`'s; the count
             // was checked.
@@ -538,10 +538,7 @@ impl Call {
     /// As [`call`](Self::call); the argument count was checked.
     #[inline(never)]
     unsafe fn call_libffi(&self, args: &[Value]) -> Result<Value, FfiError> {
-        for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
-            v.check(ty)
-                .map_err(|source| FfiError::BadArgument { index: i, source })?;
-        }
+        self.check_kinds(args)?;
         let mut keep = Keep::default();
         // SAFETY: argument kinds were checked; the rest is the caller's
         // contract.
@@ -622,6 +619,16 @@ impl Call {
                 expected: self.declared.len(),
                 got,
             });
+        }
+        Ok(())
+    }
+
+    /// Checks every argument against its declared type ([`Value::check`]);
+    /// the count was checked.
+    fn check_kinds(&self, args: &[Value]) -> Result<(), FfiError> {
+        for (i, (ty, v)) in self.declared.iter().zip(args).enumerate() {
+            v.check(ty)
+                .map_err(|source| FfiError::BadArgument { index: i, source })?;
         }
         Ok(())
     }

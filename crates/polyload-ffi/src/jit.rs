@@ -125,13 +125,12 @@ impl Marshaller {
     /// for this host: the call then takes the generic stub path, with the
     /// same results.
     pub(crate) fn compile(plan: &StubPlan, ret_ty: &FfiType) -> Option<Marshaller> {
-        let cstr = |k: &Kind| *k == Kind::CStr;
         if plan.scalars
-            || matches!(plan.ret, Ret::Scalar(k) if cstr(&k))
+            || plan.ret == Ret::Scalar(Kind::CStr)
             || plan
                 .args
                 .iter()
-                .any(|a| matches!(a, Arg::Scalar(k, _) if cstr(k)))
+                .any(|a| matches!(a, Arg::Scalar(Kind::CStr, _)))
         {
             return None;
         }
@@ -205,14 +204,52 @@ enum Source<'a> {
     Memory(ClifValue),
 }
 
+/// A struct's fields or an array's elements, as `Value`s see them.
+struct Aggregate<'t> {
+    /// Each element's type and byte offset in the outermost struct (C
+    /// layout).
+    elems: Vec<(&'t FfiType, usize)>,
+    /// The helper giving a `Value` of this aggregate's elements
+    /// (`struct_fields` or `array_elems`).
+    open: *const u8,
+    /// The helper making a `Value` of it from its elements (`put_struct`
+    /// or `put_array`).
+    wrap: *const u8,
+}
+
+/// The aggregate `ty` placed `base` bytes into the outermost struct;
+/// `None` for a scalar.
+fn aggregate(ty: &FfiType, base: usize) -> Option<Aggregate<'_>> {
+    Some(match ty {
+        FfiType::Struct(fields) => Aggregate {
+            elems: fields
+                .iter()
+                .zip(FieldOffsets::new(fields).map(|o| base + o))
+                .collect(),
+            open: helpers::struct_fields as *const u8,
+            wrap: helpers::put_struct as *const u8,
+        },
+        FfiType::Array(elem, n) => {
+            let size = elem.layout().size;
+            Aggregate {
+                elems: (0..*n).map(|i| (&**elem, base + i * size)).collect(),
+                open: helpers::array_elems as *const u8,
+                wrap: helpers::put_array as *const u8,
+            }
+        }
+        _ => return None,
+    })
+}
+
 /// Bytes between consecutive `Value`s of a slice.
 const VALUE_SIZE: i64 = size_of::<Value>() as i64;
 
 /// The code generator for one marshaller.
 struct Gen<'a> {
     b: FunctionBuilder<'a>,
-    /// Signatures of the helpers: reader, writer, `struct_fields`,
-    /// `alloc_values`.
+    /// Signatures of the helpers: scalar reader, scalar writer,
+    /// `struct_fields`/`array_elems`, `alloc_values`,
+    /// `put_struct`/`put_array`.
     get_sig: SigRef,
     put_sig: SigRef,
     fields_sig: SigRef,
@@ -291,7 +328,8 @@ impl<'a> Gen<'a> {
                     words[usize::from(*word)] = Some(r[0]);
                 }
                 Arg::Struct(st) => {
-                    ok = self.read_aggregate(v, &st.ty, 0, &st.words, &mut words, ok)?;
+                    let agg = aggregate(&st.ty, 0)?;
+                    ok = self.read_aggregate(v, agg, &st.words, &mut words, ok)?;
                 }
             }
         }
@@ -387,13 +425,13 @@ impl<'a> Gen<'a> {
                 self.b.ins().return_(&[results[0], tag]);
             }
             (Ret::Void, _) => self.ret(0, Out::VOID),
-            (Ret::Pair(..) | Ret::Memory, FfiType::Struct(fields)) => {
-                let top = fields.iter().zip(FieldOffsets::new(fields)).collect();
-                let buf = self.write_fields(top, &source)?;
+            (Ret::Pair(..) | Ret::Memory, FfiType::Struct(_)) => {
+                let fields = aggregate(ret_ty, 0)?.elems;
                 let tag = self
                     .b
                     .ins()
                     .iconst(i64, (Out::STRUCT + fields.len()) as i64);
+                let buf = self.write_fields(fields, &source)?;
                 self.b.ins().return_(&[buf, tag]);
             }
             _ => return None,
@@ -402,50 +440,32 @@ impl<'a> Gen<'a> {
         Some(())
     }
 
-    /// Reads the aggregate (struct or array) `Value` at `v` of type `ty`,
-    /// which starts `base` bytes into an argument whose eightbyte `n` goes
-    /// to word `places[n]`: each scalar is checked (ANDed into the returned
-    /// `ok`), masked to its width, shifted to its place and ORed into its
-    /// word. A value that is not an aggregate of this length branches to
-    /// `fail`.
+    /// Reads the aggregate `Value` at `v` into the words of an argument
+    /// whose eightbyte `n` goes to word `places[n]`: each scalar inside, at
+    /// any depth, is checked (ANDed into the returned `ok`), masked to its
+    /// width, shifted to its place and ORed into its word. A value that is
+    /// not an aggregate of this length branches to `fail`.
     fn read_aggregate(
         &mut self,
         v: ClifValue,
-        ty: &FfiType,
-        base: usize,
+        agg: Aggregate<'_>,
         places: &[u8],
         words: &mut [Option<ClifValue>; WORDS],
         mut ok: ClifValue,
     ) -> Option<ClifValue> {
-        let (elems, len, helper): (Vec<(&FfiType, usize)>, usize, *const u8) = match ty {
-            FfiType::Struct(fields) => (
-                fields.iter().zip(FieldOffsets::new(fields)).collect(),
-                fields.len(),
-                helpers::struct_fields as *const u8,
-            ),
-            FfiType::Array(elem, n) => {
-                let size = elem.layout().size;
-                (
-                    (0..*n).map(|i| (&**elem, i * size)).collect(),
-                    *n,
-                    helpers::array_elems as *const u8,
-                )
-            }
-            _ => return None,
-        };
-        let n = self.b.ins().iconst(types::I64, len as i64);
-        let ep = self.helper(self.fields_sig, helper, &[v, n])[0];
+        let n = self.b.ins().iconst(types::I64, agg.elems.len() as i64);
+        let ep = self.helper(self.fields_sig, agg.open, &[v, n])[0];
         let next = self.b.create_block();
         self.b.ins().brif(ep, next, &[], self.fail, &[]);
         self.b.switch_to_block(next);
         self.b.seal_block(next);
-        for (j, (ty, off)) in elems.into_iter().enumerate() {
+        for (j, (ty, off)) in agg.elems.into_iter().enumerate() {
             let ev = self.b.ins().iadd_imm_s(ep, j as i64 * VALUE_SIZE);
-            let off = base + off;
-            let Some(k) = Kind::of(ty) else {
-                ok = self.read_aggregate(ev, ty, off, places, words, ok)?;
+            if let Some(inner) = aggregate(ty, off) {
+                ok = self.read_aggregate(ev, inner, places, words, ok)?;
                 continue;
-            };
+            }
+            let k = Kind::of(ty)?;
             let r = self.helper(self.get_sig, helpers::getter(k)?, &[ev]);
             ok = self.b.ins().band(ok, r[1]);
             let mut bits = r[0];
@@ -481,43 +501,26 @@ impl<'a> Gen<'a> {
         let buf = self.helper(self.alloc_sig, helpers::alloc_values as *const u8, &[size])[0];
         for (j, (ty, off)) in elems.into_iter().enumerate() {
             let dst = self.b.ins().iadd_imm_s(buf, j as i64 * VALUE_SIZE);
-            let (p, put, n) = match ty {
-                FfiType::Struct(fields) => {
-                    let inner = fields
-                        .iter()
-                        .zip(FieldOffsets::new(fields).map(|o| o + off))
-                        .collect();
-                    let p = self.write_fields(inner, source)?;
-                    (p, helpers::put_struct as *const u8, fields.len())
-                }
-                FfiType::Array(elem, n) => {
-                    let size = elem.layout().size;
-                    let p = self.write_fields(
-                        (0..*n).map(|i| (&**elem, off + i * size)).collect(),
-                        source,
-                    )?;
-                    (p, helpers::put_array as *const u8, *n)
-                }
-                t => {
-                    let k = Kind::of(t)?;
-                    let w = match *source {
-                        Source::Memory(addr) => self.load_field(k, addr, i32::try_from(off).ok()?),
-                        Source::Words(words) => {
-                            let w = *words.get(off / 8)?;
-                            let shift = (off % 8) * 8;
-                            if shift == 0 {
-                                w
-                            } else {
-                                self.b.ins().ushr_imm_s(w, shift as i64)
-                            }
-                        }
-                    };
-                    self.helper(self.put_sig, helpers::putter(k)?, &[dst, w]);
-                    continue;
+            if let Some(inner) = aggregate(ty, off) {
+                let n = self.b.ins().iconst(types::I64, inner.elems.len() as i64);
+                let p = self.write_fields(inner.elems, source)?;
+                self.helper(self.put_agg_sig, inner.wrap, &[dst, p, n]);
+                continue;
+            }
+            let k = Kind::of(ty)?;
+            let w = match *source {
+                Source::Memory(addr) => self.load_field(k, addr, i32::try_from(off).ok()?),
+                Source::Words(words) => {
+                    let w = *words.get(off / 8)?;
+                    let shift = (off % 8) * 8;
+                    if shift == 0 {
+                        w
+                    } else {
+                        self.b.ins().ushr_imm_s(w, shift as i64)
+                    }
                 }
             };
-            let n = self.b.ins().iconst(types::I64, n as i64);
-            self.helper(self.put_agg_sig, put, &[dst, p, n]);
+            self.helper(self.put_sig, helpers::putter(k)?, &[dst, w]);
         }
         Some(buf)
     }

@@ -97,34 +97,21 @@ impl Call {
     }
 
     /// The error, written to `slot`, for arguments a compiled marshaller
-    /// refused (it only says that the count or a kind was wrong): the
-    /// count, or the first argument of a direct plan that does not fit its
-    /// type.
+    /// refused (it only says that the count or a kind was wrong), found by
+    /// the same checks as the libffi path.
     #[cold]
     #[inline(never)]
-    pub(super) fn refused(&self, plan: &StubPlan, args: &[Value], slot: &mut Slot) -> Out {
-        Out::in_slot(slot, Err(self.refusal(plan, args)))
-    }
-
-    fn refusal(&self, plan: &StubPlan, args: &[Value]) -> FfiError {
-        if let Err(e) = self.check_count(args.len()) {
-            return e;
-        }
-        for (i, (a, v)) in plan.args.iter().zip(args).enumerate() {
-            let fits = match a {
-                Arg::Scalar(k, _) => k.bits_from_value(v).is_some(),
-                Arg::Struct(st) => v.check(&st.ty).is_ok(),
-            };
-            if !fits {
-                return self.bad_argument(i, v);
-            }
-        }
-        FfiError::Unsupported {
-            what: format!(
-                "arguments of `{}` refused by its marshaller but accepted by the checks (a polyload bug)",
-                self.signature
-            ),
-        }
+    pub(super) fn refused(&self, args: &[Value], slot: &mut Slot) -> Out {
+        let err = match self.check_count(args.len()).and_then(|()| self.check_kinds(args)) {
+            Err(e) => e,
+            Ok(()) => FfiError::Unsupported {
+                what: format!(
+                    "arguments of `{}` refused by its marshaller but accepted by the checks (a polyload bug)",
+                    self.signature
+                ),
+            },
+        };
+        Out::in_slot(slot, Err(err))
     }
 
     /// The stub path for plans with flat struct arguments or returns and no
