@@ -12,6 +12,9 @@
  * Strings and buffers cross as pointer + length, by value. A str/bytes/json
  * returned by a bundle function is owned by the caller and must be allocated
  * with host->alloc. A function that fails calls host->set_error and returns 0.
+ *
+ * ABI history: 1.0 the first host table; 1.1 appends host->enter and
+ * host->leave (threads a bundle starts itself, see polyload_slot_get).
  */
 #ifndef POLYLOAD_H
 #define POLYLOAD_H
@@ -25,7 +28,7 @@ extern "C" {
 #endif
 
 #define POLYLOAD_ABI_MAJOR 1
-#define POLYLOAD_ABI_MINOR 0
+#define POLYLOAD_ABI_MINOR 1
 #define POLYLOAD_ABI_VERSION_PACKED \
     ((uint32_t)(((uint32_t)POLYLOAD_ABI_MAJOR << 16) | (uint32_t)POLYLOAD_ABI_MINOR))
 
@@ -78,7 +81,15 @@ typedef struct PolyloadHost {
     void *(*alloc)(size_t size, size_t align);
     void (*free)(void *ptr, size_t size, size_t align);
     void (*set_error)(PolyloadStr message);
+    /* ABI 1.1: see "Threads a bundle starts itself" below. */
+    void (*enter)(void);
+    int32_t (*leave)(void);
 } PolyloadHost;
+
+/* Whether the host table has `field` (fields are appended; a host of an older
+ * minor version has a shorter table). */
+#define POLYLOAD_HOST_HAS(host, field) \
+    ((host)->size >= offsetof(PolyloadHost, field) + sizeof((host)->field))
 
 /* A PolyloadStr viewing a NUL-terminated C string (no copy). */
 static inline PolyloadStr polyload_str(const char *s) {
@@ -90,7 +101,24 @@ static inline PolyloadStr polyload_str(const char *s) {
 
 /* The current code of a definition, or NULL while its bundle is not loaded
  * or does not define it. Call the result right away: do not keep it past the
- * current call, since a reload may retire it. */
+ * current call, since a reload may retire it.
+ *
+ * The rule: a code pointer (from here, or a bundle's own function reached
+ * through one) is valid only while the thread is inside a polyload call.
+ * Code the host called is inside one until it returns. A thread the bundle
+ * started itself is not: it brackets each use with host->enter() and
+ * host->leave() (ABI 1.1), e.g.
+ *
+ *     host->enter();
+ *     int64_t (*f)(int64_t) = (int64_t (*)(int64_t))polyload_slot_get(slot);
+ *     if (f) r = f(x);
+ *     host->leave();
+ *
+ * While any thread is entered, nothing retired since is unmapped, the
+ * bundle's own library included; leave as often as the thread can (it is a
+ * quiescent state). A library that starts threads stops and joins them
+ * before it is unloaded (e.g. in a function marked
+ * __attribute__((destructor)), which runs once the host unmaps it). */
 static inline const void *polyload_slot_get(const PolyloadSlot *slot) {
     const PolyloadCodeTable *table = __atomic_load_n(slot->cell, __ATOMIC_ACQUIRE);
     if (table == NULL || slot->index >= table->len) {

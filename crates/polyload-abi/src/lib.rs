@@ -48,7 +48,10 @@ use core::fmt;
 ///
 /// Bump the minor version when fields are appended to [`PolyloadHost`];
 /// bump the major version on any incompatible change.
-pub const POLYLOAD_ABI_VERSION: AbiVersion = AbiVersion::new(1, 0);
+///
+/// History: 1.0 the first table; 1.1 appends [`PolyloadHost::enter`] and
+/// [`PolyloadHost::leave`] (threads a bundle starts itself).
+pub const POLYLOAD_ABI_VERSION: AbiVersion = AbiVersion::new(1, 1);
 
 /// Name of the symbol every native bundle exports to report its ABI version.
 pub const ABI_VERSION_SYMBOL: &str = "polyload_abi_version";
@@ -310,12 +313,18 @@ pub type AllocFn = unsafe extern "C" fn(size: usize, align: usize) -> *mut c_voi
 pub type FreeFn = unsafe extern "C" fn(ptr: *mut c_void, size: usize, align: usize);
 /// `set_error` entry of the host table. See [`PolyloadHost::set_error`].
 pub type SetErrorFn = unsafe extern "C" fn(message: PolyloadStr);
+/// `enter` entry of the host table (ABI 1.1). See [`PolyloadHost::enter`].
+pub type EnterFn = unsafe extern "C" fn();
+/// `leave` entry of the host table (ABI 1.1). See [`PolyloadHost::leave`].
+pub type LeaveFn = unsafe extern "C" fn() -> i32;
 
 /// The services a host offers its bundles, passed to `polyload_bundle_init`.
 ///
 /// The table is append-only: a bundle must check `size` before reading a
-/// field added after ABI 1.0 (none yet). Every function is thread-safe unless
-/// noted, and none of them unwinds.
+/// field added after ABI 1.0 ([`enter`](Self::enter) and
+/// [`leave`](Self::leave), ABI 1.1; `POLYLOAD_HOST_HAS(host, enter)` in the
+/// header), unless it requires that ABI version. Every function is
+/// thread-safe unless noted, and none of them unwinds.
 #[repr(C)]
 pub struct PolyloadHost {
     /// `sizeof(PolyloadHost)` as built by the host; fields past it are absent.
@@ -343,6 +352,19 @@ pub struct PolyloadHost {
     /// Sets the calling thread's error message. The host turns it into an
     /// error value when the current call (or init) returns.
     pub set_error: SetErrorFn,
+    /// (ABI 1.1) Marks the calling thread as inside a polyload call, as a
+    /// host call does for the code it reaches. A thread the bundle started
+    /// itself runs outside any host call, so nothing keeps code it reaches
+    /// through `polyload_slot_get` mapped: it brackets each use with
+    /// `enter()` ... `leave()`. Calls nest. While a thread is entered, no
+    /// bundle version retired since is unmapped (its own library included),
+    /// so a long-running thread leaves at points where it holds no code
+    /// pointer, as often as it can (quiescent states).
+    pub enter: EnterFn,
+    /// (ABI 1.1) Ends the innermost `enter()` on this thread. Returns
+    /// `POLYLOAD_OK`, or `POLYLOAD_ERR_INVALID` (and does nothing) when the
+    /// thread is not inside a call.
+    pub leave: LeaveFn,
 }
 
 #[cfg(test)]

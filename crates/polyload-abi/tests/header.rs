@@ -24,7 +24,7 @@ int main(void) {
     S(PolyloadSlot) O(PolyloadSlot, cell) O(PolyloadSlot, index)
     S(PolyloadHost) O(PolyloadHost, size) O(PolyloadHost, abi_version) O(PolyloadHost, define)
     O(PolyloadHost, lookup) O(PolyloadHost, log) O(PolyloadHost, alloc) O(PolyloadHost, free)
-    O(PolyloadHost, set_error)
+    O(PolyloadHost, set_error) O(PolyloadHost, enter) O(PolyloadHost, leave)
     printf("version %u\n", POLYLOAD_ABI_VERSION_PACKED);
     printf("status %d %d %d %d %d\n", POLYLOAD_OK, POLYLOAD_ERR, POLYLOAD_ERR_INVALID,
            POLYLOAD_ERR_DUPLICATE, POLYLOAD_ERR_NOT_FOUND);
@@ -91,6 +91,8 @@ fn header_matches_rust_layout() {
         + &o!(PolyloadHost, alloc)
         + &o!(PolyloadHost, free));
     want += &o!(PolyloadHost, set_error);
+    want += &o!(PolyloadHost, enter);
+    want += &o!(PolyloadHost, leave);
     want += &format!("version {}\n", POLYLOAD_ABI_VERSION.packed());
     want += &format!(
         "status {} {} {} {} {}\n",

@@ -167,7 +167,7 @@ pub const BUILD_INFO: &str = concat!(
     env!("POLYLOAD_GUEST_TARGET"),
     "\nprofile=",
     env!("POLYLOAD_GUEST_PROFILE"),
-    "\nabi=1.0\nguest=",
+    "\nabi=1.1\nguest=",
     env!("CARGO_PKG_VERSION"),
     "\n"
 );
@@ -176,7 +176,7 @@ pub const BUILD_INFO: &str = concat!(
 // it equal to the ABI version the crate is built against.
 const _: () = {
     let v = polyload_abi::POLYLOAD_ABI_VERSION;
-    assert!(v.major == 1 && v.minor == 0, "update `abi=` in BUILD_INFO");
+    assert!(v.major == 1 && v.minor == 1, "update `abi=` in BUILD_INFO");
 };
 
 #[cfg(test)]

@@ -220,7 +220,7 @@ fn es_module_imports_memory_source_reload_unload() {
     rt.load_manifest(m.clone(), BundleSource::Code(code.into()))
         .unwrap();
     assert_eq!(rt.call("mods.v", &[]).unwrap(), Value::from("mem-esm"));
-    rt.unload("mods", false).unwrap();
+    rt.unload("mods").unwrap();
     assert!(matches!(rt.call("mods.v", &[]), Err(Error::Stale { .. })));
     rt.load_manifest(
         m.clone(),

@@ -192,7 +192,7 @@ fn require_own_modules_and_memory_source() {
         rt.call("mem.twice", &[Value::I64(21)]).unwrap(),
         Value::I64(42)
     );
-    rt.unload("mem", false).unwrap();
+    rt.unload("mem").unwrap();
     assert!(matches!(
         rt.call("mem.twice", &[Value::I64(1)]),
         Err(Error::Stale { .. })
@@ -474,7 +474,7 @@ return M
     unsafe { polyload_ffi::alloc::polyload_free(out.ptr as *mut _, out.len, 1) };
 
     // After unloading, the value path reports a stale handle too.
-    rt.unload("typed", false).unwrap();
+    rt.unload("typed").unwrap();
     assert!(matches!(
         scale.call((1.0, 1, false)),
         Err(Error::Stale { .. })
@@ -618,6 +618,6 @@ return M
         h.join().unwrap();
     }
     // Unloading drops the state (under the VM lock) while other bundles run.
-    rt.unload("p", false).unwrap();
+    rt.unload("p").unwrap();
     assert!(rt.call("p.add", &[Value::I64(1), Value::I64(2)]).is_err());
 }

@@ -234,7 +234,7 @@ fn memory_source_reload_and_unload() {
     )
     .unwrap();
     assert_eq!(rt.call("mem.v", &[]).unwrap(), Value::I64(7));
-    rt.unload("mem", false).unwrap();
+    rt.unload("mem").unwrap();
     assert!(matches!(rt.call("mem.v", &[]), Err(Error::Stale { .. })));
     rt.load_manifest(
         m.clone(),

@@ -309,17 +309,34 @@ impl<F: CFunction> Function<F> {
     /// guest reported an error (then the returned value is discarded).
     #[inline]
     pub fn call(&self, args: F::Args) -> Result<F::Ret> {
-        let guard = CallGuard::enter();
+        self.call_inside(CallGuard::enter(), args)
+    }
+
+    /// Calls the newest version of the definition inside `scope` (see
+    /// [`Runtime::enter`](crate::Runtime::enter)): the scope already marks
+    /// the thread as inside a call, so this skips [`call`](Self::call)'s
+    /// bookkeeping.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    #[inline]
+    pub fn call_in(&self, scope: &Scope<'_>, args: F::Args) -> Result<F::Ret> {
+        self.call_inside(scope, args)
+    }
+
+    #[inline(always)]
+    fn call_inside(&self, inside: impl Inside, args: F::Args) -> Result<F::Ret> {
         // SAFETY: `cell` is kept alive by `self.slot`; the handle was made
-        // for a published definition; the guard is held across every use of
-        // the table, its entries and its code.
+        // for a published definition; `inside` (a guard, or a scope that
+        // holds one) keeps the thread inside a call across every use of the
+        // table, its entries and its code.
         let table = unsafe { table_at_published(&*self.cell) };
         if F::BY_VALUE && table.dynamic {
             if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
                 // A VM definition: straight to its value entry, skipping the
                 // C entry point's trampoline and conversions.
                 let r = F::invoke_dynamic(&**f, args);
-                drop(guard);
+                inside.leave();
                 return match r {
                     Ok(Some(v)) => Ok(v),
                     Ok(None) => Err(self.wrong_return()),
@@ -329,7 +346,7 @@ impl<F: CFunction> Function<F> {
         }
         let code = table.code_at(self.index);
         if code.is_null() {
-            drop(guard);
+            inside.leave();
             return Err(self.stale());
         }
         // SAFETY: the slot's code was checked against `F`'s signature when the
@@ -337,7 +354,7 @@ impl<F: CFunction> Function<F> {
         // a new index, so this index only ever holds code of this type. The
         // guard keeps the code mapped during the call.
         let r = unsafe { F::invoke(code, args) };
-        if guard.exit_with_error_flag() {
+        if inside.leave_take_error() {
             return Err(self.guest_error());
         }
         Ok(r)
@@ -378,5 +395,129 @@ impl<F: CFunction> Function<F> {
             message: host::take_message(),
             traceback: None,
         }
+    }
+}
+
+/// What keeps a typed call inside the reclaimer's read side: its own
+/// [`CallGuard`], or a [`Scope`] that holds one for many calls.
+trait Inside {
+    /// Ends this call's part (a guard leaves; a scope stays).
+    fn leave(self);
+    /// As [`leave`](Inside::leave), and takes the guest-error flag.
+    fn leave_take_error(self) -> bool;
+}
+
+impl Inside for CallGuard {
+    #[inline(always)]
+    fn leave(self) {}
+    #[inline(always)]
+    fn leave_take_error(self) -> bool {
+        self.exit_with_error_flag()
+    }
+}
+
+impl Inside for &Scope<'_> {
+    #[inline(always)]
+    fn leave(self) {}
+    #[inline(always)]
+    fn leave_take_error(self) -> bool {
+        self.guard.take_error_flag()
+    }
+}
+
+/// A stretch of code during which the current thread counts as inside a
+/// polyload call, so typed calls made with [`Function::call_in`] skip the
+/// per-call bookkeeping (for hot loops).
+///
+/// Made by [`Runtime::enter`](crate::Runtime::enter), which lends it to a
+/// closure: it cannot leave that closure, and it is neither `Send` nor
+/// `Sync`, so it cannot reach another thread. While a scope is open, code
+/// that a reload or unload retires stays mapped (retired versions are freed
+/// once the scope ends), so keep scopes short: one loop, not a whole
+/// program.
+///
+/// ```
+/// # fn main() -> polyload::Result<()> {
+/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+/// let rt = polyload::Runtime::new()?;
+/// rt.load_bundle("examples/bundles/hello")?;
+/// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
+/// let sum = rt.enter(|scope| {
+///     (0..1000).try_fold(0, |acc, i| add.call_in(scope, (acc, i)))
+/// })?;
+/// assert_eq!(sum, 499_500);
+/// # Ok(()) }
+/// ```
+pub struct Scope<'a> {
+    guard: CallGuard,
+    _runtime: PhantomData<&'a ()>,
+}
+
+impl std::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+impl Scope<'_> {
+    pub(crate) fn run<R>(f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let scope = Scope {
+            guard: CallGuard::enter(),
+            _runtime: PhantomData,
+        };
+        f(&scope)
+    }
+}
+
+/// A dynamic handle to a definition: resolved by name once, called with
+/// [`Value`]s converted by the definition's signature; follows reloads and
+/// answers [`Error::Stale`] once its bundle is unloaded (or its runtime
+/// dropped). Made by [`Runtime::dynamic`](crate::Runtime::dynamic).
+///
+/// ```
+/// # fn main() -> polyload::Result<()> {
+/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+/// let rt = polyload::Runtime::new()?;
+/// rt.load_bundle("examples/bundles/hello")?;
+/// use polyload::Value;
+/// let add = rt.dynamic("hello.add")?;
+/// assert_eq!(add.call(&[Value::I64(2), Value::I64(-44)])?, Value::I64(-42));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DynamicFunction {
+    slot: Slot,
+    name: Box<str>,
+}
+
+impl std::fmt::Debug for DynamicFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamicFunction")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl DynamicFunction {
+    pub(crate) fn new(slot: Slot, name: &str) -> Self {
+        Self {
+            slot,
+            name: name.into(),
+        }
+    }
+
+    /// The qualified name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls the newest version of the definition with `args`.
+    ///
+    /// # Errors
+    /// [`Error::Stale`] if its bundle is not loaded; [`Error::Call`] for
+    /// arguments that do not fit the signature (numbered from 1);
+    /// [`Error::Guest`] if the guest reported an error.
+    pub fn call(&self, args: &[Value]) -> Result<Value> {
+        crate::namespace::call_slot(&self.slot, &self.name, args)
     }
 }

@@ -228,6 +228,22 @@ unsafe extern "C" fn host_set_error(message: PolyloadStr) {
     });
 }
 
+/// `enter` (ABI 1.1): see `PolyloadHost::enter`.
+unsafe extern "C" fn host_enter() {
+    // Nothing here can panic but an allocation failure on first use
+    // (registration), which aborts rather than unwinds.
+    reclaim::enter_unguarded();
+}
+
+/// `leave` (ABI 1.1): see `PolyloadHost::leave`.
+unsafe extern "C" fn host_leave() -> i32 {
+    if reclaim::leave_unguarded() {
+        POLYLOAD_OK
+    } else {
+        POLYLOAD_ERR_INVALID
+    }
+}
+
 /// The table every native bundle receives.
 pub(crate) static HOST: PolyloadHost = PolyloadHost {
     size: std::mem::size_of::<PolyloadHost>(),
@@ -238,4 +254,6 @@ pub(crate) static HOST: PolyloadHost = PolyloadHost {
     alloc: polyload_ffi::alloc::polyload_alloc,
     free: polyload_ffi::alloc::polyload_free,
     set_error: host_set_error,
+    enter: host_enter,
+    leave: host_leave,
 };

@@ -62,7 +62,7 @@ mod runtime;
 pub mod watch;
 
 pub use error::{Error, Result};
-pub use function::{CFunction, CReturn, CType, Function};
+pub use function::{CFunction, CReturn, CType, DynamicFunction, Function, Scope};
 pub use loader::{
     vm_lock, BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language,
     LoadContext, LoadedBundle, VmGuard,

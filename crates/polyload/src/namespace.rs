@@ -18,6 +18,7 @@ use crate::reclaim::{CallGuard, Reclaimer};
 use crate::{Error, Result};
 use polyload_abi::{PolyloadCodeTable, PolyloadSlot};
 use polyload_ffi::{Call, Signature, Value};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
@@ -114,6 +115,30 @@ unsafe impl Send for CodeTable {}
 unsafe impl Sync for CodeTable {}
 
 impl CodeTable {
+    /// A boxed table, leaked to a raw pointer for a cell; its C header
+    /// points at its own code array.
+    fn new(
+        generation: u64,
+        code: Box<[*const c_void]>,
+        entries: Box<[Option<Entry>]>,
+        dynamic: bool,
+        dead: bool,
+    ) -> *mut CodeTable {
+        let mut table = Box::new(CodeTable {
+            header: PolyloadCodeTable {
+                generation,
+                len: code.len(),
+                code: std::ptr::null(),
+            },
+            dynamic,
+            dead,
+            code,
+            entries,
+        });
+        table.header.code = table.code.as_ptr();
+        Box::into_raw(table)
+    }
+
     pub(crate) fn generation(&self) -> u64 {
         self.header.generation
     }
@@ -185,16 +210,25 @@ impl fmt::Debug for BundleCell {
     }
 }
 
-impl BundleCell {
-    fn index_of(&self, name: &str) -> usize {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = names.index.get(name) {
+impl Names {
+    /// The index of `name`, assigned on first mention.
+    fn assign(&mut self, name: &str) -> usize {
+        if let Some(i) = self.index.get(name) {
             return *i;
         }
-        let i = names.next;
-        names.next += 1;
-        names.index.insert(name.to_string(), i);
+        let i = self.next;
+        self.next += 1;
+        self.index.insert(name.to_string(), i);
         i
+    }
+}
+
+impl BundleCell {
+    fn index_of(&self, name: &str) -> usize {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .assign(name)
     }
 
     /// The current table, valid while the caller holds a [`CallGuard`].
@@ -246,9 +280,23 @@ pub struct NewDefinition {
     pub(crate) keep: Option<Box<dyn Send + Sync>>,
 }
 
+/// Qualified name -> where it is published, for lock-free lookup by name.
+///
+/// Immutable once published; rebuilt on every publish and unpublish and
+/// swapped in with one store, the old one retired through the reclaimer, so
+/// a reader needs only a [`CallGuard`] (no lock, no reference count).
+#[derive(Default)]
+struct Directory {
+    names: FxHashMap<Box<str>, (Arc<BundleCell>, usize)>,
+}
+
 /// The registry of all definitions of a runtime.
 pub struct Namespace {
     cells: RwLock<HashMap<String, Arc<BundleCell>>>,
+    /// The current [`Directory`] (never null).
+    directory: AtomicPtr<Directory>,
+    /// Serialises directory rebuilds, so the last one sees every table.
+    directory_writer: Mutex<()>,
     reclaimer: Arc<Reclaimer>,
 }
 
@@ -260,24 +308,62 @@ impl fmt::Debug for Namespace {
     }
 }
 
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // No reference to the namespace is left, so no reader either.
+        // SAFETY: created by Box::into_raw in `new`/`rebuild_directory`,
+        // owned by the namespace.
+        drop(unsafe { Box::from_raw(*self.directory.get_mut()) });
+    }
+}
+
+impl Drop for BundleCell {
+    fn drop(&mut self) {
+        let table = *self.current.get_mut();
+        if !table.is_null() {
+            // The last reference to the cell is gone: no handle reads it,
+            // and C slots pointing at it belong to bundle versions that the
+            // reclaimer freed before the namespace that held the cell.
+            // SAFETY: created by Box::into_raw in `publish`/`unpublish`.
+            drop(unsafe { Box::from_raw(table.cast::<CodeTable>()) });
+        }
+    }
+}
+
 /// Splits `bundle.function` into its two parts.
 pub(crate) fn split_name(qualified: &str) -> Option<(&str, &str)> {
     let (b, f) = qualified.split_once('.')?;
     (!b.is_empty() && !f.is_empty() && !f.contains('.')).then_some((b, f))
 }
 
+fn not_found(name: &str) -> Error {
+    Error::NotFound {
+        name: name.to_string(),
+    }
+}
+
 impl Namespace {
     pub(crate) fn new(reclaimer: Arc<Reclaimer>) -> Self {
         Self {
             cells: RwLock::new(HashMap::new()),
+            directory: AtomicPtr::new(Box::into_raw(Box::default())),
+            directory_writer: Mutex::new(()),
             reclaimer,
         }
     }
 
+    fn existing_cell(&self, id: &str) -> Option<Arc<BundleCell>> {
+        self.cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
     /// The cell of bundle `id`, created (unloaded) on first mention.
     pub(crate) fn cell(&self, id: &str) -> Arc<BundleCell> {
-        if let Some(c) = self.cells.read().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return c.clone();
+        if let Some(c) = self.existing_cell(id) {
+            return c;
         }
         self.cells
             .write()
@@ -295,16 +381,41 @@ impl Namespace {
     }
 
     /// The slot for `bundle.function`, whether or not it is defined yet.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] if `qualified` is not of the form `bundle.function`.
-    pub fn slot(&self, qualified: &str) -> Result<Slot> {
-        let (b, f) = split_name(qualified).ok_or_else(|| Error::NotFound {
-            name: qualified.to_string(),
-        })?;
+    pub(crate) fn slot(&self, qualified: &str) -> Result<Slot> {
+        let (b, f) = split_name(qualified).ok_or_else(|| not_found(qualified))?;
         let cell = self.cell(b);
         let index = cell.index_of(f);
         Ok(Slot { cell, index })
+    }
+
+    /// The slot of a published definition together with its signature, read
+    /// in one step: the index and the table are read under the cell's name
+    /// lock, which [`publish`](Self::publish) holds from moving an index to
+    /// storing the table, so the signature is the one of the code at that
+    /// index (a reload that changes it moves the name to a new index).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if nothing by that name is published.
+    pub(crate) fn resolve(&self, qualified: &str) -> Result<(Slot, Signature)> {
+        let (b, f) = split_name(qualified).ok_or_else(|| not_found(qualified))?;
+        let cell = self.existing_cell(b).ok_or_else(|| not_found(qualified))?;
+        let signature = {
+            let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
+            let index = *names.index.get(f).ok_or_else(|| not_found(qualified))?;
+            let _g = CallGuard::enter();
+            let e = cell
+                .table()
+                .and_then(|t| t.entry(index))
+                .ok_or_else(|| not_found(qualified))?;
+            (index, e.signature.clone())
+        };
+        Ok((
+            Slot {
+                cell,
+                index: signature.0,
+            },
+            signature.1,
+        ))
     }
 
     /// A stable C slot for `bundle.function` (see `PolyloadHost::lookup`).
@@ -333,56 +444,43 @@ impl Namespace {
         retire_with: Option<Box<dyn Send>>,
     ) -> u64 {
         let cell = self.cell(id);
-        // A definition whose signature changed moves to a fresh index: typed
-        // handles and C slots made for the old signature go stale instead of
-        // calling code of another type.
-        let changed: Vec<String> = self
-            .signature_changes(id, &defs)
-            .into_iter()
-            .map(|(name, _, _)| name)
-            .collect();
-        if !changed.is_empty() {
+        let (prev, generation) = {
+            // Held until the new table is stored: `resolve` never pairs an
+            // index with a table of another signature.
             let mut names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
-            for name in changed {
+            // A definition whose signature changed moves to a fresh index:
+            // typed handles and C slots made for the old signature go stale
+            // instead of calling code of another type.
+            for name in changed_names(&cell, &names, &defs) {
                 let fresh = names.next;
                 names.next += 1;
                 names.index.insert(name, fresh);
             }
-        }
-        let indexed: Vec<(usize, NewDefinition)> = defs
-            .into_iter()
-            .map(|d| (cell.index_of(&d.name), d))
-            .collect();
-        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).next;
-        let mut code = vec![std::ptr::null::<c_void>(); len].into_boxed_slice();
-        let mut entries: Box<[Option<Entry>]> = (0..len).map(|_| None).collect();
-        for (i, d) in indexed {
-            code[i] = d.code.0;
-            entries[i] = Some(Entry {
-                name: format!("{id}.{}", d.name),
-                signature: d.signature,
-                invoke: d.invoke,
-                _keep: d.keep,
-            });
-        }
-        let generation = cell.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut table = Box::new(CodeTable {
-            header: PolyloadCodeTable {
-                generation,
-                len,
-                code: std::ptr::null(),
-            },
-            dynamic: entries
+            let indexed: Vec<(usize, NewDefinition)> = defs
+                .into_iter()
+                .map(|d| (names.assign(&d.name), d))
+                .collect();
+            let len = names.next;
+            let mut code = vec![std::ptr::null::<c_void>(); len].into_boxed_slice();
+            let mut entries: Box<[Option<Entry>]> = (0..len).map(|_| None).collect();
+            for (i, d) in indexed {
+                code[i] = d.code.0;
+                entries[i] = Some(Entry {
+                    name: format!("{id}.{}", d.name),
+                    signature: d.signature,
+                    invoke: d.invoke,
+                    _keep: d.keep,
+                });
+            }
+            let generation = cell.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            let dynamic = entries
                 .iter()
                 .flatten()
-                .any(|e| matches!(e.invoke, Invoke::Dynamic(_))),
-            dead: false,
-            code,
-            entries,
-        });
-        table.header.code = table.code.as_ptr();
-        let new = Box::into_raw(table);
-        let prev = cell.current.swap(new.cast(), Ordering::AcqRel);
+                .any(|e| matches!(e.invoke, Invoke::Dynamic(_)));
+            let table = CodeTable::new(generation, code, entries, dynamic, false);
+            (cell.current.swap(table.cast(), Ordering::AcqRel), generation)
+        };
+        self.rebuild_directory();
         self.retire(id, prev.cast(), retire_with);
         generation
     }
@@ -396,43 +494,72 @@ impl Namespace {
     ) -> Vec<(String, Signature, Signature)> {
         let cell = self.cell(id);
         let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
-        let _g = CallGuard::enter();
-        let Some(table) = cell.table() else {
-            return Vec::new();
-        };
-        defs.iter()
-            .filter_map(|d| {
-                let e = table.entry(*names.index.get(&d.name)?)?;
-                (e.signature != d.signature)
-                    .then(|| (d.name.clone(), e.signature.clone(), d.signature.clone()))
-            })
-            .collect()
+        signature_changes(&cell, &names, defs)
     }
 
     /// Unpublishes bundle `id`: its slots become stale. Returns whether it
     /// was published.
     pub(crate) fn unpublish(&self, id: &str, retire_with: Option<Box<dyn Send>>) -> bool {
         let cell = self.cell(id);
-        let len = cell.names.lock().unwrap_or_else(|e| e.into_inner()).next;
-        let mut dead = Box::new(CodeTable {
-            header: PolyloadCodeTable {
-                generation: cell.generation.load(Ordering::Acquire),
-                len,
-                code: std::ptr::null(),
-            },
-            dynamic: false,
-            dead: true,
-            code: vec![std::ptr::null::<c_void>(); len].into_boxed_slice(),
-            entries: (0..len).map(|_| None).collect(),
-        });
-        dead.header.code = dead.code.as_ptr();
-        let prev = cell
-            .current
-            .swap(Box::into_raw(dead).cast(), Ordering::AcqRel);
-        // SAFETY: non-null pointers in a cell are live tables.
+        let prev = {
+            let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
+            let len = names.next;
+            let dead = CodeTable::new(
+                cell.generation.load(Ordering::Acquire),
+                vec![std::ptr::null::<c_void>(); len].into_boxed_slice(),
+                (0..len).map(|_| None).collect(),
+                false,
+                true,
+            );
+            cell.current.swap(dead.cast(), Ordering::AcqRel)
+        };
+        // SAFETY: non-null pointers in a cell are live tables; `prev` is
+        // unpublished but not yet retired, so still owned here.
         let was = unsafe { prev.cast::<CodeTable>().as_ref() }.is_some_and(|t| !t.dead);
+        self.rebuild_directory();
         self.retire(id, prev.cast(), retire_with);
         was
+    }
+
+    /// Publishes a fresh [`Directory`] of every live definition.
+    fn rebuild_directory(&self) {
+        let _one = self
+            .directory_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let cells: Vec<Arc<BundleCell>> = self
+            .cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut dir = Directory::default();
+        {
+            let _g = CallGuard::enter();
+            for cell in &cells {
+                let Some(table) = cell.table() else { continue };
+                for (i, e) in table.entries.iter().enumerate() {
+                    if let Some(e) = e {
+                        dir.names.insert(e.name.as_str().into(), (cell.clone(), i));
+                    }
+                }
+            }
+        }
+        let prev = self
+            .directory
+            .swap(Box::into_raw(Box::new(dir)), Ordering::AcqRel);
+        struct Retired(*mut Directory);
+        // SAFETY: the directory is unpublished and owned solely by this value.
+        unsafe impl Send for Retired {}
+        impl Drop for Retired {
+            fn drop(&mut self) {
+                // SAFETY: made by Box::into_raw, retired once.
+                drop(unsafe { Box::from_raw(self.0) });
+            }
+        }
+        self.reclaimer
+            .retire("namespace directory", Box::new(Retired(prev)));
     }
 
     fn retire(&self, id: &str, table: *mut CodeTable, with: Option<Box<dyn Send>>) {
@@ -460,38 +587,34 @@ impl Namespace {
 
     /// Generation of bundle `id`'s current version, if it is published.
     pub fn generation(&self, id: &str) -> Option<u64> {
+        let cell = self.existing_cell(id)?;
         let _g = CallGuard::enter();
-        self.cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .and_then(|c| c.table().map(CodeTable::generation))
+        cell.table().map(CodeTable::generation)
     }
 
     /// Information about a defined name.
     pub fn definition(&self, qualified: &str) -> Option<DefinitionInfo> {
-        let (b, f) = split_name(qualified)?;
-        let cell = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(b)?
-            .clone();
-        let index = *cell
-            .names
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .index
-            .get(f)?;
         let _g = CallGuard::enter();
+        let (cell, index) = self.lookup(qualified)?;
         let table = cell.table()?;
-        let e = table.entry(index)?;
+        let e = table.entry(*index)?;
         Some(DefinitionInfo {
             name: e.name.clone(),
             kind: DefinitionKind::Function,
             signature: e.signature.clone(),
             generation: table.generation(),
         })
+    }
+
+    /// The directory's entry for `qualified`: valid while the caller holds
+    /// a [`CallGuard`].
+    #[inline]
+    fn lookup(&self, qualified: &str) -> Option<&(Arc<BundleCell>, usize)> {
+        // SAFETY: the pointer is never null; a directory is retired through
+        // the reclaimer only after it was replaced, and the caller's guard
+        // keeps a directory it loaded alive.
+        let dir = unsafe { &*self.directory.load(Ordering::Acquire) };
+        dir.names.get(qualified)
     }
 
     /// Every published definition, sorted by name.
@@ -522,23 +645,31 @@ impl Namespace {
 
     /// Calls `bundle.function` with `args`, converted by its signature.
     ///
+    /// The name is found without a lock (in the namespace's directory, a
+    /// snapshot replaced on every publish), so calls from many threads do
+    /// not contend.
+    ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown name; [`Error::Stale`] when its
     /// bundle is not loaded; [`Error::Call`] for arguments that do not fit
     /// the signature; [`Error::Guest`] when the guest reports an error.
     pub fn call(&self, qualified: &str, args: &[Value]) -> Result<Value> {
-        let (b, f) = split_name(qualified).ok_or_else(|| Error::NotFound {
-            name: qualified.to_string(),
-        })?;
-        let cell = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(b)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                name: qualified.to_string(),
-            })?;
+        let guard = CallGuard::enter();
+        match self.lookup(qualified) {
+            Some((cell, index)) => call_at(guard, cell, *index, qualified, args),
+            None => {
+                drop(guard);
+                self.call_slow(qualified, args)
+            }
+        }
+    }
+
+    /// A name the directory does not hold: a bundle that is not loaded
+    /// (stale) or a name that was never defined.
+    #[cold]
+    fn call_slow(&self, qualified: &str, args: &[Value]) -> Result<Value> {
+        let (b, f) = split_name(qualified).ok_or_else(|| not_found(qualified))?;
+        let cell = self.existing_cell(b).ok_or_else(|| not_found(qualified))?;
         let index = cell
             .names
             .lock()
@@ -546,25 +677,58 @@ impl Namespace {
             .index
             .get(f)
             .copied()
-            .ok_or_else(|| Error::NotFound {
-                name: qualified.to_string(),
-            })?;
+            .ok_or_else(|| not_found(qualified))?;
         call_slot(&Slot { cell, index }, qualified, args)
     }
 }
 
+/// Names of `defs` whose signature differs from the live one.
+fn changed_names(cell: &BundleCell, names: &Names, defs: &[NewDefinition]) -> Vec<String> {
+    signature_changes(cell, names, defs)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect()
+}
+
+fn signature_changes(
+    cell: &BundleCell,
+    names: &Names,
+    defs: &[NewDefinition],
+) -> Vec<(String, Signature, Signature)> {
+    let _g = CallGuard::enter();
+    let Some(table) = cell.table() else {
+        return Vec::new();
+    };
+    defs.iter()
+        .filter_map(|d| {
+            let e = table.entry(*names.index.get(&d.name)?)?;
+            (e.signature != d.signature)
+                .then(|| (d.name.clone(), e.signature.clone(), d.signature.clone()))
+        })
+        .collect()
+}
+
 /// Dynamic call through a slot.
 pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value> {
-    let _guard = CallGuard::enter();
-    let Some(table) = slot.cell.table() else {
+    call_at(CallGuard::enter(), &slot.cell, slot.index, name, args)
+}
+
+/// Dynamic call of definition `index` of `cell`, inside `guard`.
+#[inline]
+fn call_at(
+    guard: CallGuard,
+    cell: &BundleCell,
+    index: usize,
+    name: &str,
+    args: &[Value],
+) -> Result<Value> {
+    let Some(table) = cell.table() else {
         return Err(Error::Stale {
             name: name.to_string(),
         });
     };
-    let Some(entry) = table.entry(slot.index) else {
-        return Err(Error::NotFound {
-            name: name.to_string(),
-        });
+    let Some(entry) = table.entry(index) else {
+        return Err(not_found(name));
     };
     match &entry.invoke {
         Invoke::Native(call) => {
@@ -573,10 +737,10 @@ pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value
             // with exactly this signature; the guard keeps the code mapped
             // for the duration of the call.
             let r = unsafe { call.call(args) };
-            if let Some(message) = host::take_error() {
+            if guard.exit_with_error_flag() {
                 return Err(Error::Guest {
                     name: entry.name.clone(),
-                    message,
+                    message: host::take_message(),
                     traceback: None,
                 });
             }
@@ -586,12 +750,6 @@ pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value
             })
         }
         Invoke::Dynamic(f) => {
-            for (i, (ty, v)) in entry.signature.params.iter().zip(args).enumerate() {
-                v.check(ty).map_err(|source| Error::Call {
-                    name: entry.name.clone(),
-                    source: polyload_ffi::FfiError::BadArgument { index: i, source },
-                })?;
-            }
             if args.len() != entry.signature.params.len() {
                 return Err(Error::Call {
                     name: entry.name.clone(),
@@ -600,6 +758,12 @@ pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value
                         got: args.len(),
                     },
                 });
+            }
+            for (i, (ty, v)) in entry.signature.params.iter().zip(args).enumerate() {
+                v.check(ty).map_err(|source| Error::Call {
+                    name: entry.name.clone(),
+                    source: polyload_ffi::FfiError::BadArgument { index: i, source },
+                })?;
             }
             f(args).map_err(|e| Error::Guest {
                 name: entry.name.clone(),

@@ -12,7 +12,7 @@ use polyload_abi::{AbiVersion, POLYLOAD_ABI_VERSION};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A source of native symbols.
 ///
@@ -260,10 +260,15 @@ impl SymbolProvider for DynamicProvider {
 
 /// Several providers searched in order; the first with the symbol wins.
 /// Lookups are cached (including misses) until the chain changes.
+///
+/// A lookup holds the chain's read lock from the cache check to the cache
+/// insert, and [`add`](Self::add) changes the chain and clears the cache
+/// under its write lock, so a miss computed against the old chain can never
+/// be cached after a provider that has the symbol was added.
 #[derive(Default)]
 pub struct ChainedProvider {
     providers: RwLock<Vec<Arc<dyn SymbolProvider>>>,
-    cache: RwLock<HashMap<String, Option<usize>>>,
+    cache: Mutex<HashMap<String, Option<usize>>>,
 }
 
 impl std::fmt::Debug for ChainedProvider {
@@ -289,26 +294,18 @@ impl ChainedProvider {
 
     /// Appends a provider (lowest priority).
     pub fn add(&self, p: Arc<dyn SymbolProvider>) {
-        self.providers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(p);
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.change(|chain| chain.push(p));
     }
 
     /// Prepends a provider (highest priority).
     pub fn add_front(&self, p: Arc<dyn SymbolProvider>) {
-        self.providers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(0, p);
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.change(|chain| chain.insert(0, p));
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Vec<Arc<dyn SymbolProvider>>)) {
+        let mut chain = self.providers.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut chain);
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Number of providers in the chain.
@@ -327,24 +324,21 @@ impl ChainedProvider {
 
 impl SymbolProvider for ChainedProvider {
     fn get_symbol(&self, name: &str) -> Option<*const u8> {
+        let chain = self.providers.read().unwrap_or_else(|e| e.into_inner());
         if let Some(hit) = self
             .cache
-            .read()
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
         {
             return hit.map(|a| a as *const u8);
         }
-        let found = self
-            .providers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find_map(|p| p.get_symbol(name));
+        let found = chain.iter().find_map(|p| p.get_symbol(name));
         self.cache
-            .write()
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), found.map(|p| p as usize));
+        drop(chain);
         found
     }
     /// The lowest version in the chain (what every member satisfies).

@@ -200,23 +200,29 @@ impl Runtime {
         };
         let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), true)?;
         let instance = loaded.instance;
-        let defs = crate::runtime::check_exports(&manifest, loaded.exports)?;
-        if !options.allow_signature_change {
-            if let Some((name, old, new)) = self
-                .namespace()
-                .signature_changes(id, &defs)
-                .into_iter()
-                .next()
-            {
-                return Err(Error::SignatureChange {
+        let checked = crate::runtime::check_exports(&manifest, loaded.exports).and_then(|defs| {
+            if options.allow_signature_change {
+                return Ok(defs);
+            }
+            match self.namespace().signature_changes(id, &defs).into_iter().next() {
+                Some((name, old, new)) => Err(Error::SignatureChange {
                     bundle: id.to_string(),
                     name,
                     old: old.to_string(),
                     new: new.to_string(),
-                });
+                }),
+                None => Ok(defs),
             }
-        }
-        let (generation, state_carried) = self.swap_in(id, manifest, source, defs, instance)?;
+        });
+        let defs = match checked {
+            Ok(defs) => defs,
+            Err(e) => {
+                self.discard(loader, instance);
+                return Err(e);
+            }
+        };
+        let (generation, state_carried) =
+            self.swap_in(id, &loader, manifest, source, defs, instance)?;
         Ok(Event::Reloaded {
             bundle: id.to_string(),
             generation,

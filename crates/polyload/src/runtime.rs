@@ -1,7 +1,7 @@
 //! The runtime: loads bundles into a namespace and hands out handles.
 
 use crate::builder::{self, Artifact, BuildEvent};
-use crate::function::{CFunction, Function};
+use crate::function::{CFunction, DynamicFunction, Function, Scope};
 use crate::loader::{
     BundleInstance, BundleLoader, BundleSource, ExportEntry, LoadContext, LoadedBundle,
 };
@@ -105,15 +105,60 @@ struct Loaded {
     instance: Option<Box<dyn BundleInstance>>,
 }
 
+/// A bundle id in the runtime: reserved while its first load runs (so two
+/// threads loading one id cannot both pass the "already loaded" check),
+/// then live.
+enum Record {
+    /// A load of this manifest is building or loading it.
+    Loading(Manifest),
+    /// Published.
+    Live(Loaded),
+}
+
+impl Record {
+    fn manifest(&self) -> &Manifest {
+        match self {
+            Record::Loading(m) => m,
+            Record::Live(l) => &l.manifest,
+        }
+    }
+
+    fn live(&self) -> Option<&Loaded> {
+        match self {
+            Record::Live(l) => Some(l),
+            Record::Loading(_) => None,
+        }
+    }
+}
+
 struct Inner {
     subscribers: crate::reload::Subscribers,
     reload_lock: Mutex<()>,
     namespace: Arc<Namespace>,
     reclaimer: Arc<Reclaimer>,
     loaders: RwLock<HashMap<&'static str, Arc<dyn BundleLoader>>>,
-    bundles: Mutex<BTreeMap<String, Loaded>>,
+    bundles: Mutex<BTreeMap<String, Record>>,
     cache_dir: PathBuf,
     on_build: Mutex<Option<BuildHook>>,
+}
+
+impl Drop for Inner {
+    /// The last `Runtime` is gone: every bundle is unpublished (handles
+    /// answer [`Error::Stale`] from now on) and its code retired through the
+    /// reclaimer, so a call in flight on another thread finishes on mapped
+    /// code; the namespace follows, since C slots of those versions point
+    /// into its cells.
+    fn drop(&mut self) {
+        let bundles = std::mem::take(self.bundles.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for (id, record) in bundles {
+            if let Record::Live(mut l) = record {
+                let retired = RetiredInstance(l.loader.clone(), l.instance.take());
+                self.namespace.unpublish(&id, Some(Box::new(retired)));
+            }
+        }
+        self.reclaimer
+            .retire("namespace", Box::new(self.namespace.clone()));
+    }
 }
 
 /// A loaded bundle, as listed by [`Runtime::bundles`].
@@ -156,6 +201,16 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
+/// A reference to a runtime that does not keep it alive (watchers).
+#[derive(Clone)]
+pub(crate) struct WeakRuntime(std::sync::Weak<Inner>);
+
+impl WeakRuntime {
+    pub(crate) fn upgrade(&self) -> Option<Runtime> {
+        self.0.upgrade().map(|inner| Runtime { inner })
+    }
+}
+
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
@@ -183,6 +238,10 @@ impl Runtime {
         }
     }
 
+    pub(crate) fn downgrade(&self) -> WeakRuntime {
+        WeakRuntime(Arc::downgrade(&self.inner))
+    }
+
     /// The namespace of all definitions.
     pub fn namespace(&self) -> &Arc<Namespace> {
         &self.inner.namespace
@@ -195,13 +254,18 @@ impl Runtime {
 
     /// Ids of the loaded bundles, sorted.
     pub fn bundle_ids(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock()
+            .values()
+            .filter_map(Record::live)
+            .map(|l| l.manifest.id.clone())
+            .collect()
     }
 
     /// The loaded bundles, sorted by id.
     pub fn bundles(&self) -> Vec<BundleInfo> {
         self.lock()
             .values()
+            .filter_map(Record::live)
             .map(|l| BundleInfo {
                 manifest: l.manifest.clone(),
                 generation: self.inner.namespace.generation(&l.manifest.id).unwrap_or(0),
@@ -214,8 +278,27 @@ impl Runtime {
         self.inner.namespace.definitions()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Loaded>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
         self.inner.bundles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Id and version of every live bundle.
+    fn live_versions(&self) -> HashMap<String, semver::Version> {
+        self.lock()
+            .values()
+            .filter_map(Record::live)
+            .map(|l| (l.manifest.id.clone(), l.manifest.version.clone()))
+            .collect()
+    }
+
+    /// Releases a bundle version that was never published (a load or
+    /// reload that failed after the loader ran) through the reclaimer like
+    /// any other: its initialiser ran and may have left threads in its code.
+    pub(crate) fn discard(&self, loader: Arc<dyn BundleLoader>, instance: Box<dyn BundleInstance>) {
+        self.inner.reclaimer.retire(
+            "unpublished bundle version",
+            Box::new(RetiredInstance(loader, Some(instance))),
+        );
     }
 
     /// Loads `dir`: the bundle in it if it has a `manifest.toml`, otherwise
@@ -230,11 +313,7 @@ impl Runtime {
     /// [`Error::MissingDependency`], and any error of [`Runtime::load_manifest`].
     pub fn load_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         let manifests = scan_dir(dir.as_ref())?;
-        let loaded: HashMap<String, semver::Version> = self
-            .lock()
-            .values()
-            .map(|l| (l.manifest.id.clone(), l.manifest.version.clone()))
-            .collect();
+        let loaded = self.live_versions();
         let order = dependency_order(&manifests, &loaded)?;
         let mut ids = Vec::new();
         for i in order {
@@ -255,13 +334,12 @@ impl Runtime {
     pub fn load_bundle(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         let dir = dir.as_ref();
         let target = Manifest::from_dir(dir)?;
-        let loaded: HashMap<String, semver::Version> = self
-            .lock()
-            .values()
-            .map(|l| (l.manifest.id.clone(), l.manifest.version.clone()))
-            .collect();
+        let loaded = self.live_versions();
+        let needs_siblings = target.dependencies.iter().any(|d| !loaded.contains_key(&d.id));
+        // A malformed sibling is reported as what it is: it may be the very
+        // dependency that would otherwise be "not present".
         let siblings = match dir.parent() {
-            Some(p) if !target.dependencies.is_empty() => scan_dir(p).unwrap_or_default(),
+            Some(p) if needs_siblings => scan_dir(p)?,
             _ => Vec::new(),
         };
         // The dependency closure of the target among the siblings.
@@ -323,54 +401,82 @@ impl Runtime {
     /// from the manifest's `[exports]`.
     pub fn load_manifest(&self, manifest: Manifest, source: BundleSource) -> Result<()> {
         let id = manifest.id.clone();
-        {
-            let bundles = self.lock();
-            if let Some(l) = bundles.get(&id) {
-                if l.manifest.dir() == manifest.dir() {
-                    return Err(Error::AlreadyLoaded {
-                        bundle: id,
-                        path: l.manifest.dir().to_path_buf(),
-                    });
-                }
-                let first_export = l
-                    .manifest
-                    .exports
-                    .first()
-                    .map_or("*".to_string(), |e| e.name.clone());
-                return Err(Error::Duplicate {
-                    name: format!("{id}.{first_export}"),
-                    first: format!("{id} ({})", l.manifest.dir().display()),
-                    second: format!("{id} ({})", manifest.dir().display()),
-                });
-            }
-            for dep in &manifest.dependencies {
-                match bundles.get(&dep.id) {
-                    Some(l) if dep.version.matches(&l.manifest.version) => {}
-                    Some(l) => return Err(missing_dep(&manifest, dep, Some(&l.manifest.version))),
-                    None => return Err(missing_dep(&manifest, dep, None)),
+        self.reserve(&manifest)?;
+        // Released on every way out that does not publish (errors, panics).
+        struct Reservation<'a>(&'a Runtime, &'a str, bool);
+        impl Drop for Reservation<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.lock().remove(self.1);
                 }
             }
         }
+        let mut reservation = Reservation(self, &id, false);
         let loader = self.loader_for(&manifest)?;
         let (source, artifact) = self.prepare_source(&manifest, source)?;
         let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), false)?;
         let LoadedBundle { exports, instance } = loaded;
-        let defs = check_exports(&manifest, exports)?;
-        let generation = self.inner.namespace.publish(&id, defs, None);
-        self.lock().insert(
-            id.clone(),
-            Loaded {
-                manifest,
-                loader,
-                source,
-                instance: Some(instance),
-            },
-        );
+        let defs = match check_exports(&manifest, exports) {
+            Ok(d) => d,
+            Err(e) => {
+                self.discard(loader, instance);
+                return Err(e);
+            }
+        };
+        let generation = {
+            let mut bundles = self.lock();
+            let generation = self.inner.namespace.publish(&id, defs, None);
+            bundles.insert(
+                id.clone(),
+                Record::Live(Loaded {
+                    manifest,
+                    loader,
+                    source,
+                    instance: Some(instance),
+                }),
+            );
+            reservation.2 = true;
+            generation
+        };
         tracing::info!(bundle = %id, generation, "loaded");
         self.inner.subscribers.emit(crate::reload::Event::Loaded {
-            bundle: id,
+            bundle: id.clone(),
             generation,
         });
+        Ok(())
+    }
+
+    /// Reserves `manifest.id` for a load, after checking that it is free and
+    /// that its dependencies are live.
+    fn reserve(&self, manifest: &Manifest) -> Result<()> {
+        let id = &manifest.id;
+        let mut bundles = self.lock();
+        if let Some(r) = bundles.get(id) {
+            let other = r.manifest();
+            if other.dir() == manifest.dir() {
+                return Err(Error::AlreadyLoaded {
+                    bundle: id.clone(),
+                    path: other.dir().to_path_buf(),
+                });
+            }
+            let first_export = other
+                .exports
+                .first()
+                .map_or("*".to_string(), |e| e.name.clone());
+            return Err(Error::Duplicate {
+                name: format!("{id}.{first_export}"),
+                first: format!("{id} ({})", other.dir().display()),
+                second: format!("{id} ({})", manifest.dir().display()),
+            });
+        }
+        for dep in &manifest.dependencies {
+            match bundles.get(&dep.id).and_then(Record::live) {
+                Some(l) if dep.version.matches(&l.manifest.version) => {}
+                Some(l) => return Err(missing_dep(manifest, dep, Some(&l.manifest.version))),
+                None => return Err(missing_dep(manifest, dep, None)),
+            }
+        }
+        bundles.insert(id.clone(), Record::Loading(manifest.clone()));
         Ok(())
     }
 
@@ -437,15 +543,27 @@ impl Runtime {
     /// [`Error::NotFound`] if nothing by that name is defined;
     /// [`Error::SignatureMismatch`] if `F` does not match its signature.
     pub fn function<F: CFunction>(&self, name: &str) -> Result<Function<F>> {
-        let info = self
-            .inner
-            .namespace
-            .definition(name)
-            .ok_or_else(|| Error::NotFound {
-                name: name.to_string(),
-            })?;
-        let slot = self.inner.namespace.slot(name)?;
-        Function::new(slot, name, &info.signature)
+        let (slot, signature) = self.inner.namespace.resolve(name)?;
+        Function::new(slot, name, &signature)
+    }
+
+    /// A dynamic handle to `bundle.function`: the name is resolved once, and
+    /// each [`DynamicFunction::call`] converts its [`Value`]s by the
+    /// definition's signature. Follows reloads like [`Function`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if nothing by that name is defined.
+    pub fn dynamic(&self, name: &str) -> Result<DynamicFunction> {
+        let (slot, _) = self.inner.namespace.resolve(name)?;
+        Ok(DynamicFunction::new(slot, name))
+    }
+
+    /// Runs `f` with a [`Scope`]: the thread counts as inside a polyload
+    /// call until `f` returns, so typed calls made with
+    /// [`Function::call_in`] skip the per-call bookkeeping (hot loops).
+    /// Versions retired while the scope is open are freed after it ends.
+    pub fn enter<R>(&self, f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        Scope::run(f)
     }
 
     /// Calls `bundle.function` with dynamically typed arguments.
@@ -456,44 +574,86 @@ impl Runtime {
         self.inner.namespace.call(name, args)
     }
 
-    /// Unloads a bundle: its definitions become stale at once, and its code
-    /// is released when no thread can be running it.
+    /// Unloads a bundle: its definitions become stale at once (handles
+    /// answer [`Error::Stale`]), and its code is released when no thread
+    /// can be running it.
     ///
     /// # Errors
-    /// [`Error::NotLoaded`]; [`Error::InUse`] if loaded bundles depend on it
-    /// and `cascade` is false (with `cascade`, those are unloaded first).
-    pub fn unload(&self, id: &str, cascade: bool) -> Result<()> {
-        let mut bundles = self.lock();
-        if !bundles.contains_key(id) {
-            return Err(Error::NotLoaded {
-                bundle: id.to_string(),
-            });
-        }
-        let dependents: Vec<String> = bundles
-            .values()
-            .filter(|l| l.manifest.dependencies.iter().any(|d| d.id == id))
-            .map(|l| l.manifest.id.clone())
-            .collect();
-        if !dependents.is_empty() && !cascade {
+    /// [`Error::NotLoaded`] (also while its first load is still running);
+    /// [`Error::InUse`] if loaded bundles depend on it (see
+    /// [`Runtime::unload_cascade`]).
+    pub fn unload(&self, id: &str) -> Result<()> {
+        let _one_at_a_time = self.reload_lock();
+        let dependents = self.dependents(id)?;
+        if !dependents.is_empty() {
             return Err(Error::InUse {
                 bundle: id.to_string(),
                 dependents,
             });
         }
-        drop(bundles);
-        for d in dependents {
-            self.unload(&d, true)?;
+        self.unload_locked(id)
+    }
+
+    /// Unloads a bundle and, first, every bundle that depends on it,
+    /// transitively. Returns the ids unloaded, in order.
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`]; [`Error::InUse`] if a dependent is still being
+    /// loaded by another thread.
+    pub fn unload_cascade(&self, id: &str) -> Result<Vec<String>> {
+        let _one_at_a_time = self.reload_lock();
+        let mut order = Vec::new();
+        self.cascade_order(id, &mut order)?;
+        for b in &order {
+            self.unload_locked(b)?;
         }
-        bundles = self.lock();
-        let Some(mut l) = bundles.remove(id) else {
-            return Ok(());
+        Ok(order)
+    }
+
+    /// `id` after its dependents, depth first.
+    fn cascade_order(&self, id: &str, order: &mut Vec<String>) -> Result<()> {
+        for d in self.dependents(id)? {
+            if !order.contains(&d) {
+                self.cascade_order(&d, order)?;
+            }
+        }
+        order.push(id.to_string());
+        Ok(())
+    }
+
+    /// The bundles (live or being loaded) that depend on live bundle `id`.
+    fn dependents(&self, id: &str) -> Result<Vec<String>> {
+        let bundles = self.lock();
+        if bundles.get(id).and_then(Record::live).is_none() {
+            return Err(Error::NotLoaded {
+                bundle: id.to_string(),
+            });
+        }
+        Ok(bundles
+            .values()
+            .map(Record::manifest)
+            .filter(|m| m.dependencies.iter().any(|d| d.id == id))
+            .map(|m| m.id.clone())
+            .collect())
+    }
+
+    /// Unloads live bundle `id`; the caller holds the reload lock.
+    fn unload_locked(&self, id: &str) -> Result<()> {
+        let mut bundles = self.lock();
+        if bundles.get(id).and_then(Record::live).is_none() {
+            return Err(Error::NotLoaded {
+                bundle: id.to_string(),
+            });
+        }
+        let Some(Record::Live(mut l)) = bundles.remove(id) else {
+            unreachable!("checked above")
         };
-        drop(bundles);
         let instance = l.instance.take();
         self.inner.namespace.unpublish(
             id,
             Some(Box::new(RetiredInstance(l.loader.clone(), instance))),
         );
+        drop(bundles);
         tracing::info!(bundle = %id, "unloaded");
         self.inner.subscribers.emit(crate::reload::Event::Unloaded {
             bundle: id.to_string(),
@@ -518,40 +678,63 @@ impl Runtime {
         id: &str,
     ) -> Result<(Manifest, Arc<dyn BundleLoader>, BundleSource)> {
         let bundles = self.lock();
-        let l = bundles.get(id).ok_or_else(|| Error::NotLoaded {
-            bundle: id.to_string(),
-        })?;
+        let l = bundles
+            .get(id)
+            .and_then(Record::live)
+            .ok_or_else(|| Error::NotLoaded {
+                bundle: id.to_string(),
+            })?;
         Ok((l.manifest.clone(), l.loader.clone(), l.source.clone()))
     }
 
     /// Carries state from the live version into `instance`, publishes `defs`
     /// and retires the old version. Returns the generation and whether state
-    /// was carried. On error nothing changes.
+    /// was carried. On error nothing changes (the new version is discarded
+    /// through the reclaimer). The caller holds the reload lock.
     pub(crate) fn swap_in(
         &self,
         id: &str,
+        loader: &Arc<dyn BundleLoader>,
         manifest: Manifest,
         source: BundleSource,
         defs: Vec<NewDefinition>,
-        mut instance: Box<dyn BundleInstance>,
+        instance: Box<dyn BundleInstance>,
     ) -> Result<(u64, bool)> {
         let mut bundles = self.lock();
-        let l = bundles.get_mut(id).ok_or_else(|| Error::NotLoaded {
-            bundle: id.to_string(),
-        })?;
-        let state = match l.instance.as_mut() {
-            Some(old) => old.save_state()?,
-            None => None,
+        let Some(Record::Live(l)) = bundles.get_mut(id) else {
+            drop(bundles);
+            self.discard(loader.clone(), instance);
+            return Err(Error::NotLoaded {
+                bundle: id.to_string(),
+            });
         };
-        if let Some(state) = &state {
-            instance.restore_state(state)?;
-        }
-        let old = l.instance.replace(instance);
+        let mut instance = Some(instance);
+        let carried = (|| {
+            let state = match l.instance.as_mut() {
+                Some(old) => old.save_state()?,
+                None => None,
+            };
+            if let (Some(state), Some(new)) = (&state, instance.as_mut()) {
+                new.restore_state(state)?;
+            }
+            Ok(state.is_some())
+        })();
+        let state_carried = match carried {
+            Ok(c) => c,
+            Err(e) => {
+                drop(bundles);
+                if let Some(i) = instance {
+                    self.discard(loader.clone(), i);
+                }
+                return Err(e);
+            }
+        };
+        let old = std::mem::replace(&mut l.instance, instance);
         l.manifest = manifest;
         l.source = source;
         let retired: Box<dyn Send> = Box::new(RetiredInstance(l.loader.clone(), old));
         let generation = self.inner.namespace.publish(id, defs, Some(retired));
-        Ok((generation, state.is_some()))
+        Ok((generation, state_carried))
     }
 
     /// Frees retired code whose grace period has ended, waiting up to

@@ -8,7 +8,7 @@
 //! execute themselves where `membarrier` is unavailable).
 
 mod sync {
-    pub(super) use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
 }
 
 #[allow(

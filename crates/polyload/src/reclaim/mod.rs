@@ -53,7 +53,7 @@ pub use protocol::ThreadRecord;
 
 /// The atomics `protocol` uses (loom's in `tests/loom.rs`).
 mod sync {
-    pub(super) use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -294,15 +294,64 @@ impl CallGuard {
             return crate::host::teardown_error_pending();
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        unsafe {
-            (*rec).exit();
-            if (*rec).error() {
-                (*rec).set_error(false);
-                return true;
-            }
-        }
-        false
+        unsafe { (*rec).exit_take_error() }
     }
+}
+
+impl CallGuard {
+    /// Takes the guest-error flag while staying inside the call.
+    #[inline(always)]
+    pub(crate) fn take_error_flag(&self) -> bool {
+        if self.rec.is_null() {
+            return crate::host::teardown_error_pending();
+        }
+        // SAFETY: as in `enter`; only this thread stores to its record.
+        unsafe {
+            let set = (*self.rec).error();
+            if set {
+                (*self.rec).set_error(false);
+            }
+            set
+        }
+    }
+}
+
+thread_local! {
+    /// Calls entered with [`enter_unguarded`] and not yet left on this
+    /// thread: `leave` may end only those, never a call a guard holds.
+    static UNGUARDED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Enters a call without a guard, for a thread that a bundle started itself
+/// (`PolyloadHost::enter`); [`leave_unguarded`] ends it.
+pub(crate) fn enter_unguarded() {
+    std::mem::forget(CallGuard::enter());
+    let _ = UNGUARDED.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Ends a call begun by [`enter_unguarded`]; returns false (and does
+/// nothing) when this thread has none open, so an unpaired `leave` cannot
+/// end a call that a host-side guard holds.
+pub(crate) fn leave_unguarded() -> bool {
+    let open = UNGUARDED.try_with(|n| {
+        let open = n.get();
+        if open > 0 {
+            n.set(open - 1);
+        }
+        open > 0
+    });
+    if !matches!(open, Ok(true)) {
+        return false;
+    }
+    let rec = RECORD.with(Cell::get);
+    if rec.is_null() {
+        TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
+        return true;
+    }
+    // SAFETY: as in `CallGuard::enter`; this thread's depth includes the
+    // unguarded call counted above.
+    unsafe { (*rec).exit() };
+    true
 }
 
 /// Sets or clears the calling thread's guest-error flag; returns false when
@@ -435,33 +484,38 @@ impl Reclaimer {
         }
     }
 
+    /// Starts the background collector unless it runs. It holds the
+    /// reclaimer (not a weak reference) until nothing is pending, so garbage
+    /// retired while the runtime is dropped is still freed once the threads
+    /// inside it leave.
     fn start_reaper(self: &Arc<Self>) {
         let mut reaper = self.reaper.lock().unwrap_or_else(|e| e.into_inner());
         if reaper.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
-        let weak = Arc::downgrade(self);
+        let this = self.clone();
         *reaper = std::thread::Builder::new()
             .name("polyload-reaper".into())
             .spawn(move || {
                 let mut pause = Duration::from_micros(100);
                 loop {
                     std::thread::sleep(pause);
-                    let Some(this) = weak.upgrade() else { return };
                     if this.collect() == 0 {
                         return;
                     }
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
             })
+            .map_err(|e| tracing::warn!("cannot start the polyload reaper thread: {e}"))
             .ok();
     }
 }
 
 impl Drop for Reclaimer {
     fn drop(&mut self) {
-        // The runtime is going away; any thread still inside its code would be
-        // a use of a dropped runtime, which the handles' lifetimes prevent.
+        // Only reached with nothing pending, unless the reaper thread could
+        // not be started: then keep the garbage (leak it) rather than free
+        // code a thread may still be running.
         self.collect();
         let left = std::mem::take(self.pending.get_mut().unwrap_or_else(|e| e.into_inner()));
         for p in left {
@@ -503,6 +557,72 @@ mod tests {
         t.join().unwrap();
         assert_eq!(r.wait_idle(Duration::from_secs(5)), 0);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_word_counts_depth_quiescent_states_and_the_flag() {
+        let r = ThreadRecord::new();
+        r.enter();
+        r.enter();
+        let s = r.snapshot().unwrap();
+        r.set_error(true);
+        r.exit();
+        assert!(r.error(), "a plain exit keeps the flag");
+        assert!(!r.passed(s), "still inside the outer call");
+        assert!(r.exit_take_error());
+        assert!(!r.error() && !r.in_call());
+        assert!(r.passed(s));
+        r.enter();
+        assert!(r.passed(s), "a return to depth 0 happened since");
+        r.exit();
+        assert_eq!(r.snapshot(), None);
+    }
+
+    #[test]
+    fn the_quiescent_count_wraps_without_touching_the_depth() {
+        let r = ThreadRecord::with_word(0xffff_ffff_0000_0000);
+        r.enter();
+        let s = r.snapshot().unwrap();
+        r.exit();
+        assert_eq!(r.word(), 0);
+        assert!(r.passed(s));
+    }
+
+    #[test]
+    fn unpaired_leave_is_refused() {
+        assert!(!leave_unguarded());
+        let g = CallGuard::enter();
+        assert!(!leave_unguarded(), "a guard's call is not the bundle's to end");
+        assert!(in_call());
+        drop(g);
+        enter_unguarded();
+        assert!(in_call());
+        assert!(leave_unguarded());
+        assert!(!in_call());
+    }
+
+    #[test]
+    fn garbage_outlives_its_reclaimer_until_the_threads_leave() {
+        let r = Arc::new(Reclaimer::default());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (tx_in, rx_in) = std::sync::mpsc::channel();
+        let (tx_out, rx_out) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _g = CallGuard::enter();
+            tx_in.send(()).unwrap();
+            rx_out.recv().unwrap();
+        });
+        rx_in.recv().unwrap();
+        r.retire("test", Box::new(Flag(dropped.clone())));
+        drop(r);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        tx_out.send(()).unwrap();
+        t.join().unwrap();
+        let start = Instant::now();
+        while dropped.load(Ordering::SeqCst) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "never freed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     #[test]

@@ -74,22 +74,22 @@ fn wrong_abi_major_names_both_versions() {
     };
     assert_eq!(bundle, "major");
     assert_eq!(*required, AbiVersion::new(2, 0));
-    assert_eq!(*provided, AbiVersion::new(1, 0));
+    assert_eq!(*provided, AbiVersion::new(1, 1));
     let msg = e.to_string();
     assert!(
-        msg.contains("needs polyload ABI 2.0, but this host provides ABI 1.0"),
+        msg.contains("needs polyload ABI 2.0, but this host provides ABI 1.1"),
         "{msg}"
     );
 }
 
 #[test]
 fn higher_required_minor_than_host_is_refused() {
-    // The host provides 1.0; a bundle built against 1.1 needs a newer host.
+    // The host provides 1.1; a bundle built against 1.2 needs a newer host.
     let s = Scratch::new();
-    s.c_bundle("minor", EXPORTS, &c_source("(1u << 16) | 1u", &[ADD]));
+    s.c_bundle("minor", EXPORTS, &c_source("(1u << 16) | 2u", &[ADD]));
     let e = load_err(&s);
     assert!(
-        matches!(e, Error::AbiMismatch { required, .. } if required == AbiVersion::new(1, 1)),
+        matches!(e, Error::AbiMismatch { required, .. } if required == AbiVersion::new(1, 2)),
         "{e}"
     );
     // Same through the manifest's `abi` field.
@@ -110,7 +110,7 @@ fn higher_required_minor_than_host_is_refused() {
     let e = load_err(&s);
     assert!(
         e.to_string()
-            .contains("needs polyload ABI 1.3, but this host provides ABI 1.0"),
+            .contains("needs polyload ABI 1.3, but this host provides ABI 1.1"),
         "{e}"
     );
 }

@@ -160,7 +160,7 @@ fn unload_closes_the_library_and_stales_handles() {
     // The shadow copy is what is mapped (deleted file, same name prefix).
     assert!(is_mapped("/shadow/gone-"));
 
-    rt.unload("gone", false).unwrap();
+    rt.unload("gone").unwrap();
     assert_eq!(rt.collect_garbage(Duration::from_secs(5)), 0);
     assert!(
         !is_mapped("/shadow/gone-"),
@@ -176,7 +176,7 @@ fn unload_closes_the_library_and_stales_handles() {
         Err(Error::Stale { .. })
     ));
     assert!(matches!(
-        rt.unload("gone", false),
+        rt.unload("gone"),
         Err(Error::NotLoaded { .. })
     ));
 
@@ -190,12 +190,12 @@ fn unload_refuses_while_dependents_are_loaded() {
     let s = Scratch::new();
     let rt = s.runtime();
     rt.load_bundle(examples().join("calc")).unwrap();
-    let e = rt.unload("hello", false).unwrap_err();
+    let e = rt.unload("hello").unwrap_err();
     assert_eq!(
         e.to_string(),
         "bundle `hello` is needed by calc; unload those first or unload with cascade"
     );
-    rt.unload("hello", true).unwrap();
+    rt.unload_cascade("hello").unwrap();
     assert!(!rt.bundle_ids().contains(&"calc".to_string()));
     assert!(!rt.bundle_ids().contains(&"hello".to_string()));
 }

@@ -46,11 +46,11 @@ fn dynamic_provider_loads_libm_and_checks_abi() {
     };
     assert_eq!(
         (*required, *provided),
-        (AbiVersion::new(1, 7), AbiVersion::new(1, 0))
+        (AbiVersion::new(1, 7), AbiVersion::new(1, 1))
     );
     assert!(
         e.to_string()
-            .contains("needs polyload ABI 1.7, but this host provides ABI 1.0"),
+            .contains("needs polyload ABI 1.7, but this host provides ABI 1.1"),
         "{e}"
     );
 

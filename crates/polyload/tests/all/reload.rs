@@ -403,7 +403,7 @@ fn ten_thousand_load_unload_cycles_keep_memory_flat() {
             rt.call("flip.get", &[Value::I64(0)]).unwrap(),
             Value::I64(111)
         );
-        rt.unload("flip", false).unwrap();
+        rt.unload("flip").unwrap();
     };
     for _ in 0..1000 {
         cycle();
