@@ -1,7 +1,9 @@
 //! Call dispatch cost, in one criterion group so the figures are ratios:
-//! a raw `extern "C"` function pointer (from dlsym), the typed handle, and
-//! the dynamic `Runtime::call`, all reaching the same `add(i64, i64)` in a
-//! real bundle.
+//! a raw `extern "C"` function pointer (from dlsym), the typed handle, the
+//! typed handle inside a scope (`Runtime::enter` + `Function::call_in`), a
+//! dynamic handle (`Runtime::dynamic`, `&[Value]`) and the dynamic
+//! `Runtime::call` by name, all reaching the same `add(i64, i64)` in a real
+//! bundle.
 //!
 //! Run: `cargo bench -p polyload --bench dispatch`
 
@@ -54,6 +56,13 @@ fn dispatch(c: &mut Criterion) {
     });
     g.bench_function("typed_handle", |b| {
         b.iter(|| typed.call((black_box(2), black_box(3))).unwrap())
+    });
+    g.bench_function("typed_handle_scoped", |b| {
+        rt.enter(|scope| b.iter(|| typed.call_in(scope, (black_box(2), black_box(3))).unwrap()))
+    });
+    let dynamic = rt.dynamic("benchadd.add").unwrap();
+    g.bench_function("dynamic_handle", |b| {
+        b.iter(|| dynamic.call(black_box(&args)).unwrap())
     });
     g.bench_function("dynamic_call", |b| {
         b.iter(|| {

@@ -239,6 +239,12 @@ pub struct Function<F: CFunction> {
     index: usize,
     slot: Slot,
     name: Box<str>,
+    /// Whether calls look for a value entry first: `F` converts by value
+    /// and the definition was a VM one when the handle was made. Otherwise
+    /// calls always go through the C code pointer, which every definition
+    /// has (a VM definition's is its C entry point), so a bundle that is
+    /// later loaded again by another loader is still called correctly.
+    by_value: bool,
     _f: PhantomData<F>,
 }
 
@@ -255,6 +261,7 @@ impl<F: CFunction> Clone for Function<F> {
             index: self.index,
             slot: self.slot.clone(),
             name: self.name.clone(),
+            by_value: self.by_value,
             _f: PhantomData,
         }
     }
@@ -270,8 +277,9 @@ impl<F: CFunction> std::fmt::Debug for Function<F> {
 }
 
 impl<F: CFunction> Function<F> {
-    /// Checks `F` against the definition's `signature` and makes a handle.
-    pub(crate) fn new(slot: Slot, name: &str, signature: &Signature) -> Result<Self> {
+    /// Checks `F` against the definition's `signature` and makes a handle;
+    /// `dynamic`: whether the definition is a VM (value) one.
+    pub(crate) fn new(slot: Slot, name: &str, signature: &Signature, dynamic: bool) -> Result<Self> {
         let want = F::signature();
         let same = want.params.len() == signature.params.len()
             && want
@@ -293,6 +301,7 @@ impl<F: CFunction> Function<F> {
             index: slot.index,
             slot,
             name: name.into(),
+            by_value: F::BY_VALUE && dynamic,
             _f: PhantomData,
         })
     }
@@ -331,7 +340,7 @@ impl<F: CFunction> Function<F> {
         // holds one) keeps the thread inside a call across every use of the
         // table, its entries and its code.
         let table = unsafe { table_at_published(&*self.cell) };
-        if F::BY_VALUE && table.dynamic {
+        if self.by_value && table.dynamic {
             if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
                 // A VM definition: straight to its value entry, skipping the
                 // C entry point's trampoline and conversions.
@@ -344,7 +353,8 @@ impl<F: CFunction> Function<F> {
                 };
             }
         }
-        let code = table.code_at(self.index);
+        // SAFETY: the handle's index was published in this cell.
+        let code = unsafe { table.code_at(self.index) };
         if code.is_null() {
             inside.leave();
             return Err(self.stale());

@@ -170,12 +170,15 @@ impl CodeTable {
     /// The C code pointer at `index`: null once the bundle is unloaded (or
     /// when a reload moved the name to a new index).
     ///
-    /// # Panics
-    /// If `index` was never assigned (handles hold only published indexes,
-    /// which are always in range).
+    /// # Safety
+    /// `index` must have been published in this table's cell: every table
+    /// is built with one entry per index assigned so far and indexes only
+    /// grow, so such an index is in bounds of every later table.
     #[inline(always)]
-    pub(crate) fn code_at(&self, index: usize) -> *const c_void {
-        self.code[index]
+    pub(crate) unsafe fn code_at(&self, index: usize) -> *const c_void {
+        debug_assert!(index < self.code.len());
+        // SAFETY: in bounds, per the contract above.
+        unsafe { *self.code.get_unchecked(index) }
     }
 }
 
@@ -245,6 +248,14 @@ impl BundleCell {
     pub(crate) fn current(&self) -> &AtomicPtr<PolyloadCodeTable> {
         &self.current
     }
+}
+
+/// A published definition found by [`Namespace::resolve`].
+pub(crate) struct Resolved {
+    pub(crate) slot: Slot,
+    pub(crate) signature: Signature,
+    /// Whether it is called with values (a VM definition).
+    pub(crate) dynamic: bool,
 }
 
 /// Where a definition lives: its bundle's cell and its index there.
@@ -396,10 +407,10 @@ impl Namespace {
     ///
     /// # Errors
     /// [`Error::NotFound`] if nothing by that name is published.
-    pub(crate) fn resolve(&self, qualified: &str) -> Result<(Slot, Signature)> {
+    pub(crate) fn resolve(&self, qualified: &str) -> Result<Resolved> {
         let (b, f) = split_name(qualified).ok_or_else(|| not_found(qualified))?;
         let cell = self.existing_cell(b).ok_or_else(|| not_found(qualified))?;
-        let signature = {
+        let (index, signature, dynamic) = {
             let names = cell.names.lock().unwrap_or_else(|e| e.into_inner());
             let index = *names.index.get(f).ok_or_else(|| not_found(qualified))?;
             let _g = CallGuard::enter();
@@ -407,15 +418,14 @@ impl Namespace {
                 .table()
                 .and_then(|t| t.entry(index))
                 .ok_or_else(|| not_found(qualified))?;
-            (index, e.signature.clone())
+            let dynamic = matches!(e.invoke, Invoke::Dynamic(_));
+            (index, e.signature.clone(), dynamic)
         };
-        Ok((
-            Slot {
-                cell,
-                index: signature.0,
-            },
-            signature.1,
-        ))
+        Ok(Resolved {
+            slot: Slot { cell, index },
+            signature,
+            dynamic,
+        })
     }
 
     /// A stable C slot for `bundle.function` (see `PolyloadHost::lookup`).
@@ -714,7 +724,10 @@ pub(crate) fn call_slot(slot: &Slot, name: &str, args: &[Value]) -> Result<Value
 }
 
 /// Dynamic call of definition `index` of `cell`, inside `guard`.
-#[inline]
+///
+/// As the typed handle does, the guest-error flag is not cleared before the
+/// call: it is clear whenever no call is returning (every check takes it).
+#[inline(always)]
 fn call_at(
     guard: CallGuard,
     cell: &BundleCell,
@@ -722,54 +735,82 @@ fn call_at(
     name: &str,
     args: &[Value],
 ) -> Result<Value> {
-    let Some(table) = cell.table() else {
-        return Err(Error::Stale {
-            name: name.to_string(),
-        });
-    };
-    let Some(entry) = table.entry(index) else {
-        return Err(not_found(name));
+    let Some(entry) = cell.table().and_then(|t| t.entry(index)) else {
+        drop(guard);
+        return Err(unavailable(cell, name));
     };
     match &entry.invoke {
         Invoke::Native(call) => {
-            host::clear_error();
             // SAFETY: the call is bound to the address the bundle registered
             // with exactly this signature; the guard keeps the code mapped
             // for the duration of the call.
             let r = unsafe { call.call(args) };
             if guard.exit_with_error_flag() {
-                return Err(Error::Guest {
-                    name: entry.name.clone(),
-                    message: host::take_message(),
-                    traceback: None,
-                });
+                return Err(guest_error(entry));
             }
-            r.map_err(|source| Error::Call {
-                name: entry.name.clone(),
-                source,
-            })
+            r.map_err(|source| call_error(entry, source))
         }
-        Invoke::Dynamic(f) => {
-            if args.len() != entry.signature.params.len() {
-                return Err(Error::Call {
-                    name: entry.name.clone(),
-                    source: polyload_ffi::FfiError::ArgCount {
-                        expected: entry.signature.params.len(),
-                        got: args.len(),
-                    },
-                });
-            }
-            for (i, (ty, v)) in entry.signature.params.iter().zip(args).enumerate() {
-                v.check(ty).map_err(|source| Error::Call {
-                    name: entry.name.clone(),
-                    source: polyload_ffi::FfiError::BadArgument { index: i, source },
-                })?;
-            }
-            f(args).map_err(|e| Error::Guest {
-                name: entry.name.clone(),
-                message: e.message,
-                traceback: e.traceback,
-            })
-        }
+        Invoke::Dynamic(f) => call_dynamic(entry, &**f, args),
     }
+}
+
+/// Why a slot has nothing to call: its bundle is not loaded (stale), or
+/// its live version does not define the name.
+#[cold]
+#[inline(never)]
+fn unavailable(cell: &BundleCell, name: &str) -> Error {
+    if cell.table().is_none() {
+        Error::Stale {
+            name: name.to_string(),
+        }
+    } else {
+        not_found(name)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn guest_error(entry: &Entry) -> Error {
+    Error::Guest {
+        name: entry.name.clone(),
+        message: host::take_message(),
+        traceback: None,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn call_error(entry: &Entry, source: polyload_ffi::FfiError) -> Error {
+    Error::Call {
+        name: entry.name.clone(),
+        source,
+    }
+}
+
+/// A VM (or other Rust) definition: arguments are checked here, since no
+/// call stub does it.
+#[inline(never)]
+fn call_dynamic(entry: &Entry, f: &DynamicFn, args: &[Value]) -> Result<Value> {
+    if args.len() != entry.signature.params.len() {
+        return Err(call_error(
+            entry,
+            polyload_ffi::FfiError::ArgCount {
+                expected: entry.signature.params.len(),
+                got: args.len(),
+            },
+        ));
+    }
+    for (i, (ty, v)) in entry.signature.params.iter().zip(args).enumerate() {
+        v.check(ty).map_err(|source| {
+            call_error(
+                entry,
+                polyload_ffi::FfiError::BadArgument { index: i, source },
+            )
+        })?;
+    }
+    f(args).map_err(|e| Error::Guest {
+        name: entry.name.clone(),
+        message: e.message,
+        traceback: e.traceback,
+    })
 }

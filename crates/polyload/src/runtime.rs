@@ -543,8 +543,8 @@ impl Runtime {
     /// [`Error::NotFound`] if nothing by that name is defined;
     /// [`Error::SignatureMismatch`] if `F` does not match its signature.
     pub fn function<F: CFunction>(&self, name: &str) -> Result<Function<F>> {
-        let (slot, signature) = self.inner.namespace.resolve(name)?;
-        Function::new(slot, name, &signature)
+        let r = self.inner.namespace.resolve(name)?;
+        Function::new(r.slot, name, &r.signature, r.dynamic)
     }
 
     /// A dynamic handle to `bundle.function`: the name is resolved once, and
@@ -554,8 +554,8 @@ impl Runtime {
     /// # Errors
     /// [`Error::NotFound`] if nothing by that name is defined.
     pub fn dynamic(&self, name: &str) -> Result<DynamicFunction> {
-        let (slot, _) = self.inner.namespace.resolve(name)?;
-        Ok(DynamicFunction::new(slot, name))
+        let r = self.inner.namespace.resolve(name)?;
+        Ok(DynamicFunction::new(r.slot, name))
     }
 
     /// Runs `f` with a [`Scope`]: the thread counts as inside a polyload

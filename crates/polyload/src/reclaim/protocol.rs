@@ -48,10 +48,16 @@ pub struct Snapshot {
 /// counted when it reaches 0, the error flag kept or cleared.
 #[inline(always)]
 fn leave(w: u64, clear_error: bool) -> u64 {
-    let outermost = u64::from(w & DEPTH == 1);
     let w = if clear_error { w & !ERROR } else { w };
     // No borrow out of the depth field: the caller was inside a call.
-    (w - 1).wrapping_add(outermost << 32)
+    let left = w - 1;
+    // A branch, not a select: in a loop of calls it is always taken the
+    // same way, and it keeps the common exit to a decrement and a test.
+    if left & DEPTH == 0 {
+        left.wrapping_add(QUIESCENT)
+    } else {
+        left
+    }
 }
 
 impl ThreadRecord {
@@ -103,8 +109,18 @@ impl ThreadRecord {
     #[inline(always)]
     pub fn exit_take_error(&self) -> bool {
         let w = self.load();
+        if w & ERROR != 0 {
+            return self.exit_clearing_error(w);
+        }
+        self.store(leave(w, false));
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exit_clearing_error(&self, w: u64) -> bool {
         self.store(leave(w, true));
-        w & ERROR != 0
+        true
     }
 
     /// Whether the thread is inside a call (owning thread only).

@@ -214,8 +214,12 @@ fn a_handle_is_never_bound_to_code_of_another_signature() {
 
 #[test]
 fn a_provider_added_to_a_chain_is_never_hidden_by_a_cached_miss() {
+    // A reader keeps missing `sym` against chains that lack it (every add
+    // clears the cache, so it recomputes), racing the add of a provider
+    // that has it: a miss computed before that add must not be cached
+    // after it.
     static SYM: u8 = 7;
-    for _ in 0..300 {
+    for attempt in 0..500 {
         let chain = Arc::new(ChainedProvider::new());
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -226,12 +230,20 @@ fn a_provider_added_to_a_chain_is_never_hidden_by_a_cached_miss() {
                 }
             })
         };
-        let p = StaticProvider::new("static").with("sym", &SYM as *const u8);
-        chain.add(Arc::new(p));
-        let found = chain.get_symbol("sym");
+        for k in 0..20 {
+            chain.add(Arc::new(StaticProvider::new(format!("empty{k}"))));
+        }
+        chain.add(Arc::new(
+            StaticProvider::new("static").with("sym", &SYM as *const u8),
+        ));
+        std::thread::yield_now();
         stop.store(true, Ordering::Relaxed);
         reader.join().unwrap();
-        assert_eq!(found, Some(&SYM as *const u8));
+        assert_eq!(
+            chain.get_symbol("sym"),
+            Some(&SYM as *const u8),
+            "attempt {attempt}: a stale miss hides the new provider"
+        );
     }
 }
 

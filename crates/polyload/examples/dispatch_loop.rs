@@ -1,0 +1,79 @@
+//! Calls `add(i64, i64)` in a real bundle N times by one dispatch path, for
+//! counting instructions per call with callgrind (`scripts/dispatch-icount.sh`),
+//! a figure that does not move with code layout or machine noise.
+//!
+//! `cargo run --release -p polyload --example dispatch_loop -- PATH N`, with
+//! PATH one of `raw`, `typed`, `scoped`, `dynamic`, `call`.
+
+use polyload::{Runtime, Value};
+use std::hint::black_box;
+
+const SOURCE: &str = r#"#include <polyload.h>
+int64_t bench_add(int64_t a, int64_t b) { return a + b; }
+uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    POLYLOAD_DEFINE(h, b, "add", "fn(i64, i64) -> i64", bench_add);
+    return POLYLOAD_OK;
+}
+"#;
+
+fn main() -> polyload::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    let path = argv.next().unwrap_or_else(|| "typed".into());
+    let n: u64 = argv.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bundle = dir.path().join("benchadd");
+    std::fs::create_dir_all(bundle.join("src")).expect("bundle directory");
+    std::fs::write(
+        bundle.join("manifest.toml"),
+        "id = \"benchadd\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libbenchadd.so\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n[build]\ncc = [\"src/add.c\"]\n",
+    )
+    .expect("manifest");
+    std::fs::write(bundle.join("src/add.c"), SOURCE).expect("source");
+    let rt = Runtime::builder()
+        .cache_dir(dir.path().join("cache"))
+        .build()?;
+    rt.load_dir(&bundle)?;
+    let artifact = rt.build(&polyload::Manifest::from_dir(&bundle)?)?.path;
+    // SAFETY: our own library; `bench_add` is int64_t(int64_t, int64_t).
+    let lib = unsafe { libloading::Library::new(&artifact) }.expect("dlopen");
+    // SAFETY: as above.
+    let raw: extern "C" fn(i64, i64) -> i64 =
+        *unsafe { lib.get(b"bench_add") }.expect("dlsym");
+    let typed = rt.function::<extern "C" fn(i64, i64) -> i64>("benchadd.add")?;
+    let dynamic = rt.dynamic("benchadd.add")?;
+    let args = [Value::I64(2), Value::I64(3)];
+    let mut sum = 0i64;
+    match path.as_str() {
+        "raw" => {
+            let f = black_box(raw);
+            for i in 0..n as i64 {
+                sum += f(black_box(i), 3);
+            }
+        }
+        "typed" => {
+            for i in 0..n as i64 {
+                sum += typed.call((black_box(i), 3))?;
+            }
+        }
+        "scoped" => rt.enter(|s| -> polyload::Result<()> {
+            for i in 0..n as i64 {
+                sum += typed.call_in(s, (black_box(i), 3))?;
+            }
+            Ok(())
+        })?,
+        "dynamic" => {
+            for _ in 0..n {
+                black_box(dynamic.call(black_box(&args))?);
+            }
+        }
+        "call" => {
+            for _ in 0..n {
+                black_box(rt.call(black_box("benchadd.add"), black_box(&args))?);
+            }
+        }
+        other => panic!("unknown path {other}: raw, typed, scoped, dynamic, call"),
+    }
+    black_box(sum);
+    Ok(())
+}
