@@ -114,6 +114,14 @@ unsafe extern "C" fn set_error(message: PolyloadStr) {
     LAST_ERROR.with(|e| *e.borrow_mut() = Some(message));
 }
 
+/// This test host runs every call on the calling thread; entering and
+/// leaving have nothing to protect.
+unsafe extern "C" fn enter() {}
+
+unsafe extern "C" fn leave() -> i32 {
+    0
+}
+
 static HOST: PolyloadHost = PolyloadHost {
     size: std::mem::size_of::<PolyloadHost>(),
     abi_version: POLYLOAD_ABI_VERSION.packed(),
@@ -123,6 +131,8 @@ static HOST: PolyloadHost = PolyloadHost {
     alloc,
     free,
     set_error,
+    enter,
+    leave,
 };
 
 /// The error the last call on this thread set, clearing it.

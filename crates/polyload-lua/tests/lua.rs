@@ -621,3 +621,32 @@ return M
     rt.unload("p").unwrap();
     assert!(rt.call("p.add", &[Value::I64(1), Value::I64(2)]).is_err());
 }
+
+#[test]
+fn lua_handles_that_outlive_their_runtime_are_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundle(
+        tmp.path(),
+        "outlive",
+        &[("mul", "fn(i64, i64) -> i64"), ("shout", "fn(str) -> str")],
+        "return { mul = function(a, b) return a * b end, shout = function(s) return s:upper() end }",
+        &[],
+    );
+    let rt = runtime(tmp.path());
+    rt.load_dir(&dir).unwrap();
+    let typed = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("outlive.mul")
+        .unwrap();
+    let dynamic = rt.dynamic("outlive.shout").unwrap();
+    assert_eq!(typed.call((-6, 7)).unwrap(), -42);
+    assert_eq!(
+        dynamic.call(&[Value::from("hi")]).unwrap(),
+        Value::from("HI")
+    );
+    drop(rt);
+    assert!(matches!(typed.call((2, 3)), Err(Error::Stale { .. })));
+    assert!(matches!(
+        dynamic.call(&[Value::from("hi")]),
+        Err(Error::Stale { .. })
+    ));
+}
