@@ -1,5 +1,5 @@
 //! `polyload ffi`: call a C function in any shared library by signature.
-//! The work is in `polyload_ffi::cli`; this file only parses and prints.
+//! The work is in `polyload_cli::ffi`; this file only parses.
 
 /// Call a C function in a shared library by its signature, e.g.
 /// `polyload ffi libm.so.6 pow 'fn(f64, f64) -> f64' 2 10`.
@@ -17,7 +17,7 @@ pub struct FfiCmd {
     /// Signature, e.g. `fn(f64, f64) -> f64` or `fn(cstr, ...) -> i32`.
     pub signature: String,
     /// Arguments as text, one per parameter (then any variadic ones).
-    #[arg(allow_hyphen_values = true)]
+    #[arg(allow_negative_numbers = true)]
     pub args: Vec<String>,
 }
 
@@ -32,17 +32,13 @@ impl FfiCmd {
         // SAFETY: the user asked to load this library and call this symbol
         // with this signature; a command-line FFI tool trusts its user.
         let value = unsafe {
-            polyload_ffi::cli::call_from_text(
+            polyload_cli::ffi::call_from_text(
                 &self.library,
                 &self.symbol,
                 &self.signature,
                 &self.args,
             )
         }?;
-        Ok(if json {
-            serde_json::json!({ "result": value.to_json() }).to_string()
-        } else {
-            value.to_string()
-        })
+        Ok(polyload_cli::ffi::render(&value, json))
     }
 }

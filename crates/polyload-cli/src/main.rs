@@ -3,13 +3,15 @@
 //! dispatches, prints, and maps errors to exit codes (1 for errors, 2 for
 //! usage).
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
 use polyload::builder::BuildEvent;
-use polyload::{FfiType, Manifest, Runtime, Value};
+use polyload::{Manifest, Runtime};
+use polyload_cli::report::{definition_json, manifest_json};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod ffi_cmd;
 
@@ -40,8 +42,12 @@ enum Command {
         /// The bundle directory (holding manifest.toml).
         bundle_dir: PathBuf,
     },
-    /// Load the bundles in DIR and call BUNDLE.FUNCTION.
+    /// Load bundle BUNDLE from DIR (and the bundles it depends on) and call
+    /// BUNDLE.FUNCTION.
     Call(CallCmd),
+    /// Load bundle BUNDLE from DIR and time calls of BUNDLE.FUNCTION: ns per
+    /// call (median, fastest and slowest of 21 samples).
+    Bench(BenchCmd),
     /// Load the bundles in DIR, then rebuild and reload each one whose files
     /// change, printing what happened (runs until interrupted).
     Watch {
@@ -66,9 +72,20 @@ struct CallCmd {
     dir: PathBuf,
     /// The definition to call, as `bundle.function`.
     function: String,
-    /// Arguments, parsed by the function's signature. `@PATH` passes a file's
-    /// contents to a `str` or `bytes` parameter (`@@x` is the literal `@x`).
+    /// Arguments, parsed by the function's signature (negative numbers are
+    /// arguments, not options). `@PATH` passes a file's contents to a
+    /// `str`, `bytes` or `json` parameter (`@@x` is the literal `@x`).
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct BenchCmd {
+    #[command(flatten)]
+    call: CallCmd,
+    /// How long to measure, in seconds (plus a tenth to warm up).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    time: f64,
 }
 
 fn runtime(cli: &Cli) -> Result<Runtime> {
@@ -138,6 +155,7 @@ fn run(cli: &Cli) -> Result<String> {
         Command::List { dir } => list(dir, cli.json),
         Command::Inspect { bundle_dir } => inspect(&runtime(cli)?, bundle_dir, cli.json),
         Command::Call(c) => call(&runtime(cli)?, c, cli.json),
+        Command::Bench(b) => bench(&runtime(cli)?, b, cli.json),
         Command::Build { dir } => build(&runtime(cli)?, dir, cli.json),
         Command::Ffi(f) => f.run(cli.json),
         Command::Watch { dir, max_events } => watch(&runtime(cli)?, dir, *max_events, cli.json),
@@ -207,21 +225,6 @@ fn watch(rt: &Runtime, dir: &Path, max_events: Option<u64>, as_json: bool) -> Re
     Ok(String::new())
 }
 
-fn manifest_json(m: &Manifest) -> serde_json::Value {
-    json!({
-        "id": m.id,
-        "version": m.version.to_string(),
-        "loader": m.loader,
-        "file": m.file,
-        "abi": m.abi.to_string(),
-        "dir": m.dir(),
-        "exports": m.exports.iter().map(|e| (e.name.clone(), json!(e.signature.to_string()))).collect::<serde_json::Map<_, _>>(),
-        "dependencies": m.dependencies.iter().map(|d| json!({"id": d.id, "version": d.version.to_string()})).collect::<Vec<_>>(),
-        "provides": m.provides.iter().map(|p| format!("{}@{}", p.name, p.version)).collect::<Vec<_>>(),
-        "build": m.build.as_ref().map(|b| format!("{b:?}")),
-    })
-}
-
 fn list(dir: &Path, as_json: bool) -> Result<String> {
     let manifests = polyload::scan_dir(dir)?;
     if as_json {
@@ -262,10 +265,7 @@ fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
     if as_json {
         let mut v = manifest_json(&manifest);
         v["generation"] = json!(generation);
-        v["definitions"] = defs
-            .iter()
-            .map(|d| json!({"name": d.name, "kind": format!("{:?}", d.kind).to_lowercase(), "signature": d.signature.to_string()}))
-            .collect();
+        v["definitions"] = defs.iter().map(definition_json).collect();
         return Ok(serde_json::to_string_pretty(&v)?);
     }
     let mut out = format!(
@@ -288,63 +288,60 @@ fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
     Ok(out.trim_end().to_string())
 }
 
-/// Parses one CLI argument for a parameter of type `ty`.
-fn parse_arg(ty: &FfiType, text: &str, index: usize) -> Result<Value> {
-    if let Some(rest) = text.strip_prefix('@') {
-        if let Some(literal) = rest.strip_prefix('@') {
-            return Value::parse(ty, &format!("@{literal}"))
-                .map_err(|e| anyhow!("argument {}: {e}", index + 1));
-        }
-        let data = std::fs::read(rest)
-            .with_context(|| format!("argument {}: reading {rest}", index + 1))?;
-        return match ty {
-            FfiType::Bytes => Ok(Value::Bytes(data)),
-            FfiType::Str | FfiType::CString => String::from_utf8(data)
-                .map(Value::Str)
-                .map_err(|_| anyhow!("argument {}: {rest} is not valid UTF-8 text", index + 1)),
-            FfiType::Json => Ok(Value::Json(
-                serde_json::from_slice(&data)
-                    .with_context(|| format!("argument {}: {rest} is not JSON", index + 1))?,
-            )),
-            other => bail!(
-                "argument {}: `@file` works only for str, bytes and json parameters, not {other}",
-                index + 1
-            ),
-        };
-    }
-    Value::parse(ty, text).map_err(|e| anyhow!("argument {}: {e}", index + 1))
+/// Loads the bundle that defines `function` (`bundle.function`) from
+/// `dir`, with the bundles it depends on; other bundles in `dir`, even
+/// broken ones, are not touched.
+fn load_for(rt: &Runtime, dir: &Path, function: &str) -> Result<()> {
+    let (id, _) = function
+        .split_once('.')
+        .ok_or_else(|| anyhow!("`{function}` is not of the form bundle.function"))?;
+    let bundle = polyload_cli::locate(dir, id)?;
+    rt.load_bundle(bundle)?;
+    Ok(())
 }
 
 fn call(rt: &Runtime, c: &CallCmd, as_json: bool) -> Result<String> {
-    rt.load_dir(&c.dir)?;
-    let def = rt.namespace().definition(&c.function).ok_or_else(|| {
-        anyhow!(
-            "no definition named `{}` in {}",
-            c.function,
-            c.dir.display()
-        )
-    })?;
-    let params = &def.signature.params;
-    if c.args.len() != params.len() {
-        bail!(
-            "`{}` takes {} argument(s) ({}), got {}",
-            c.function,
-            params.len(),
-            def.signature,
-            c.args.len()
-        );
-    }
-    let args = params
-        .iter()
-        .zip(&c.args)
-        .enumerate()
-        .map(|(i, (ty, text))| parse_arg(ty, text, i))
-        .collect::<Result<Vec<_>>>()?;
+    let args = prepare(rt, c)?;
     let result = rt.call(&c.function, &args)?;
     Ok(if as_json {
         json!({ "function": c.function, "result": result.to_json() }).to_string()
     } else {
         result.to_string()
+    })
+}
+
+/// Loads what `c` calls and parses its arguments by the signature.
+fn prepare(rt: &Runtime, c: &CallCmd) -> Result<Vec<polyload::Value>> {
+    load_for(rt, &c.dir, &c.function)?;
+    let def = rt
+        .definitions()
+        .into_iter()
+        .find(|d| d.name == c.function)
+        .ok_or_else(|| {
+            anyhow!(
+                "no definition named `{}` in {}",
+                c.function,
+                c.dir.display()
+            )
+        })?;
+    Ok(polyload_cli::args::parse_args(
+        &c.function,
+        &def.signature,
+        &c.args,
+    )?)
+}
+
+fn bench(rt: &Runtime, b: &BenchCmd, as_json: bool) -> Result<String> {
+    let args = prepare(rt, &b.call)?;
+    if !(b.time.is_finite() && b.time > 0.0) {
+        anyhow::bail!("--time must be a positive number of seconds");
+    }
+    let report =
+        polyload_cli::bench::run(rt, &b.call.function, &args, Duration::from_secs_f64(b.time))?;
+    Ok(if as_json {
+        report.to_json().to_string()
+    } else {
+        report.to_string()
     })
 }
 

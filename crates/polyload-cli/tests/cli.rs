@@ -343,3 +343,119 @@ fn ffi_calls_c_functions_by_signature() {
     let e = cli.fails(&["ffi", "libm.so.6", "no_such_fn", "fn()"]);
     assert!(e.contains("no_such_fn"), "{e}");
 }
+
+#[test]
+fn negative_numbers_are_arguments_and_json_still_counts_after_them() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    assert_eq!(cli.ok(&["call", ex, "hello.add", "-42", "2"]), "-40");
+    assert_eq!(cli.ok(&["call", ex, "calc.sum3", "-1", "-2", "-3"]), "-6");
+    assert_eq!(
+        cli.ok(&["call", ex, "hello.add", "-42", "2", "--json"]),
+        r#"{"function":"hello.add","result":-40}"#
+    );
+    assert_eq!(
+        cli.ok(&["ffi", "libc.so.6", "labs", "fn(i64) -> i64", "-9000000000"]),
+        "9000000000"
+    );
+    assert_eq!(
+        cli.ok(&[
+            "ffi",
+            "libm.so.6",
+            "fabs",
+            "fn(f64) -> f64",
+            "-2.5",
+            "--json"
+        ]),
+        r#"{"result":2.5}"#
+    );
+}
+
+#[test]
+fn call_loads_only_the_named_bundle_and_its_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = examples();
+    for b in ["hello", "calc"] {
+        copy_dir(&ex.join(b), &dir.path().join(b));
+    }
+    // A broken bundle and one whose loader needs a missing tool sit beside
+    // them; neither is loaded to call calc.
+    std::fs::create_dir_all(dir.path().join("broken")).unwrap();
+    std::fs::write(dir.path().join("broken/manifest.toml"), "id = 3\n").unwrap();
+    let cli = Cli::new();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(cli.ok(&["call", d, "calc.sum3", "1", "2", "3"]), "6");
+    assert_eq!(cli.ok(&["call", d, "hello.add", "1", "2"]), "3");
+    // The broken one is reported when it is what was asked for.
+    let e = cli.fails(&["call", d, "broken.f"]);
+    assert!(e.contains("broken/manifest.toml:1"), "{e}");
+    let e = cli.fails(&["call", d, "nosuch.f"]);
+    assert!(
+        e.starts_with("error: no bundle `nosuch` in ") && e.contains("broken/manifest.toml"),
+        "{e}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn inspect_json_has_its_documented_shape() {
+    let cli = Cli::new();
+    let hello = examples().join("hello");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "inspect", hello.to_str().unwrap()])).unwrap();
+    assert_eq!(json["id"], "hello");
+    assert_eq!(json["loader"], "native");
+    assert_eq!(
+        json["build"],
+        serde_json::json!({"cc": ["src/hello.c"], "libs": [], "cflags": []})
+    );
+    assert_eq!(
+        json["definitions"][0],
+        serde_json::json!({"name": "hello.add", "kind": "function", "signature": "fn(i64, i64) -> i64", "generation": 1})
+    );
+    let text = serde_json::to_string(&json).unwrap();
+    assert!(!text.contains("Cc {") && !text.contains("Some("), "{text}");
+}
+
+#[test]
+fn bench_times_a_call_by_its_signature() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    let out = cli.ok(&["bench", ex, "hello.add", "-1", "2", "--time", "0.3"]);
+    assert!(
+        out.starts_with("hello.add: ") && out.contains("typed handle"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "--json",
+        "bench",
+        ex,
+        "hello.greet",
+        "you",
+        "--time",
+        "0.3",
+    ]))
+    .unwrap();
+    assert_eq!(json["path"], "dynamic");
+    let (min, median, max) = (
+        json["min_ns"].as_f64().unwrap(),
+        json["median_ns"].as_f64().unwrap(),
+        json["max_ns"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= max, "{json}");
+    let e = cli.fails(&["bench", ex, "hello.add", "1"]);
+    assert!(e.contains("takes 2 argument(s)"), "{e}");
+}

@@ -27,7 +27,6 @@ pub mod alloc;
 mod buffer;
 mod call;
 mod callback;
-pub mod cli;
 mod error;
 mod extern_call;
 pub mod ffi_value;

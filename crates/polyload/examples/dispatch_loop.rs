@@ -38,8 +38,7 @@ fn main() -> polyload::Result<()> {
     // SAFETY: our own library; `bench_add` is int64_t(int64_t, int64_t).
     let lib = unsafe { libloading::Library::new(&artifact) }.expect("dlopen");
     // SAFETY: as above.
-    let raw: extern "C" fn(i64, i64) -> i64 =
-        *unsafe { lib.get(b"bench_add") }.expect("dlsym");
+    let raw: extern "C" fn(i64, i64) -> i64 = *unsafe { lib.get(b"bench_add") }.expect("dlsym");
     let typed = rt.function::<extern "C" fn(i64, i64) -> i64>("benchadd.add")?;
     let dynamic = rt.dynamic("benchadd.add")?;
     let args = [Value::I64(2), Value::I64(3)];

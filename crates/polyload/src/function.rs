@@ -279,7 +279,12 @@ impl<F: CFunction> std::fmt::Debug for Function<F> {
 impl<F: CFunction> Function<F> {
     /// Checks `F` against the definition's `signature` and makes a handle;
     /// `dynamic`: whether the definition is a VM (value) one.
-    pub(crate) fn new(slot: Slot, name: &str, signature: &Signature, dynamic: bool) -> Result<Self> {
+    pub(crate) fn new(
+        slot: Slot,
+        name: &str,
+        signature: &Signature,
+        dynamic: bool,
+    ) -> Result<Self> {
         let want = F::signature();
         let same = want.params.len() == signature.params.len()
             && want

@@ -488,7 +488,10 @@ impl Namespace {
                 .flatten()
                 .any(|e| matches!(e.invoke, Invoke::Dynamic(_)));
             let table = CodeTable::new(generation, code, entries, dynamic, false);
-            (cell.current.swap(table.cast(), Ordering::AcqRel), generation)
+            (
+                cell.current.swap(table.cast(), Ordering::AcqRel),
+                generation,
+            )
         };
         self.rebuild_directory();
         self.retire(id, prev.cast(), retire_with);

@@ -204,7 +204,12 @@ impl Runtime {
             if options.allow_signature_change {
                 return Ok(defs);
             }
-            match self.namespace().signature_changes(id, &defs).into_iter().next() {
+            match self
+                .namespace()
+                .signature_changes(id, &defs)
+                .into_iter()
+                .next()
+            {
                 Some((name, old, new)) => Err(Error::SignatureChange {
                     bundle: id.to_string(),
                     name,

@@ -335,12 +335,13 @@ impl Runtime {
         let dir = dir.as_ref();
         let target = Manifest::from_dir(dir)?;
         let loaded = self.live_versions();
-        let needs_siblings = target.dependencies.iter().any(|d| !loaded.contains_key(&d.id));
-        // A malformed sibling is reported as what it is: it may be the very
-        // dependency that would otherwise be "not present".
-        let siblings = match dir.parent() {
-            Some(p) if needs_siblings => scan_dir(p)?,
-            _ => Vec::new(),
+        let needs_siblings = target
+            .dependencies
+            .iter()
+            .any(|d| !loaded.contains_key(&d.id));
+        let (siblings, mut broken) = match dir.parent() {
+            Some(p) if needs_siblings => scan_dir_lenient(p)?,
+            _ => (Vec::new(), Vec::new()),
         };
         // The dependency closure of the target among the siblings.
         let mut wanted = vec![target];
@@ -355,8 +356,19 @@ impl Runtime {
                 if loaded.contains_key(&d) || wanted.iter().any(|w| w.id == d) {
                     continue;
                 }
-                if let Some(m) = siblings.iter().find(|m| m.id == d) {
-                    wanted.push(m.clone());
+                match siblings.iter().find(|m| m.id == d) {
+                    Some(m) => wanted.push(m.clone()),
+                    // A malformed sibling may be the very dependency that is
+                    // "not present": report it as what it is (the one in a
+                    // directory named after the dependency first).
+                    None if !broken.is_empty() => {
+                        let pick = broken
+                            .iter()
+                            .position(|(dir, _)| dir.file_name().is_some_and(|n| *n == *d))
+                            .unwrap_or(0);
+                        return Err(broken.swap_remove(pick).1);
+                    }
+                    None => {}
                 }
             }
             i += 1;
@@ -854,8 +866,18 @@ pub(crate) fn check_exports(
 /// [`Error::Io`] if `dir` cannot be read; [`Error::Manifest`] for the first
 /// malformed manifest.
 pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
+    let (good, bad) = scan_dir_lenient(dir)?;
+    match bad.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(good),
+    }
+}
+
+/// Like [`scan_dir`], but a malformed manifest does not stop the scan: the
+/// good manifests, and each bad one's directory with its error.
+fn scan_dir_lenient(dir: &Path) -> Result<(Vec<Manifest>, Vec<(PathBuf, Error)>)> {
     if dir.join("manifest.toml").is_file() {
-        return Ok(vec![Manifest::from_dir(dir)?]);
+        return Ok((vec![Manifest::from_dir(dir)?], Vec::new()));
     }
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut dirs: Vec<PathBuf> = rd
@@ -864,7 +886,14 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
         .filter(|p| p.join("manifest.toml").is_file())
         .collect();
     dirs.sort();
-    dirs.iter().map(|d| Manifest::from_dir(d)).collect()
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for d in dirs {
+        match Manifest::from_dir(&d) {
+            Ok(m) => good.push(m),
+            Err(e) => bad.push((d, e)),
+        }
+    }
+    Ok((good, bad))
 }
 
 /// Indexes of `manifests` in an order where each bundle's dependencies come

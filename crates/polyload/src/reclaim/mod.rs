@@ -592,7 +592,10 @@ mod tests {
     fn unpaired_leave_is_refused() {
         assert!(!leave_unguarded());
         let g = CallGuard::enter();
-        assert!(!leave_unguarded(), "a guard's call is not the bundle's to end");
+        assert!(
+            !leave_unguarded(),
+            "a guard's call is not the bundle's to end"
+        );
         assert!(in_call());
         drop(g);
         enter_unguarded();

@@ -175,10 +175,7 @@ fn unload_closes_the_library_and_stales_handles() {
         rt.call("gone.inc", &[Value::I64(1)]),
         Err(Error::Stale { .. })
     ));
-    assert!(matches!(
-        rt.unload("gone"),
-        Err(Error::NotLoaded { .. })
-    ));
+    assert!(matches!(rt.unload("gone"), Err(Error::NotLoaded { .. })));
 
     // Loading it again revives existing handles.
     rt.load_dir(s.bundles()).unwrap();

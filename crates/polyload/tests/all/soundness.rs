@@ -334,7 +334,9 @@ fn a_thread_a_bundle_starts_keeps_the_code_it_calls_mapped() {
     let start = rt
         .function::<extern "C" fn(i64) -> i64>("spawner.start")
         .unwrap();
-    let join = rt.function::<extern "C" fn() -> i64>("spawner.join").unwrap();
+    let join = rt
+        .function::<extern "C" fn() -> i64>("spawner.join")
+        .unwrap();
     const ROUNDS: i64 = 150;
     assert_eq!(start.call((ROUNDS,)).unwrap(), 1);
     // Reload `slow` under the thread's feet: each reload retires the
@@ -348,7 +350,10 @@ fn a_thread_a_bundle_starts_keeps_the_code_it_calls_mapped() {
         pending_seen |= rt.collect_garbage(Duration::ZERO) > 0;
     }
     let good = join.call(()).unwrap();
-    assert_eq!(good, ROUNDS, "every call of the bundle's own thread returned 42");
+    assert_eq!(
+        good, ROUNDS,
+        "every call of the bundle's own thread returned 42"
+    );
     assert!(
         pending_seen,
         "an old version stayed mapped while the thread was inside it"

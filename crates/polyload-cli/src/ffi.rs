@@ -1,4 +1,5 @@
-//! The logic behind `polyload ffi LIBRARY SYMBOL 'SIGNATURE' [ARGS...]`.
+//! The logic behind `polyload ffi LIBRARY SYMBOL 'SIGNATURE' [ARGS...]`:
+//! call a C function in any shared library by a signature given as text.
 //!
 //! Arguments are command-line text parsed by the signature
 //! ([`Value::parse`]). Variadic arguments (after the fixed ones of a
@@ -12,7 +13,7 @@
 //! * otherwise a number with `.`, an exponent, `inf` or `nan` is `f64`;
 //! * anything else is a `cstr`.
 
-use crate::{CallBuilder, FfiError, FfiType, Signature, Value};
+use polyload_ffi::{CallBuilder, FfiError, FfiType, Signature, Value};
 
 /// The type and value of one variadic argument's text, per the rules in
 /// the [module docs](self).
@@ -84,6 +85,16 @@ pub unsafe fn call_from_text(
     }
     // SAFETY: forwarded to our caller.
     unsafe { builder.build()?.call(&values) }
+}
+
+/// The text `polyload ffi` prints for a result: the value as text, or with
+/// `json` a JSON object `{"result": VALUE}` ([`Value::to_json`]).
+pub fn render(value: &Value, json: bool) -> String {
+    if json {
+        serde_json::json!({ "result": value.to_json() }).to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 #[cfg(test)]

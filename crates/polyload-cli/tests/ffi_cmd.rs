@@ -1,22 +1,17 @@
-//! Compiles the CLI's `ffi_cmd.rs` as the CLI will (it is owned by this
-//! crate's engineer but lives in polyload-cli) and runs it.
+//! `polyload ffi`'s library side: C functions of libc and libm called by
+//! signatures given as text.
 
-#[path = "../../polyload-cli/src/ffi_cmd.rs"]
-mod ffi_cmd;
-
-use clap::Parser;
-
-#[derive(Parser)]
-struct Cli {
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    cmd: ffi_cmd::FfiCmd,
-}
-
-fn run(args: &[&str]) -> anyhow::Result<String> {
-    let cli = Cli::try_parse_from(std::iter::once("polyload-ffi").chain(args.iter().copied()))?;
-    cli.cmd.run(cli.json)
+/// Runs `polyload ffi [--json] LIBRARY SYMBOL SIGNATURE ARGS...` as the
+/// binary does, without a process.
+fn run(args: &[&str]) -> Result<String, polyload_ffi::FfiError> {
+    let (json, args) = match args.first() {
+        Some(&"--json") => (true, &args[1..]),
+        _ => (false, args),
+    };
+    let rest: Vec<String> = args[3..].iter().map(|s| s.to_string()).collect();
+    // SAFETY: libc and libm functions called with their real signatures.
+    let v = unsafe { polyload_cli::ffi::call_from_text(args[0], args[1], args[2], &rest) }?;
+    Ok(polyload_cli::ffi::render(&v, json))
 }
 
 #[test]
