@@ -80,3 +80,41 @@ fn errors_are_clear() {
     let e = run(&["libm.so.6", "pow", "fn(f64, f64) -> f64", "2", "x"]).unwrap_err();
     assert!(e.to_string().contains("argument 1"), "{e}");
 }
+
+/// Replays the `args` fuzz target's regression inputs (`fuzz/regressions/args`)
+/// with the properties it checks: the first line is a type, the rest the
+/// argument (`@` + bytes: a file holding them).
+#[test]
+fn fuzz_regressions_of_argument_parsing() {
+    use polyload_ffi::{FfiType, Value};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/args");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        let Some(nl) = data.iter().position(|b| *b == b'\n') else {
+            continue;
+        };
+        let Ok(ty) = std::str::from_utf8(&data[..nl]).unwrap_or("").parse::<FfiType>() else {
+            continue;
+        };
+        let rest = &data[nl + 1..];
+        n += 1;
+        if let Some(contents) = rest.strip_prefix(b"@") {
+            let path = tmp.path().join("arg");
+            std::fs::write(&path, contents).unwrap();
+            let r = polyload_cli::args::parse_arg(&ty, &format!("@{}", path.display()), 1);
+            if let (FfiType::Bytes, Ok(v)) = (&ty, &r) {
+                assert_eq!(v, &Value::Bytes(contents.to_vec()));
+            }
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(rest) else {
+            continue;
+        };
+        if let Err(e) = polyload_cli::args::parse_arg(&ty, text, 1) {
+            assert!(e.to_string().starts_with("argument 1: "), "{e}");
+        }
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+}

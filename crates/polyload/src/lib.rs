@@ -42,12 +42,19 @@
 //! that could be running it has left (see [`reclaim`]).
 //!
 //! # Crate features
-//! None yet: language loaders live in their own crates (`polyload-lua`,
+//! * `jit` (default): per-signature marshallers compiled with cranelift for
+//!   dynamic calls that pass structs by value (`polyload-ffi`'s `jit`).
+//! * `fuzzing`: the [`fuzzing`] module, entry points for the fuzz targets
+//!   in `fuzz/` (not a stable API).
+//!
+//! Language loaders live in their own crates (`polyload-lua`,
 //! `polyload-python`, `polyload-js`) and are registered with
 //! [`RuntimeBuilder::loader`]; the `polyload` CLI enables them by feature.
 #![warn(missing_docs)]
 
 pub mod builder;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod error;
 mod function;
 mod host;

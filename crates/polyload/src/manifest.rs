@@ -214,7 +214,7 @@ impl Ctx<'_> {
             path: self.path.to_path_buf(),
             line: self.line_of(span.start),
             field: field.to_string(),
-            message: message.into(),
+            message: one_line(&message.into()),
         })
     }
 
@@ -236,7 +236,9 @@ impl Ctx<'_> {
 
     /// Turns a TOML/serde error into a manifest error with line and field.
     fn toml_error(&self, e: toml::de::Error) -> Error {
-        let msg = e.message().trim().to_string();
+        // toml's messages may span lines ("invalid table header\nexpected
+        // newline, `#`"); errors are one line.
+        let msg = one_line(e.message());
         let line = e.span().map(|s| self.line_of(s.start)).unwrap_or(1);
         let quoted = |prefix: &str| {
             msg.strip_prefix(prefix)
@@ -269,6 +271,15 @@ impl Ctx<'_> {
             message: msg,
         }
     }
+}
+
+/// `text` on one line: its non-empty lines, trimmed, joined with `: `.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn is_ident(s: &str) -> bool {

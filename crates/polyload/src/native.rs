@@ -250,9 +250,14 @@ impl BundleLoader for NativeLoader {
 /// truncated library would fault (SIGBUS) on first touch instead of failing
 /// cleanly; here every segment must lie inside the file.
 pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
-    use object::{Object, ObjectSegment};
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    let file = object::File::parse(&*data).map_err(|e| {
+    check_image_bytes(&data)
+}
+
+/// [`check_image`] on a file's contents.
+pub(crate) fn check_image_bytes(data: &[u8]) -> std::result::Result<(), String> {
+    use object::{Object, ObjectSegment};
+    let file = object::File::parse(data).map_err(|e| {
         if data.starts_with(b"\x7fELF") {
             format!("corrupt or truncated ELF file ({e})")
         } else {

@@ -11,3 +11,4 @@ mod native;
 mod providers;
 mod reload;
 mod soundness;
+mod fuzz_regressions;
