@@ -738,9 +738,13 @@ fn call_at(
     name: &str,
     args: &[Value],
 ) -> Result<Value> {
-    let Some(entry) = cell.table().and_then(|t| t.entry(index)) else {
+    let table = cell.table();
+    let Some(entry) = table.and_then(|t| t.entry(index)) else {
+        // Judged by the table this call saw: reading the cell again could
+        // find a version published since, and call a stale call "not found".
+        let loaded = table.is_some();
         drop(guard);
-        return Err(unavailable(cell, name));
+        return Err(unavailable(loaded, name));
     };
     match &entry.invoke {
         Invoke::Native(call) => {
@@ -761,8 +765,8 @@ fn call_at(
 /// its live version does not define the name.
 #[cold]
 #[inline(never)]
-fn unavailable(cell: &BundleCell, name: &str) -> Error {
-    if cell.table().is_none() {
+fn unavailable(loaded: bool, name: &str) -> Error {
+    if !loaded {
         Error::Stale {
             name: name.to_string(),
         }

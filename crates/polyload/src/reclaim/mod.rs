@@ -490,7 +490,7 @@ impl Reclaimer {
     /// inside it leave.
     fn start_reaper(self: &Arc<Self>) {
         let mut reaper = self.reaper.lock().unwrap_or_else(|e| e.into_inner());
-        if reaper.as_ref().is_some_and(|h| !h.is_finished()) {
+        if reaper.is_some() {
             return;
         }
         let this = self.clone();
@@ -501,7 +501,16 @@ impl Reclaimer {
                 loop {
                     std::thread::sleep(pause);
                     if this.collect() == 0 {
-                        return;
+                        // Leave only if nothing was retired since: `retire`
+                        // pushes before it looks for a reaper, and both look
+                        // under this lock, so garbage is never left without
+                        // one (which, after the runtime is gone, would leak
+                        // it and the namespace it holds).
+                        let mut reaper = this.reaper.lock().unwrap_or_else(|e| e.into_inner());
+                        if this.pending_count() == 0 {
+                            *reaper = None;
+                            return;
+                        }
                     }
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
@@ -626,6 +635,70 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(10), "never freed");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Readers keep reading whatever "code" is published while a writer
+    /// replaces and retires it as fast as it can; retired code is poisoned
+    /// and then freed when the reclaimer drops it, so a reader that reaches
+    /// it too late reads poison (or, under AddressSanitizer,
+    /// `scripts/sanitize.sh`, a freed allocation).
+    #[test]
+    fn stress_readers_never_see_reclaimed_code() {
+        use std::sync::atomic::{AtomicBool, AtomicPtr};
+        const LIVE: u64 = 0x600d_c0de;
+        const POISON: u64 = 0xdead_dead;
+        struct Code(AtomicU64);
+        struct Retired(*mut Code);
+        // SAFETY: the pointer is owned by this value once retired.
+        unsafe impl Send for Retired {}
+        impl Drop for Retired {
+            fn drop(&mut self) {
+                // SAFETY: made by Box::into_raw and retired once.
+                let code = unsafe { Box::from_raw(self.0) };
+                code.0.store(POISON, Ordering::Relaxed);
+                drop(code);
+            }
+        }
+        let r = Arc::new(Reclaimer::default());
+        let slot = Arc::new(AtomicPtr::new(Box::into_raw(Box::new(Code(AtomicU64::new(LIVE))))));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|i| {
+                let (slot, stop) = (slot.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let _outer = CallGuard::enter();
+                        let code = slot.load(Ordering::Acquire);
+                        // Nested calls and a little work inside the call.
+                        for _ in 0..(i + 1) {
+                            let _inner = CallGuard::enter();
+                            // SAFETY: published code stays mapped while
+                            // this thread is inside a call.
+                            let v = unsafe { (*code).0.load(Ordering::Relaxed) };
+                            assert_eq!(v, LIVE, "read reclaimed code");
+                        }
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        let mut retired = 0u64;
+        while start.elapsed() < Duration::from_secs(2) {
+            let new = Box::into_raw(Box::new(Code(AtomicU64::new(LIVE))));
+            let old = slot.swap(new, Ordering::AcqRel);
+            r.retire("stress", Box::new(Retired(old)));
+            retired += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let reads: Vec<u64> = readers.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(reads.iter().all(|n| *n > 0), "{reads:?}");
+        assert!(retired > 100, "{retired}");
+        assert_eq!(r.wait_idle(Duration::from_secs(10)), 0);
+        // SAFETY: the last published code, unreachable now.
+        drop(unsafe { Box::from_raw(slot.load(Ordering::Acquire)) });
     }
 
     #[test]

@@ -10,5 +10,4 @@ mod load_errors;
 mod native;
 mod providers;
 mod reload;
-mod soundness;
 mod fuzz_regressions;

@@ -424,3 +424,158 @@ fn ten_thousand_load_unload_cycles_keep_memory_flat() {
         "memory grew by {growth} KiB over 10,000 cycles"
     );
 }
+
+/// What a stress caller saw: calls that returned a live version's value,
+/// and calls that were stale.
+#[derive(Default, Debug)]
+struct Seen {
+    values: u64,
+    stale: u64,
+}
+
+/// Calls `flip.get` through a typed and a dynamic handle until `stop` (or,
+/// with `stale_enough`, until that many calls were stale); every call must
+/// return a version's value (111 or 222) or `Stale`.
+fn stress_caller(
+    typed: polyload::Function<extern "C" fn(i64) -> i64>,
+    dynamic: polyload::DynamicFunction,
+    stop: Arc<AtomicBool>,
+    stale_enough: Option<u64>,
+    started: Option<Arc<std::sync::Barrier>>,
+) -> std::thread::JoinHandle<Seen> {
+    std::thread::spawn(move || {
+        let mut seen = Seen::default();
+        let check = |seen: &mut Seen, r: polyload::Result<i64>| match r {
+            Ok(111 | 222) => seen.values += 1,
+            Err(Error::Stale { .. }) => seen.stale += 1,
+            other => panic!("a call returned {other:?}"),
+        };
+        if let Some(b) = started {
+            check(&mut seen, typed.call((0,)));
+            b.wait();
+        }
+        while !stop.load(Ordering::Relaxed) && stale_enough.is_none_or(|n| seen.stale < n) {
+            check(&mut seen, typed.call((0,)));
+            let r = dynamic.call(&[Value::I64(0)]).map(|v| match v {
+                Value::I64(x) => x,
+                other => panic!("{other:?}"),
+            });
+            check(&mut seen, r);
+        }
+        seen
+    })
+}
+
+#[test]
+fn stress_the_runtime_dropped_while_four_threads_call() {
+    for round in 0..20 {
+        let s = Scratch::new();
+        let (dir, a, b) = two_versions(&s);
+        let rt = s.runtime();
+        rt.load_dir(&dir).unwrap();
+        let typed = rt
+            .function::<extern "C" fn(i64) -> i64>("flip.get")
+            .unwrap();
+        let dynamic = rt.dynamic("flip.get").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(std::sync::Barrier::new(5));
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                let started = Some(started.clone());
+                stress_caller(typed.clone(), dynamic.clone(), stop.clone(), Some(100), started)
+            })
+            .collect();
+        started.wait();
+        for i in 0..5 {
+            std::fs::write(dir.join("libflip.so"), if i % 2 == 0 { &b } else { &a }).unwrap();
+            rt.reload("flip").unwrap();
+        }
+        // Drop the runtime with the callers still calling; they stop once
+        // their handles have answered `Stale` 100 times.
+        drop(rt);
+        let seen: Vec<Seen> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+        assert!(
+            seen.iter().all(|s| s.values > 0 && s.stale > 0),
+            "round {round}: every caller saw live versions, then stale handles: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn stress_unload_reload_and_load_of_one_id_racing_from_three_threads() {
+    let s = Scratch::new();
+    let (dir, a, b) = two_versions(&s);
+    let rt = s.runtime();
+    rt.load_dir(&dir).unwrap();
+    let typed = rt
+        .function::<extern "C" fn(i64) -> i64>("flip.get")
+        .unwrap();
+    let dynamic = rt.dynamic("flip.get").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..2)
+        .map(|_| stress_caller(typed.clone(), dynamic.clone(), stop.clone(), None, None))
+        .collect();
+    // Lifecycle errors that say why an operation lost the race are fine;
+    // anything else is a bug.
+    let expected = |e: &Error| {
+        matches!(
+            e,
+            Error::NotLoaded { .. } | Error::AlreadyLoaded { .. } | Error::InUse { .. }
+        )
+    };
+    const ROUNDS: usize = 300;
+    let ops: Vec<std::thread::JoinHandle<usize>> = vec![
+        {
+            let (rt, dir) = (rt.clone(), dir.clone());
+            std::thread::spawn(move || {
+                (0..ROUNDS)
+                    .filter(|_| match rt.load_dir(&dir) {
+                        Ok(_) => true,
+                        Err(e) if expected(&e) => false,
+                        Err(e) => panic!("load: {e}"),
+                    })
+                    .count()
+            })
+        },
+        {
+            let rt = rt.clone();
+            std::thread::spawn(move || {
+                (0..ROUNDS)
+                    .filter(|_| match rt.unload("flip") {
+                        Ok(()) => true,
+                        Err(e) if expected(&e) => false,
+                        Err(e) => panic!("unload: {e}"),
+                    })
+                    .count()
+            })
+        },
+        {
+            let (rt, dir) = (rt.clone(), dir.clone());
+            std::thread::spawn(move || {
+                (0..ROUNDS)
+                    .filter(|i| {
+                        let bytes = if i % 2 == 0 { &a } else { &b };
+                        // The file is rewritten in place of a reload's read:
+                        // write it beside and rename, as a build would.
+                        let tmp = dir.join("libflip.so.new");
+                        std::fs::write(&tmp, bytes).unwrap();
+                        std::fs::rename(&tmp, dir.join("libflip.so")).unwrap();
+                        match rt.reload("flip") {
+                            Ok(_) => true,
+                            Err(e) if expected(&e) => false,
+                            Err(e) => panic!("reload: {e}"),
+                        }
+                    })
+                    .count()
+            })
+        },
+    ];
+    let done: Vec<usize> = ops.into_iter().map(|t| t.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<Seen> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(done.iter().all(|n| *n > 0), "each operation won sometimes: {done:?}");
+    assert!(seen.iter().all(|s| s.values > 0), "{seen:?}");
+    let bundles = rt.bundle_ids();
+    assert!(bundles.is_empty() || bundles == ["flip"], "{bundles:?}");
+    assert_eq!(rt.collect_garbage(Duration::from_secs(10)), 0);
+}

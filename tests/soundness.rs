@@ -2,7 +2,7 @@
 //! whatever order the host drops things in, and no check-then-act race
 //! across a lock release.
 
-use crate::support::{c_source, Scratch};
+use polyload_outside::{c_source, Scratch};
 use polyload::{
     ChainedProvider, Error, Event, ReloadOptions, StaticProvider, SymbolProvider, Value,
 };
