@@ -8,8 +8,12 @@
 //! runtime's own integration tests use them too.
 
 #[doc = include_str!("../README.md")]
+#[allow(
+    clippy::doc_lazy_continuation,
+    clippy::doc_markdown,
+    reason = "the README is Markdown written for a reader of the repository, checked here for its code"
+)]
 pub mod readme {}
-
 
 use polyload::Runtime;
 use std::path::{Path, PathBuf};

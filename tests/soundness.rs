@@ -2,10 +2,10 @@
 //! whatever order the host drops things in, and no check-then-act race
 //! across a lock release.
 
-use polyload_outside::{c_source, Scratch};
 use polyload::{
     ChainedProvider, Error, Event, ReloadOptions, StaticProvider, SymbolProvider, Value,
 };
+use polyload_outside::{c_source, Scratch};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -156,7 +156,71 @@ static inline PolyloadStr polyload_str_dup(const PolyloadHost *host, const void 
     } while (0)
 
 #ifdef __cplusplus
-}
+} /* extern "C" */
+
+/*
+ * C++ bundles. An exception must not leave a function the host calls:
+ * unwinding into the host is undefined behaviour (in practice an abort).
+ * Wrap each exported function's body in POLYLOAD_TRY: an exception that
+ * reaches it becomes the call's error (`Type: what()`, set with
+ * host->set_error) and the function returns a value-initialised result.
+ *
+ *     static int64_t parse(PolyloadStr s) {
+ *         POLYLOAD_TRY(host, {
+ *             return std::stoll(std::string((const char *)s.ptr, s.len));
+ *         });
+ *     }
+ *
+ * (the body is a lambda: `return` leaves it with the function's result).
+ */
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <typeinfo>
+#if defined(__GNUC__) || defined(__clang__)
+#include <cxxabi.h>
 #endif
+
+/* Sets the host error for an exception of (mangled) type `type`. */
+static inline void polyload_set_exception(const PolyloadHost *host, const char *type,
+                                          const char *what) noexcept {
+    std::string name = type;
+#if defined(__GNUC__) || defined(__clang__)
+    int status = 0;
+    char *readable = abi::__cxa_demangle(type, nullptr, nullptr, &status);
+    if (status == 0 && readable != nullptr) {
+        name = readable;
+    }
+    std::free(readable);
+#endif
+    std::string message = name + ": " + what;
+    host->set_error(polyload_str(message.c_str()));
+}
+
+/* A value-initialised R (nothing for void), returned after an exception. */
+template <typename R> struct polyload_fallback {
+    static R get() { return R(); }
+};
+template <> struct polyload_fallback<void> {
+    static void get() {}
+};
+
+/* Calls `body`; an exception becomes the host's error (see POLYLOAD_TRY). */
+template <typename F>
+static inline auto polyload_guard(const PolyloadHost *host, F &&body) noexcept
+    -> decltype(body()) {
+    try {
+        return body();
+    } catch (const std::exception &e) {
+        polyload_set_exception(host, typeid(e).name(), e.what());
+    } catch (...) {
+        host->set_error(polyload_str("a C++ exception of unknown type"));
+    }
+    return polyload_fallback<decltype(body())>::get();
+}
+
+#define POLYLOAD_TRY(host, ...) return polyload_guard((host), [&]() __VA_ARGS__)
+
+#endif /* __cplusplus */
 
 #endif /* POLYLOAD_H */

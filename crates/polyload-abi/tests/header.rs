@@ -108,3 +108,41 @@ fn header_matches_rust_layout() {
     );
     assert_eq!(c_layout(), want);
 }
+
+#[test]
+fn header_compiles_as_cpp_with_its_exception_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("guard.cpp");
+    std::fs::write(
+        &src,
+        r#"#include "polyload.h"
+#include <stdexcept>
+static const PolyloadHost *host;
+static int64_t f(int64_t x) { POLYLOAD_TRY(host, { if (x < 0) throw std::range_error("neg"); return x; }); }
+static void g(void) { POLYLOAD_TRY(host, { throw 1; }); }
+int main() { (void)f; (void)g; return 0; }
+"#,
+    )
+    .unwrap();
+    let include = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
+    for std in ["-std=c++11", "-std=c++17"] {
+        let out = Command::new("c++")
+            .args([
+                std,
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+                "-I",
+                include,
+            ])
+            .arg(&src)
+            .output()
+            .expect("the C++ compiler `c++` must be installed to check include/polyload.h");
+        assert!(
+            out.status.success(),
+            "polyload.h failed to compile as C++ ({std}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -102,6 +102,19 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
     {
         b = b.loader(polyload_js::JsLoader::new());
     }
+    // Loaders this build leaves out: say how to get them.
+    for (loader, feature, on) in [
+        ("lua", "lua", cfg!(feature = "lua")),
+        ("python", "python", cfg!(feature = "python")),
+        ("js", "js", cfg!(feature = "js")),
+    ] {
+        if !on {
+            b = b.loader_hint(
+                loader,
+                format!("this polyload was built without it: rebuild with `cargo install polyload-cli --features {feature}`"),
+            );
+        }
+    }
     if let Some(d) = &cli.cache_dir {
         b = b.cache_dir(d);
     }

@@ -24,11 +24,12 @@ use serde_json::{json, Value};
 ///  "exports": {"add": "fn(i64, i64) -> i64"},
 ///  "dependencies": [{"id": "x", "version": "^0.1"}],
 ///  "provides": ["name@1.0"],
-///  "build": {"cc": ["src/hello.c"], "libs": [], "cflags": []}}
+///  "build": {"cc": ["src/hello.c"], "libs": [], "cflags": [], "cxxflags": [], "std": "c++17"}}
 /// ```
 ///
 /// `build` is `null` without a `[build]` section, else `{"cc", "libs",
-/// "cflags"}` or `{"cargo": DIR, "profile": "release" | "debug"}`.
+/// "cflags", "cxxflags", "std"}` or `{"cargo": DIR, "profile": "release" |
+/// "debug"}`.
 pub fn manifest_json(m: &Manifest) -> Value {
     json!({
         "id": m.id,
@@ -54,7 +55,11 @@ fn build_json(b: &BuildSpec) -> Value {
             sources,
             libs,
             cflags,
-        } => json!({"cc": sources, "libs": libs, "cflags": cflags}),
+            cxxflags,
+            cxx_std,
+        } => {
+            json!({"cc": sources, "libs": libs, "cflags": cflags, "cxxflags": cxxflags, "std": cxx_std})
+        }
     }
 }
 

@@ -419,7 +419,7 @@ fn inspect_json_has_its_documented_shape() {
     assert_eq!(json["loader"], "native");
     assert_eq!(
         json["build"],
-        serde_json::json!({"cc": ["src/hello.c"], "libs": [], "cflags": []})
+        serde_json::json!({"cc": ["src/hello.c"], "libs": [], "cflags": [], "cxxflags": [], "std": "c++17"})
     );
     assert_eq!(
         json["definitions"][0],

@@ -95,7 +95,10 @@ fn fuzz_regressions_of_argument_parsing() {
         let Some(nl) = data.iter().position(|b| *b == b'\n') else {
             continue;
         };
-        let Ok(ty) = std::str::from_utf8(&data[..nl]).unwrap_or("").parse::<FfiType>() else {
+        let Ok(ty) = std::str::from_utf8(&data[..nl])
+            .unwrap_or("")
+            .parse::<FfiType>()
+        else {
             continue;
         };
         let rest = &data[nl + 1..];

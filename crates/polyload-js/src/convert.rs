@@ -10,14 +10,15 @@
 //! | `json` | `null`, boolean, number, string, array, plain object (`undefined` goes back as `null`) |
 //! | struct, array | array |
 
+use polyload::loader::{from_guest, GuestValue, GuestView};
 use polyload::{FfiType, Value};
 use rquickjs::{
     qjs, Array, ArrayBuffer, BigInt, Ctx, IntoJs, Object, TypedArray, Value as JsValue,
 };
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 /// Deepest JSON nesting converted (guards against self-containing objects).
-const MAX_DEPTH: usize = 128;
 const SAFE: i64 = 1 << 53;
 
 /// The JavaScript value of a scalar (what [`to_js`] gives for it), `None`
@@ -115,167 +116,81 @@ fn describe(v: &JsValue<'_>) -> String {
     }
 }
 
-fn wide_int(v: &JsValue<'_>) -> Option<i128> {
-    if let Some(i) = v.as_int() {
-        return Some(i128::from(i));
-    }
-    if let Some(f) = v.as_float() {
-        return (f.fract() == 0.0 && f.is_finite() && f.abs() < 1.9e19).then_some(f as i128);
-    }
-    if v.is_big_int() {
-        // QuickJS's BigInt-to-int64 wraps; go through the decimal text to
-        // range-check exactly.
-        let text: rquickjs::convert::Coerced<String> = v.get().ok()?;
-        return text.0.parse::<i128>().ok().or(Some(i128::MAX));
-    }
-    None
+/// A BigInt's exact value; `None` beyond 128 bits.
+fn big_int(v: &JsValue<'_>) -> Option<i128> {
+    let text: rquickjs::convert::Coerced<String> = v.get().ok()?;
+    text.0.parse::<i128>().ok()
 }
 
-/// Converts a JavaScript value into a polyload value of type `ty`.
+/// A JavaScript value as polyload's conversion reads it ([`GuestValue`]).
+pub(crate) struct Jv<'js>(pub(crate) JsValue<'js>);
+
+impl GuestValue for Jv<'_> {
+    // JavaScript numbers are doubles: an integral one is an integer.
+    const FLOATS_ARE_NUMBERS: bool = true;
+    const TEXT_IS_BYTES: bool = false;
+
+    fn view(&self) -> Result<GuestView<'_, Self>, String> {
+        let v = &self.0;
+        if v.is_null() || v.is_undefined() {
+            return Ok(GuestView::Null);
+        }
+        if let Some(b) = v.as_bool() {
+            return Ok(GuestView::Bool(b));
+        }
+        if let Some(i) = v.as_int() {
+            return Ok(GuestView::Int(Some(i128::from(i))));
+        }
+        if let Some(f) = v.as_float() {
+            return Ok(GuestView::Float(f));
+        }
+        if v.is_big_int() {
+            return Ok(GuestView::Int(big_int(v)));
+        }
+        if let Some(s) = v.as_string() {
+            let s = s.to_string().map_err(|e| e.to_string())?;
+            return Ok(GuestView::Text(Cow::Owned(s.into_bytes())));
+        }
+        if v.is_function() {
+            return Ok(GuestView::Other(Cow::Borrowed("function")));
+        }
+        if let Some(a) = v.as_array() {
+            let items = a
+                .iter::<JsValue>()
+                .map(|i| i.map(Jv).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            return Ok(GuestView::Seq(items));
+        }
+        if let Some(o) = v.as_object() {
+            if let Ok(t) = TypedArray::<u8>::from_object(o.clone()) {
+                // SAFETY: the bytes are copied before any JS code runs.
+                let b = unsafe { t.as_bytes() }.unwrap_or_default().to_vec();
+                return Ok(GuestView::Bytes(Cow::Owned(b)));
+            }
+            if let Some(b) = ArrayBuffer::from_object(o.clone()) {
+                // SAFETY: as above.
+                let b = unsafe { b.as_bytes() }.unwrap_or_default().to_vec();
+                return Ok(GuestView::Bytes(Cow::Owned(b)));
+            }
+            let mut entries = Vec::new();
+            for prop in o.props::<String, JsValue>() {
+                let (k, item) = prop.map_err(|e| e.to_string())?;
+                if item.is_undefined() || item.is_function() {
+                    continue; // as JSON.stringify does
+                }
+                entries.push((k, Jv(item)));
+            }
+            return Ok(GuestView::Map(entries));
+        }
+        Ok(GuestView::Other(Cow::Owned(v.type_name().to_string())))
+    }
+
+    fn describe(&self) -> String {
+        describe(&self.0)
+    }
+}
+
+/// Converts a JavaScript value to a polyload value of type `ty`.
 pub(crate) fn from_js(v: &JsValue<'_>, ty: &FfiType) -> Result<Value, String> {
-    let bad = || format!("expected {ty}, got {}", describe(v));
-    macro_rules! int {
-        ($variant:ident, $t:ty) => {{
-            let wide = wide_int(v).ok_or_else(bad)?;
-            <$t>::try_from(wide)
-                .map(Value::$variant)
-                .map_err(|_| format!("{wide} is out of range for {ty}"))
-        }};
-    }
-    match ty {
-        FfiType::Void => Ok(Value::Void),
-        FfiType::Bool => v.as_bool().map(Value::Bool).ok_or_else(bad),
-        FfiType::I8 => int!(I8, i8),
-        FfiType::I16 => int!(I16, i16),
-        FfiType::I32 => int!(I32, i32),
-        FfiType::I64 => int!(I64, i64),
-        FfiType::U8 => int!(U8, u8),
-        FfiType::U16 => int!(U16, u16),
-        FfiType::U32 => int!(U32, u32),
-        FfiType::U64 => int!(U64, u64),
-        FfiType::Pointer | FfiType::Callback(_) => {
-            if v.is_null() || v.is_undefined() {
-                Ok(Value::Ptr(0))
-            } else {
-                int!(Ptr, usize)
-            }
-        }
-        FfiType::F32 | FfiType::F64 => {
-            let f = v.as_number().ok_or_else(bad)?;
-            Ok(if *ty == FfiType::F32 {
-                Value::F32(f as f32)
-            } else {
-                Value::F64(f)
-            })
-        }
-        FfiType::Str | FfiType::CString => {
-            let s = v.as_string().ok_or_else(bad)?;
-            Ok(Value::Str(s.to_string().map_err(|e| e.to_string())?))
-        }
-        FfiType::Bytes => {
-            if let Some(o) = v.as_object() {
-                if let Ok(t) = TypedArray::<u8>::from_object(o.clone()) {
-                    // SAFETY: the bytes are copied out at once; no JavaScript
-                    // runs while the slice is alive.
-                    return Ok(Value::Bytes(
-                        unsafe { t.as_bytes() }.unwrap_or_default().to_vec(),
-                    ));
-                }
-                if let Some(b) = ArrayBuffer::from_object(o.clone()) {
-                    // SAFETY: as above, copied before any JavaScript runs.
-                    return Ok(Value::Bytes(
-                        unsafe { b.as_bytes() }.unwrap_or_default().to_vec(),
-                    ));
-                }
-            }
-            Err(bad())
-        }
-        FfiType::Json => js_to_json(v, 0).map(Value::Json),
-        FfiType::Struct(fields) => {
-            let a = v.as_array().ok_or_else(bad)?;
-            if a.len() != fields.len() {
-                return Err(format!("expected {ty}, got an array of {}", a.len()));
-            }
-            fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let item: JsValue = a.get(i).map_err(|e| e.to_string())?;
-                    from_js(&item, f).map_err(|e| format!("field {i}: {e}"))
-                })
-                .collect::<Result<_, _>>()
-                .map(Value::Struct)
-        }
-        FfiType::Array(elem, n) => {
-            let a = v.as_array().ok_or_else(bad)?;
-            if a.len() != *n {
-                return Err(format!("expected {ty}, got an array of {}", a.len()));
-            }
-            (0..*n)
-                .map(|i| {
-                    let item: JsValue = a.get(i).map_err(|e| e.to_string())?;
-                    from_js(&item, elem).map_err(|e| format!("element {i}: {e}"))
-                })
-                .collect::<Result<_, _>>()
-                .map(Value::Array)
-        }
-    }
-}
-
-/// Converts a JavaScript value into JSON.
-pub(crate) fn js_to_json(v: &JsValue<'_>, depth: usize) -> Result<Json, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "json nested deeper than {MAX_DEPTH} levels (an object that contains itself?)"
-        ));
-    }
-    if v.is_null() || v.is_undefined() {
-        return Ok(Json::Null);
-    }
-    if let Some(b) = v.as_bool() {
-        return Ok(Json::Bool(b));
-    }
-    if let Some(i) = v.as_int() {
-        return Ok(Json::from(i));
-    }
-    if let Some(f) = v.as_float() {
-        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-            return Ok(Json::from(f as i64));
-        }
-        return serde_json::Number::from_f64(f)
-            .map(Json::Number)
-            .ok_or_else(|| format!("json cannot hold the number {f}"));
-    }
-    if v.is_big_int() {
-        return match wide_int(v) {
-            Some(i) if i64::try_from(i).is_ok() => Ok(Json::from(i as i64)),
-            Some(i) if u64::try_from(i).is_ok() => Ok(Json::from(i as u64)),
-            _ => Err("json cannot hold a BigInt beyond 64 bits".into()),
-        };
-    }
-    if let Some(s) = v.as_string() {
-        return s.to_string().map(Json::String).map_err(|e| e.to_string());
-    }
-    if let Some(a) = v.as_array() {
-        let mut out = Vec::with_capacity(a.len());
-        for item in a.iter::<JsValue>() {
-            out.push(js_to_json(&item.map_err(|e| e.to_string())?, depth + 1)?);
-        }
-        return Ok(Json::Array(out));
-    }
-    if v.is_function() {
-        return Err("json cannot hold a function".into());
-    }
-    if let Some(o) = v.as_object() {
-        let mut map = serde_json::Map::new();
-        for prop in o.props::<String, JsValue>() {
-            let (k, item) = prop.map_err(|e| e.to_string())?;
-            if item.is_undefined() || item.is_function() {
-                continue; // as JSON.stringify does
-            }
-            map.insert(k, js_to_json(&item, depth + 1)?);
-        }
-        return Ok(Json::Object(map));
-    }
-    Err(format!("json cannot hold a {}", v.type_name()))
+    from_guest(&Jv(v.clone()), ty)
 }

@@ -15,7 +15,22 @@
 //! (one returning a promise) is run to completion. The entry may `import`
 //! the bundle's own files (`./util.js`), npm packages named in
 //! `[js] packages` (installed with `npm install --ignore-scripts` into the
-//! bundle's cache on first load, resolved ES-module first), and `polyload`.
+//! bundle's cache on first load, keyed by the list and the node and npm
+//! versions, resolved ES-module first), and `polyload`. Packages that ship
+//! only CommonJS (`require`, `module.exports`) load too: see
+//! [CommonJS](crate#commonjs).
+//!
+//! # CommonJS
+//! A `.cjs` file, or a `.js` file outside a `"type": "module"` package that
+//! uses `require`/`module.exports` and no `import`/`export`, is evaluated as
+//! a CommonJS module (wrapped in `function (exports, require, module,
+//! __filename, __dirname)`) when first imported or required; ES modules
+//! see its `module.exports` as the default export and each of its own
+//! properties that is an identifier as a named export. `require` resolves
+//! `./relative` files (`.js`, `.json`, `index.js`) and packages in the
+//! bundle's `node_modules` by `package.json` (`exports` with the `require`
+//! or `default` condition, then `main`). Node's built-in modules (`fs`,
+//! `path`, ...) are not available.
 //!
 //! # Values
 //! | polyload type | JavaScript |
@@ -48,17 +63,27 @@
 mod convert;
 mod modules;
 
-use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError,
-    Language, LoadContext, LoadedBundle, Namespace, Result, Value,
+use polyload::loader::{
+    exports, init_error, BundleInstance, BundleLoader, DynamicFn, GuestError, HostCallError,
+    HostCalls, HostFunction, LoadContext, LoadedBundle, Source,
 };
+use polyload::{FfiType, Result, Value};
 use rquickjs::function::{Args, Rest};
 use rquickjs::{
     qjs, Context, Ctx, Exception, Function, Module, Object, Persistent, Runtime, Value as JsValue,
 };
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+
+/// `[js]`: packages installed with npm into the bundle's cache.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsSection {
+    /// npm package specifiers (`"marked@12"`).
+    #[serde(default)]
+    pub packages: Vec<String>,
+}
 
 /// Loads `loader = "js"` bundles. Register it with
 /// `Runtime::builder().loader(JsLoader::new())`.
@@ -256,65 +281,55 @@ fn call_export(
     })
 }
 
-/// Implements `polyload.call(name, ...args)`.
-fn host_call<'js>(
-    ctx: &Ctx<'js>,
-    ns: &Weak<Namespace>,
-    name: &str,
-    args: &[JsValue<'js>],
-) -> rquickjs::Result<JsValue<'js>> {
-    let throw = |m: String| Exception::throw_message(ctx, &m);
-    let ns = ns
-        .upgrade()
-        .ok_or_else(|| throw("polyload.call: the runtime is gone".into()))?;
-    let info = ns
-        .definition(name)
-        .ok_or_else(|| throw(format!("polyload.call: no definition named `{name}`")))?;
-    let params = &info.signature.params;
-    if args.len() != params.len() {
-        return Err(Exception::throw_type(
-            ctx,
-            &format!(
-                "polyload.call: `{name}` takes {} argument(s), got {}",
-                params.len(),
-                args.len()
-            ),
-        ));
+/// A failed host call as a thrown exception: `TypeError` for wrong
+/// arguments, `Error` otherwise.
+fn throw(ctx: &Ctx<'_>, e: HostCallError) -> rquickjs::Error {
+    if e.is_argument_error() {
+        Exception::throw_type(ctx, &e.to_string())
+    } else {
+        Exception::throw_message(ctx, &e.to_string())
     }
-    let values = args
-        .iter()
-        .zip(params)
-        .enumerate()
-        .map(|(i, (a, ty))| {
-            convert::from_js(a, ty).map_err(|e| {
-                Exception::throw_type(
-                    ctx,
-                    &format!("polyload.call: `{name}` argument {}: {e}", i + 1),
-                )
-            })
-        })
-        .collect::<rquickjs::Result<Vec<Value>>>()?;
-    let out = ns.call(name, &values).map_err(|e| throw(e.to_string()))?;
-    convert::to_js(ctx, &out)
 }
 
-/// Installs the global `polyload` object.
-fn install_host<'js>(ctx: &Ctx<'js>, ns: Weak<Namespace>) -> rquickjs::Result<()> {
+fn guest_args<'js>(args: &[JsValue<'js>]) -> Vec<convert::Jv<'js>> {
+    args.iter().cloned().map(convert::Jv).collect()
+}
+
+/// Installs the global `polyload` object: `call(name, ...args)`,
+/// `get(name)` (a function resolved once, following reloads).
+fn install_host<'js>(
+    ctx: &Ctx<'js>,
+    host: HostCalls,
+    modules: modules::BundleModules,
+) -> rquickjs::Result<()> {
     let obj = Object::new(ctx.clone())?;
+    let calls = host.clone();
     let call = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, name: String, args: Rest<JsValue<'js>>| {
-            host_call(&ctx, &ns, &name, &args.0)
+            let out = calls
+                .call(&name, &guest_args(&args.0))
+                .map_err(|e| throw(&ctx, e))?;
+            convert::to_js(&ctx, &out)
         },
     )?
     .with_name("call")?;
+    let get = Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
+        let f: Arc<HostFunction> = Arc::new(host.get(&name));
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
+                let out = f.call(&guest_args(&args.0)).map_err(|e| throw(&ctx, e))?;
+                convert::to_js(&ctx, &out)
+            },
+        )?
+        .with_name(name)
+    })?
+    .with_name("get")?;
     obj.set("call", call)?;
+    obj.set("get", get)?;
     ctx.globals().set("polyload", obj)?;
-    ctx.eval::<(), _>(
-        "(() => { const p = globalThis.polyload, call = p.call; \
-         p.get = (name) => { const f = (...args) => call(name, ...args); \
-         Object.defineProperty(f, 'name', { value: name }); return f; }; })();",
-    )
+    modules::install_commonjs(ctx, modules)
 }
 
 struct JsBundle {
@@ -323,78 +338,49 @@ struct JsBundle {
 
 impl BundleInstance for JsBundle {}
 
-fn init_error(cx: &LoadContext<'_>, message: impl Into<String>) -> Error {
-    Error::Init {
-        bundle: cx.manifest.id.clone(),
-        status: -1,
-        message: message.into(),
-    }
-}
-
 impl BundleLoader for JsLoader {
     fn loader_name(&self) -> &'static str {
         "js"
     }
 
-    fn language(&self) -> Language {
-        Language::JavaScript
+    fn sections(&self) -> &'static [&'static str] {
+        &["js"]
     }
 
     /// Installs `[js] packages` if needed, then evaluates the entry module
     /// in a fresh QuickJS runtime (this runs the bundle's code).
     fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
-        let m = cx.manifest;
-        let (source, path) = match cx.source {
-            BundleSource::Path(p) => (
-                std::fs::read(p).map_err(|e| Error::Io {
-                    path: p.clone(),
-                    source: e,
-                })?,
-                std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-            ),
-            BundleSource::Code(s) => (
-                s.clone().into_bytes(),
-                std::path::absolute(m.dir().join(&m.file)).unwrap_or_default(),
-            ),
-            BundleSource::Bytes(b) => (
-                b.clone(),
-                std::path::absolute(m.dir().join(&m.file)).unwrap_or_default(),
-            ),
-        };
-        let installed = modules::ensure_packages(cx)?;
+        let m = cx.manifest();
+        let section: JsSection = m.section("js")?.unwrap_or_default();
+        let source = Source::read(cx)?;
+        let path = source.path.clone();
+        let installed = modules::ensure_packages(cx, &section.packages)?;
         let root = path.parent().unwrap_or(m.dir()).to_path_buf();
         let mut node_modules = vec![root.join("node_modules")];
         node_modules.extend(installed);
         let resolver = modules::BundleModules { node_modules };
-
-        let rt = Runtime::new()
-            .map_err(|e| init_error(cx, format!("creating a QuickJS runtime: {e}")))?;
-        rt.set_loader(resolver.clone(), resolver);
-        let ctx = Context::full(&rt)
-            .map_err(|e| init_error(cx, format!("creating a QuickJS context: {e}")))?;
+        let fail_setup = |what: &str, e: rquickjs::Error| {
+            init_error(
+                m,
+                GuestError::new(format!("creating a QuickJS {what}: {e}")),
+            )
+        };
+        let rt = Runtime::new().map_err(|e| fail_setup("runtime", e))?;
+        rt.set_loader(resolver.clone(), resolver.clone());
+        let ctx = Context::full(&rt).map_err(|e| fail_setup("context", e))?;
         let shared = Arc::new(Shared(Vm {
             exports: RefCell::new(Vec::new()),
             ctx,
             _rt: rt,
             active: Cell::new(None),
         }));
-        let ns = Arc::downgrade(cx.namespace);
+        let host = cx.host().clone();
         let name = path.display().to_string();
         let found: Vec<(String, Option<usize>)> =
             shared.enter(|ctx, vm| -> Result<Vec<(String, Option<usize>)>> {
-                let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| {
-                    let g = guest_error(ctx, e);
-                    init_error(
-                        cx,
-                        format!(
-                            "{}{}",
-                            g.message,
-                            g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
-                        ),
-                    )
-                };
-                install_host(&ctx, ns).map_err(|e| fail(&ctx, e))?;
-                let module = Module::declare(ctx.clone(), name.as_str(), source)
+                let fail = |ctx: &Ctx<'_>, e: rquickjs::Error| init_error(m, guest_error(ctx, e));
+                install_host(&ctx, host, resolver).map_err(|e| fail(&ctx, e))?;
+                let module = Module::declare(ctx.clone(), name.as_str(), source.bytes)
                     .map_err(|e| fail(&ctx, e))?;
                 let (module, promise) = module.eval().map_err(|e| fail(&ctx, e))?;
                 promise.finish::<()>().map_err(|e| fail(&ctx, e))?;
@@ -406,7 +392,10 @@ impl BundleLoader for JsLoader {
                         continue;
                     }
                     let f = v.into_function().ok_or_else(|| {
-                        init_error(cx, format!("export `{}` is not a function", decl.name))
+                        init_error(
+                            m,
+                            GuestError::new(format!("export `{}` is not a function", decl.name)),
+                        )
                     })?;
                     let mut saved = vm.exports.borrow_mut();
                     saved.push(Persistent::save(&ctx, f));
@@ -414,20 +403,20 @@ impl BundleLoader for JsLoader {
                 }
                 Ok(found)
             })?;
-        let mut exports = Vec::with_capacity(found.len());
-        for (name, index) in found {
-            let Some(index) = index else { continue };
-            let decl = m.export(&name).expect("found from the manifest's exports");
+        let exports = exports(m, |decl| {
+            let Some(index) = found
+                .iter()
+                .find(|(n, _)| *n == decl.name)
+                .and_then(|f| f.1)
+            else {
+                return Ok(None);
+            };
             let ret = decl.signature.ret.clone();
             let vm = shared.clone();
-            exports.push(Export {
-                name,
-                signature: decl.signature.clone(),
-                entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| {
-                    call_export(&vm, index, &ret, args)
-                })),
-            });
-        }
+            let entry: Arc<DynamicFn> =
+                Arc::new(move |args: &[Value]| call_export(&vm, index, &ret, args));
+            Ok(Some(entry))
+        })?;
         Ok(LoadedBundle {
             exports,
             instance: Box::new(JsBundle { _shared: shared }),

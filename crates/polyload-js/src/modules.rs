@@ -6,14 +6,15 @@
 //! looked up in the bundle's own `node_modules`, then in the `node_modules`
 //! of its npm install, reading the package's `package.json` the way Node
 //! does for ES modules: `exports` (conditions `import`, `module`, `default`),
-//! then `module`, then `main`. `polyload` is the host module. CommonJS-only
-//! packages are not supported (QuickJS runs ES modules).
+//! then `module`, then `main`. `polyload` is the host module. A CommonJS
+//! file is evaluated by a small CommonJS runtime and seen through an ES
+//! facade (see the crate docs).
 
-use polyload::{Error, LoadContext, Result};
+use polyload::loader::{install_once, tool_version, Install, LoadContext};
+use polyload::Result;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::{Ctx, Module};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -57,19 +58,24 @@ fn file_candidates(p: &Path) -> Option<PathBuf> {
     .find(|c| c.is_file())
 }
 
+/// The `package.json` conditions an ES `import` matches, in order.
+const IMPORT: &[&str] = &["import", "module", "default"];
+/// The conditions a CommonJS `require` matches, in order.
+const REQUIRE: &[&str] = &["require", "node", "default"];
+
 /// Picks a target out of a package.json `exports` value.
-fn conditional(v: &Json) -> Option<String> {
+fn conditional(v: &Json, conditions: &[&str]) -> Option<String> {
     match v {
         Json::String(s) => Some(s.clone()),
-        Json::Array(items) => items.iter().find_map(conditional),
-        Json::Object(map) => ["import", "module", "default"]
+        Json::Array(items) => items.iter().find_map(|i| conditional(i, conditions)),
+        Json::Object(map) => conditions
             .iter()
-            .find_map(|k| map.get(*k).and_then(conditional)),
+            .find_map(|k| map.get(*k).and_then(|v| conditional(v, conditions))),
         _ => None,
     }
 }
 
-fn package_entry(pkg: &Path, sub: &str) -> Option<PathBuf> {
+fn package_entry(pkg: &Path, sub: &str, conditions: &[&str]) -> Option<PathBuf> {
     let manifest: Option<Json> = std::fs::read(pkg.join("package.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -81,9 +87,9 @@ fn package_entry(pkg: &Path, sub: &str) -> Option<PathBuf> {
         };
         let target = match exports {
             Json::Object(map) if map.keys().any(|k| k.starts_with('.')) => {
-                map.get(&key).and_then(conditional)
+                map.get(&key).and_then(|v| conditional(v, conditions))
             }
-            other if sub.is_empty() => conditional(other),
+            other if sub.is_empty() => conditional(other, conditions),
             _ => None,
         };
         if let Some(t) = target {
@@ -100,14 +106,39 @@ fn package_entry(pkg: &Path, sub: &str) -> Option<PathBuf> {
             .and_then(Json::as_str)
             .map(str::to_string)
     };
-    field("module")
+    let module = if conditions == IMPORT {
+        field("module")
+    } else {
+        None
+    };
+    module
         .or_else(|| field("main"))
         .and_then(|m| file_candidates(&normalize(&pkg.join(m))))
         .or_else(|| file_candidates(&pkg.join("index")))
 }
 
 impl BundleModules {
-    fn resolve_bare(&self, name: &str) -> Option<PathBuf> {
+    /// A `require(name)` from the file `from`: relative files (`.js`,
+    /// `.json`, `index.js`) or packages by their `require` entry.
+    pub(crate) fn resolve_require(&self, from: &str, name: &str) -> Option<String> {
+        let found = if name.starts_with("./") || name.starts_with("../") || name.starts_with('/') {
+            let dir = Path::new(from).parent().unwrap_or(Path::new("/"));
+            let p = normalize(&dir.join(name));
+            file_candidates(&p).or_else(|| {
+                [
+                    PathBuf::from(format!("{}.json", p.display())),
+                    p.join("index.json"),
+                ]
+                .into_iter()
+                .find(|c| c.is_file())
+            })
+        } else {
+            self.resolve_bare(name, REQUIRE)
+        };
+        found.map(|p| p.display().to_string())
+    }
+
+    fn resolve_bare(&self, name: &str, conditions: &[&str]) -> Option<PathBuf> {
         let mut parts = name.splitn(if name.starts_with('@') { 3 } else { 2 }, '/');
         let pkg = if name.starts_with('@') {
             format!("{}/{}", parts.next()?, parts.next()?)
@@ -119,7 +150,7 @@ impl BundleModules {
             .iter()
             .map(|nm| nm.join(&pkg))
             .filter(|d| d.is_dir())
-            .find_map(|d| package_entry(&d, sub))
+            .find_map(|d| package_entry(&d, sub, conditions))
     }
 }
 
@@ -138,7 +169,7 @@ impl Resolver for BundleModules {
             let dir = Path::new(base).parent().unwrap_or(Path::new("/"));
             file_candidates(&normalize(&dir.join(name)))
         } else {
-            self.resolve_bare(name)
+            self.resolve_bare(name, IMPORT)
         };
         match found {
             Some(p) => Ok(p.display().to_string()),
@@ -173,111 +204,226 @@ impl Loader for BundleModules {
         let source = std::fs::read(name).map_err(|e| {
             rquickjs::Exception::throw_reference(ctx, &format!("cannot read module {name}: {e}"))
         })?;
+        if is_commonjs(Path::new(name), &source) {
+            let facade = commonjs_facade(ctx, name)?;
+            return Module::declare(ctx.clone(), name, facade);
+        }
         Module::declare(ctx.clone(), name, source)
     }
 }
 
-const COMPLETE: &str = ".polyload-complete";
-
-/// Makes sure `cx.manifest`'s `[js] packages` are installed with npm into
-/// `<cache_dir>/npm/<hash of the list>`; returns its `node_modules`.
+/// Makes sure `packages` are installed with npm for `cx`'s bundle (through
+/// the toolkit's [`install_once`], keyed by the list and the node and npm
+/// versions); returns the install's `node_modules`.
 ///
 /// # Errors
-/// [`Error::Build`] naming the npm command (hence the packages) and npm's
-/// own message; [`Error::Io`] for the cache directory.
-pub(crate) fn ensure_packages(cx: &LoadContext<'_>) -> Result<Option<PathBuf>> {
-    let pkgs: Vec<&String> = cx
-        .manifest
-        .js
-        .iter()
-        .flat_map(|j| j.packages.iter())
-        .collect();
-    if pkgs.is_empty() {
+/// [`polyload::Error::Build`] naming the npm command (hence the packages)
+/// and npm's own message; [`polyload::Error::Io`] for the cache directory.
+pub(crate) fn ensure_packages(
+    cx: &LoadContext<'_>,
+    packages: &[String],
+) -> Result<Option<PathBuf>> {
+    if packages.is_empty() {
         return Ok(None);
     }
-    let mut hash = Sha256::new();
-    for p in &pkgs {
-        hash.update(p.as_bytes());
-        hash.update(b"\0");
-    }
-    let key: String = hash
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let root = cx.cache_dir.join("npm");
-    let dir = root.join(&key);
-    if dir.join(COMPLETE).is_file() {
-        return Ok(Some(dir.join("node_modules")));
-    }
-    std::fs::create_dir_all(&root).map_err(|e| Error::Io {
-        path: root.clone(),
-        source: e,
+    let node = tool_version("node", &["--version"]).unwrap_or_else(|| "no node".into());
+    let npm = tool_version("npm", &["--version"]).unwrap_or_else(|| "no npm".into());
+    let tool = format!("node {node}\nnpm {npm}");
+    let root = cx.cache_dir().join("npm");
+    let install = Install {
+        bundle: &cx.manifest().id,
+        root: &root,
+        tool: &tool,
+        packages,
+    };
+    let dir = install_once(&install, |tmp| {
+        let mut cmd = Command::new("npm");
+        cmd.args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(tmp)
+        .args(packages);
+        cmd
     })?;
-    let tmp = root.join(format!("{key}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    let list = pkgs
-        .iter()
-        .map(|p| format!("`{p}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let args = [
-        "install",
-        "--no-audit",
-        "--no-fund",
-        "--ignore-scripts",
-        "--loglevel=error",
-        "--prefix",
-    ];
-    let command = format!(
-        "npm {} {} {}",
-        args.join(" "),
-        tmp.display(),
-        pkgs.iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    tracing::info!(bundle = %cx.manifest.id, %command, "installing npm packages");
-    let out = Command::new("npm")
-        .args(args)
-        .arg(&tmp)
-        .args(&pkgs)
-        .output()
-        .map_err(|e| Error::Build {
-            bundle: cx.manifest.id.clone(),
-            command: command.clone(),
-            status: format!("could not start npm (is Node.js installed?): {e}"),
-            output: String::new(),
-        })?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        let text = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = text.lines().rev().take(20).collect();
-        return Err(Error::Build {
-            bundle: cx.manifest.id.clone(),
-            command,
-            status: format!("{} (npm could not install {list})", out.status),
-            output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        });
+    Ok(Some(dir.join("node_modules")))
+}
+
+/// Whether the file at `path` (with contents `source`) is a CommonJS
+/// module: `.cjs`, or a `.js` file outside a `"type": "module"` package
+/// that uses `require`/`module.exports`/`exports.` and no `import` or
+/// `export` statement.
+pub(crate) fn is_commonjs(path: &Path, source: &[u8]) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("cjs") => return true,
+        Some("js") => {}
+        _ => return false,
     }
-    std::fs::write(tmp.join(COMPLETE), &list).map_err(|e| Error::Io {
-        path: tmp.clone(),
-        source: e,
-    })?;
-    if std::fs::rename(&tmp, &dir).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        if !dir.join(COMPLETE).is_file() {
-            return Err(Error::Io {
-                path: dir,
-                source: std::io::Error::other("could not move the npm install into place"),
-            });
+    if nearest_package_type(path).as_deref() == Some("module") {
+        return false;
+    }
+    let text = String::from_utf8_lossy(source);
+    let esm = text.lines().any(|l| {
+        let l = l.trim_start();
+        (l.starts_with("import ") || l.starts_with("import{") || l.starts_with("export "))
+            && !l.starts_with("import(")
+    });
+    !esm && (text.contains("module.exports")
+        || text.contains("exports.")
+        || text.contains("require("))
+}
+
+/// The `type` of the nearest `package.json` above `path`.
+fn nearest_package_type(path: &Path) -> Option<String> {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if let Ok(b) = std::fs::read(d.join("package.json")) {
+            let m: Json = serde_json::from_slice(&b).ok()?;
+            return m.get("type").and_then(Json::as_str).map(str::to_string);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// The CommonJS runtime: a module cache and `require`, in JavaScript over
+/// two host functions (resolve a name from a file, read a file).
+const COMMONJS: &str = r#"(() => {
+  const resolve = globalThis.__polyload_resolve, read = globalThis.__polyload_read;
+  delete globalThis.__polyload_resolve;
+  delete globalThis.__polyload_read;
+  const cache = Object.create(null);
+  function requireFrom(from) {
+    const require = (name) => name === "polyload" ? globalThis.polyload : load(resolve(from, name));
+    require.resolve = (name) => resolve(from, name);
+    return require;
+  }
+  function load(path) {
+    const cached = cache[path];
+    if (cached) return cached.exports;
+    const module = { exports: {}, id: path, filename: path, loaded: false, children: [] };
+    cache[path] = module;
+    if (path.endsWith(".json")) {
+      module.exports = JSON.parse(read(path));
+    } else {
+      const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+      const body = new Function("exports", "require", "module", "__filename", "__dirname", read(path));
+      body.call(module.exports, module.exports, requireFrom(path), module, path, dir);
+    }
+    module.loaded = true;
+    return module.exports;
+  }
+  globalThis.__polyload_cjs = load;
+})();"#;
+
+/// Installs `require` support ([`COMMONJS`]) in `ctx`.
+pub(crate) fn install_commonjs<'js>(
+    ctx: &Ctx<'js>,
+    modules: BundleModules,
+) -> rquickjs::Result<()> {
+    let resolve = rquickjs::Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, from: String, name: String| -> rquickjs::Result<String> {
+            modules.resolve_require(&from, &name).ok_or_else(|| {
+                rquickjs::Exception::throw_reference(
+                    &ctx,
+                    &format!("cannot find module `{name}` required from {from}"),
+                )
+            })
+        },
+    )?;
+    let read = rquickjs::Function::new(
+        ctx.clone(),
+        |ctx: Ctx<'js>, path: String| -> rquickjs::Result<String> {
+            std::fs::read_to_string(&path).map_err(|e| {
+                rquickjs::Exception::throw_reference(&ctx, &format!("cannot read {path}: {e}"))
+            })
+        },
+    )?;
+    ctx.globals().set("__polyload_resolve", resolve)?;
+    ctx.globals().set("__polyload_read", read)?;
+    ctx.eval::<(), _>(COMMONJS)
+}
+
+/// An ES module over a CommonJS one: evaluates it (through the CommonJS
+/// runtime) and exports `module.exports` as the default and each own
+/// property with an identifier name as a named export.
+fn commonjs_facade<'js>(ctx: &Ctx<'js>, path: &str) -> rquickjs::Result<String> {
+    let quoted = serde_json::to_string(path).unwrap_or_default();
+    let exports: rquickjs::Value = ctx.eval(format!("globalThis.__polyload_cjs({quoted})"))?;
+    let mut names = Vec::new();
+    if let Some(o) = exports.as_object() {
+        for key in o.keys::<String>() {
+            let key = key?;
+            if is_export_name(&key) {
+                names.push(key);
+            }
         }
     }
-    Ok(Some(dir.join("node_modules")))
+    let mut src = format!("const m = globalThis.__polyload_cjs({quoted});\nexport default m;\n");
+    for n in names {
+        src.push_str(&format!("export const {n} = m.{n};\n"));
+    }
+    Ok(src)
+}
+
+/// Whether `s` can be the name of an `export const`.
+fn is_export_name(s: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "default",
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "delete",
+        "do",
+        "else",
+        "enum",
+        "export",
+        "extends",
+        "false",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "instanceof",
+        "new",
+        "null",
+        "return",
+        "super",
+        "switch",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+        "let",
+        "static",
+        "await",
+        "implements",
+        "interface",
+        "package",
+        "private",
+        "protected",
+        "public",
+        "m",
+    ];
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && !RESERVED.contains(&s)
 }

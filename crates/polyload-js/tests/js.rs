@@ -1,8 +1,6 @@
 //! The JavaScript loader over real QuickJS runtimes, through the runtime.
 
-use polyload::{
-    BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value,
-};
+use polyload::{BundleSource, Error, Manifest, Runtime, Value};
 use polyload_js::JsLoader;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -185,10 +183,19 @@ fn exceptions_carry_stack_and_context_survives() {
         &[],
         "",
     );
-    let e = rt.load_bundle(dir).unwrap_err().to_string();
+    let e = rt.load_bundle(dir).unwrap_err();
+    let Error::Init {
+        message, traceback, ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert!(message.starts_with("SyntaxError"), "{e}");
     assert!(
-        e.contains("SyntaxError") && e.contains("syn/main.js:"),
-        "{e}"
+        traceback
+            .as_deref()
+            .is_some_and(|t| t.contains("syn/main.js:")),
+        "{traceback:?}"
     );
 }
 
@@ -229,23 +236,10 @@ fn es_module_imports_memory_source_reload_unload() {
     .unwrap();
     assert_eq!(rt.call("mods.v", &[]).unwrap(), Value::from("bytes"));
 
-    let loader = JsLoader::new();
-    let cache = tmp.path().join("cache/mods");
-    let reload = |code: &str| {
-        loader.reload(&LoadContext {
-            manifest: &m,
-            source: &BundleSource::Code(code.into()),
-            namespace: rt.namespace(),
-            cache_dir: &cache,
-            built_profile: None,
-        })
-    };
-    let new = reload("export const v = () => typeof globalThis.state;").unwrap();
-    let ExportEntry::Dynamic(f) = &new.exports[0].entry else {
-        panic!()
-    };
+    let reload = |code: &str| rt.reload_from("mods", BundleSource::Code(code.into()));
+    reload("export const v = () => typeof globalThis.state;").unwrap();
     assert_eq!(
-        f(&[]).unwrap(),
+        rt.call("mods.v", &[]).unwrap(),
         Value::from("undefined"),
         "a reload starts from a fresh context"
     );
@@ -264,8 +258,8 @@ fn es_module_imports_memory_source_reload_unload() {
     );
     assert_eq!(
         rt.call("mods.v", &[]).unwrap(),
-        Value::from("bytes"),
-        "old version keeps serving"
+        Value::from("undefined"),
+        "the last good version keeps serving"
     );
 }
 
@@ -375,7 +369,10 @@ fn runtime_reload_replaces_js_code_and_keeps_handles() {
     )
     .unwrap();
     let e = rt.reload("jshot").unwrap_err();
-    assert!(e.to_string().contains("main.js"), "{e}");
+    assert!(
+        matches!(&e, Error::Init { traceback: Some(t), .. } if t.contains("main.js")),
+        "{e:?}"
+    );
     assert_eq!(add.call((7, 6)).unwrap(), 42);
     std::fs::write(
         dir.join("main.js"),
@@ -503,5 +500,51 @@ export function kinds(a, b, c, d) { return [typeof a, typeof b, typeof c, typeof
         rt.call("paths.later", &[Value::I32(3), Value::F64(1.5)])
             .unwrap(),
         Value::F64(4.5)
+    );
+}
+
+#[test]
+fn commonjs_packages_load_from_npm_and_from_the_bundle() {
+    // lodash ships only CommonJS (`module.exports`, no ES module entry).
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    let dir = bundle(
+        tmp.path(),
+        "cjs",
+        &[
+            ("chunks", "fn(json, i64) -> json"),
+            ("named", "fn(str) -> str"),
+            ("local", "fn(i64) -> i64"),
+        ],
+        "import _ from 'lodash';\nimport { kebabCase } from 'lodash';\nimport helper from './lib/helper.cjs';\n\
+         export const chunks = (xs, n) => _.chunk(xs, n);\n\
+         export const named = (s) => kebabCase(s);\n\
+         export const local = (x) => helper.twice(x) + helper.data.offset;\n",
+        &[
+            (
+                "lib/helper.cjs",
+                "const data = require('./data.json');\nconst { inc } = require('./inc');\nmodule.exports = { twice: (x) => inc(x * 2) - 1, data };\n",
+            ),
+            ("lib/data.json", r#"{"offset": 100}"#),
+            ("lib/inc.js", "exports.inc = (x) => x + 1;\n"),
+        ],
+        "[js]\npackages = [\"lodash@4.17.21\"]\n",
+    );
+    rt.load_bundle(&dir).unwrap();
+    assert_eq!(
+        rt.call(
+            "cjs.chunks",
+            &[Value::Json(json!([1, 2, 3, 4, 5])), Value::I64(2)]
+        )
+        .unwrap(),
+        Value::Json(json!([[1, 2], [3, 4], [5]]))
+    );
+    assert_eq!(
+        rt.call("cjs.named", &[Value::from("Hello World")]).unwrap(),
+        Value::from("hello-world")
+    );
+    assert_eq!(
+        rt.call("cjs.local", &[Value::I64(5)]).unwrap(),
+        Value::I64(110)
     );
 }

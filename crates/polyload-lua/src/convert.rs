@@ -15,13 +15,16 @@
 //! array stays an array on the way back. A table without that mark is an
 //! array when its keys are exactly `1..n` (an empty table is an array, as in
 //! dkjson), otherwise an object whose keys must be strings or numbers.
+//!
+//! Lua to polyload goes through the toolkit's one conversion
+//! ([`polyload::loader::from_guest`]): this module only says what a Lua
+//! value is ([`Lv`]).
 
 use mlua::{Lua, Table, Value as LuaValue};
+use polyload::loader::{from_guest, GuestValue, GuestView};
 use polyload::{FfiType, Value};
 use serde_json::Value as Json;
-
-/// Deepest JSON nesting converted (guards against self-referencing tables).
-const MAX_DEPTH: usize = 128;
+use std::borrow::Cow;
 
 /// Registry keys of the two marker metatables.
 const ARRAY_MT: &str = "polyload.json.array";
@@ -112,102 +115,41 @@ pub(crate) fn json_to_lua(lua: &Lua, j: &Json) -> mlua::Result<LuaValue> {
     })
 }
 
-fn type_name(v: &LuaValue) -> String {
-    match v {
-        LuaValue::Number(n) => format!("number {n}"),
-        LuaValue::Integer(n) => format!("number {n}"),
-        v => v.type_name().to_string(),
+/// A Lua value as polyload's conversion reads it ([`GuestValue`]).
+pub(crate) struct Lv(pub(crate) LuaValue);
+
+impl GuestValue for Lv {
+    // LuaJIT numbers are doubles: an integral one is an integer.
+    const FLOATS_ARE_NUMBERS: bool = true;
+    // Lua strings are byte strings.
+    const TEXT_IS_BYTES: bool = true;
+
+    fn view(&self) -> Result<GuestView<'_, Self>, String> {
+        Ok(match &self.0 {
+            LuaValue::Nil => GuestView::Null,
+            LuaValue::LightUserData(p) if p.0.is_null() => GuestView::Null,
+            LuaValue::LightUserData(p) => GuestView::Pointer(p.0 as usize),
+            LuaValue::Boolean(b) => GuestView::Bool(*b),
+            LuaValue::Integer(i) => GuestView::Int(Some(i128::from(*i))),
+            LuaValue::Number(n) => GuestView::Float(*n),
+            LuaValue::String(s) => GuestView::Text(Cow::Owned(s.as_bytes().to_vec())),
+            LuaValue::Table(t) => table_view(t)?,
+            other => GuestView::Other(Cow::Borrowed(other.type_name())),
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.0 {
+            LuaValue::Number(n) => format!("number {n}"),
+            LuaValue::Integer(n) => format!("number {n}"),
+            v => v.type_name().to_string(),
+        }
     }
 }
 
-/// Converts a Lua value to a polyload value of type `ty`. Integers are
-/// range-checked; the error text names what was expected and what was found.
+/// Converts a Lua value to a polyload value of type `ty`.
 pub(crate) fn from_lua(v: &LuaValue, ty: &FfiType) -> Result<Value, String> {
-    let bad = || format!("expected {ty}, got {}", type_name(v));
-    macro_rules! int {
-        ($variant:ident, $t:ty) => {{
-            let wide: i128 = match v {
-                LuaValue::Integer(i) => i128::from(*i),
-                LuaValue::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 1.9e19 => {
-                    *n as i128
-                }
-                _ => return Err(bad()),
-            };
-            <$t>::try_from(wide)
-                .map(Value::$variant)
-                .map_err(|_| format!("{wide} is out of range for {ty}"))
-        }};
-    }
-    match ty {
-        FfiType::Void => Ok(Value::Void),
-        FfiType::Bool => match v {
-            LuaValue::Boolean(b) => Ok(Value::Bool(*b)),
-            _ => Err(bad()),
-        },
-        FfiType::I8 => int!(I8, i8),
-        FfiType::I16 => int!(I16, i16),
-        FfiType::I32 => int!(I32, i32),
-        FfiType::I64 => int!(I64, i64),
-        FfiType::U8 => int!(U8, u8),
-        FfiType::U16 => int!(U16, u16),
-        FfiType::U32 => int!(U32, u32),
-        FfiType::U64 => int!(U64, u64),
-        FfiType::Pointer | FfiType::Callback(_) => match v {
-            LuaValue::Nil => Ok(Value::Ptr(0)),
-            LuaValue::LightUserData(p) => Ok(Value::Ptr(p.0 as usize)),
-            _ => int!(Ptr, usize),
-        },
-        FfiType::F32 | FfiType::F64 => {
-            let f = match v {
-                LuaValue::Integer(i) => *i as f64,
-                LuaValue::Number(n) => *n,
-                _ => return Err(bad()),
-            };
-            Ok(if *ty == FfiType::F32 {
-                Value::F32(f as f32)
-            } else {
-                Value::F64(f)
-            })
-        }
-        FfiType::Str | FfiType::CString => match v {
-            LuaValue::String(s) => s
-                .to_str()
-                .map(|s| Value::Str(s.to_string()))
-                .map_err(|_| format!("expected {ty}, got a string that is not valid UTF-8")),
-            _ => Err(bad()),
-        },
-        FfiType::Bytes => match v {
-            LuaValue::String(s) => Ok(Value::Bytes(s.as_bytes().to_vec())),
-            _ => Err(bad()),
-        },
-        FfiType::Json => lua_to_json(v, 0).map(Value::Json),
-        FfiType::Struct(fields) => {
-            let LuaValue::Table(t) = v else {
-                return Err(bad());
-            };
-            fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let item: LuaValue = t.raw_get(i + 1).map_err(|e| e.to_string())?;
-                    from_lua(&item, f).map_err(|e| format!("field {}: {e}", i + 1))
-                })
-                .collect::<Result<_, _>>()
-                .map(Value::Struct)
-        }
-        FfiType::Array(elem, n) => {
-            let LuaValue::Table(t) = v else {
-                return Err(bad());
-            };
-            (0..*n)
-                .map(|i| {
-                    let item: LuaValue = t.raw_get(i + 1).map_err(|e| e.to_string())?;
-                    from_lua(&item, elem).map_err(|e| format!("element {}: {e}", i + 1))
-                })
-                .collect::<Result<_, _>>()
-                .map(Value::Array)
-        }
-    }
+    from_guest(&Lv(v.clone()), ty)
 }
 
 fn json_type_mark(t: &Table) -> Option<String> {
@@ -217,38 +159,10 @@ fn json_type_mark(t: &Table) -> Option<String> {
         .flatten()
 }
 
-/// Converts a Lua value into JSON (see the module docs).
-pub(crate) fn lua_to_json(v: &LuaValue, depth: usize) -> Result<Json, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "json nested deeper than {MAX_DEPTH} levels (a table that contains itself?)"
-        ));
-    }
-    Ok(match v {
-        LuaValue::Nil => Json::Null,
-        LuaValue::LightUserData(p) if p.0.is_null() => Json::Null,
-        LuaValue::Boolean(b) => Json::Bool(*b),
-        LuaValue::Integer(i) => Json::from(*i),
-        LuaValue::Number(n) => {
-            if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                Json::from(*n as i64)
-            } else {
-                serde_json::Number::from_f64(*n)
-                    .map(Json::Number)
-                    .ok_or_else(|| format!("json cannot hold the number {n}"))?
-            }
-        }
-        LuaValue::String(s) => Json::String(
-            s.to_str()
-                .map_err(|_| "json strings must be UTF-8, got a string that is not".to_string())?
-                .to_string(),
-        ),
-        LuaValue::Table(t) => table_to_json(t, depth)?,
-        other => return Err(format!("json cannot hold a Lua {}", other.type_name())),
-    })
-}
-
-fn table_to_json(t: &Table, depth: usize) -> Result<Json, String> {
+/// A table is a sequence when marked `array` (dkjson's `__jsontype`), or
+/// unmarked with keys exactly `1..n`; otherwise a map whose keys are
+/// strings or numbers.
+fn table_view(t: &Table) -> Result<GuestView<'static, Lv>, String> {
     let mark = json_type_mark(t);
     let len = t.raw_len();
     let mut count = 0usize;
@@ -256,12 +170,11 @@ fn table_to_json(t: &Table, depth: usize) -> Result<Json, String> {
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, _) = pair.map_err(|e| e.to_string())?;
         count += 1;
-        let in_seq = match k {
+        sequence &= match k {
             LuaValue::Integer(i) => i >= 1 && (i as usize) <= len,
             LuaValue::Number(n) => n.fract() == 0.0 && n >= 1.0 && (n as usize) <= len,
             _ => false,
         };
-        sequence &= in_seq;
     }
     let is_array = match mark.as_deref() {
         Some("array") => true,
@@ -271,12 +184,11 @@ fn table_to_json(t: &Table, depth: usize) -> Result<Json, String> {
     if is_array {
         let mut out = Vec::with_capacity(len);
         for i in 1..=len {
-            let item: LuaValue = t.raw_get(i).map_err(|e| e.to_string())?;
-            out.push(lua_to_json(&item, depth + 1)?);
+            out.push(Lv(t.raw_get(i).map_err(|e| e.to_string())?));
         }
-        return Ok(Json::Array(out));
+        return Ok(GuestView::Seq(out));
     }
-    let mut out = serde_json::Map::new();
+    let mut out = Vec::with_capacity(count);
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, item) = pair.map_err(|e| e.to_string())?;
         let key = match &k {
@@ -293,7 +205,7 @@ fn table_to_json(t: &Table, depth: usize) -> Result<Json, String> {
                 ))
             }
         };
-        out.insert(key, lua_to_json(&item, depth + 1)?);
+        out.push((key, Lv(item)));
     }
-    Ok(Json::Object(out))
+    Ok(GuestView::Map(out))
 }

@@ -61,12 +61,22 @@ mod host;
 mod state;
 
 use mlua::{Function, Lua, MultiValue, Value as LuaValue};
-use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, GuestError, Language,
-    LoadContext, LoadedBundle, Manifest, Result, Value,
+use polyload::loader::{
+    exports, init_error, BundleInstance, BundleLoader, DynamicFn, GuestError, LoadContext,
+    LoadedBundle, Source,
 };
+use polyload::{Manifest, Result, Value};
 use std::path::Path;
 use std::sync::Arc;
+
+/// `[lua]`: extra module search paths.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LuaSection {
+    /// Entries added to `package.path` (e.g. `/usr/share/lua/5.1/?.lua`).
+    #[serde(default)]
+    pub path: Vec<String>,
+}
 
 /// Loads `loader = "lua"` bundles. Register it with
 /// `Runtime::builder().loader(LuaLoader::new())`.
@@ -124,23 +134,19 @@ pub(crate) fn guest_error(e: &mlua::Error) -> GuestError {
     }
 }
 
-fn init_error(m: &Manifest, message: impl Into<String>) -> Error {
-    Error::Init {
-        bundle: m.id.clone(),
-        status: -1,
-        message: message.into(),
-    }
+fn setup_error(m: &Manifest, e: mlua::Error) -> polyload::Error {
+    init_error(m, GuestError::new(format!("setting up the Lua state: {e}")))
 }
 
 /// The `package.path` for a bundle: its own directory, then `[lua] path`,
 /// then LuaJIT's default.
-fn package_path(m: &Manifest, default: &str) -> String {
+fn package_path(m: &Manifest, section: &LuaSection, default: &str) -> String {
     let dir = m.dir();
     let mut parts = vec![
         dir.join("?.lua").display().to_string(),
         dir.join("?").join("init.lua").display().to_string(),
     ];
-    for entry in m.lua.iter().flat_map(|l| l.path.iter()) {
+    for entry in &section.path {
         let p = Path::new(entry);
         let p = if p.is_absolute() {
             p.to_path_buf()
@@ -217,16 +223,17 @@ fn call_many(
 
 impl LuaLoader {
     fn new_state(&self, cx: &LoadContext<'_>) -> Result<Lua> {
-        let m = cx.manifest;
+        let m = cx.manifest();
+        let section: LuaSection = m.section("lua")?.unwrap_or_default();
         let lua = Lua::new();
         let setup = || -> mlua::Result<()> {
             let package: mlua::Table = lua.globals().get("package")?;
             let default: String = package.get("path")?;
-            package.set("path", package_path(m, &default))?;
+            package.set("path", package_path(m, &section, &default))?;
             convert::install_metatables(&lua)?;
-            host::install(&lua, Arc::downgrade(cx.namespace))
+            host::install(&lua, cx.host().clone())
         };
-        setup().map_err(|e| init_error(m, format!("setting up the Lua state: {e}")))?;
+        setup().map_err(|e| setup_error(m, e))?;
         Ok(lua)
     }
 }
@@ -236,85 +243,58 @@ impl BundleLoader for LuaLoader {
         "lua"
     }
 
-    fn language(&self) -> Language {
-        Language::Lua
+    fn sections(&self) -> &'static [&'static str] {
+        &["lua"]
     }
 
     /// Runs the bundle's entry script in a fresh Lua state (this runs the
     /// bundle's code) and returns its exported functions.
     fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
-        let m = cx.manifest;
-        let file = m.dir().join(&m.file);
-        let (code, chunk_name) = match cx.source {
-            BundleSource::Path(p) => (
-                std::fs::read(p).map_err(|e| Error::Io {
-                    path: p.clone(),
-                    source: e,
-                })?,
-                format!("@{}", p.display()),
-            ),
-            BundleSource::Code(s) => (
-                s.clone().into_bytes(),
-                format!("@{} (memory)", file.display()),
-            ),
-            BundleSource::Bytes(b) => (b.clone(), format!("@{} (memory)", file.display())),
+        let m = cx.manifest();
+        let source = Source::read(cx)?;
+        let chunk_name = if source.in_memory {
+            format!("@{} (memory)", source.path.display())
+        } else {
+            format!("@{}", source.path.display())
         };
         let _vm = polyload::vm_lock();
         let lua = self.new_state(cx)?;
         let result: LuaValue = lua
-            .load(&code[..])
+            .load(&source.bytes[..])
             .set_name(chunk_name)
             .call(())
-            .map_err(|e| {
-                let g = guest_error(&e);
-                init_error(
-                    m,
-                    format!(
-                        "{}{}",
-                        g.message,
-                        g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
-                    ),
-                )
-            })?;
+            .map_err(|e| init_error(m, guest_error(&e)))?;
         let table = match result {
             LuaValue::Table(t) => t,
             _ => lua.globals(),
         };
-        let shared = Arc::new(
-            state::State::new(lua.clone())
-                .map_err(|e| init_error(m, format!("setting up the Lua state: {e}")))?,
-        );
-        let mut exports = Vec::with_capacity(m.exports.len());
-        for decl in &m.exports {
+        let shared = Arc::new(state::State::new(lua.clone()).map_err(|e| setup_error(m, e))?);
+        let exports = exports(m, |decl| {
             let f = match table.get::<LuaValue>(decl.name.as_str()) {
                 Ok(LuaValue::Function(f)) => f,
-                Ok(LuaValue::Nil) => continue, // the runtime reports it as missing
+                Ok(LuaValue::Nil) => return Ok(None),
                 Ok(other) => {
                     return Err(init_error(
                         m,
-                        format!(
+                        GuestError::new(format!(
                             "export `{}` is a Lua {}, not a function",
                             decl.name,
                             other.type_name()
-                        ),
+                        )),
                     ))
                 }
                 Err(e) => {
                     return Err(init_error(
                         m,
-                        format!("reading export `{}`: {e}", decl.name),
+                        GuestError::new(format!("reading export `{}`: {e}", decl.name)),
                     ))
                 }
             };
             let export = state::LuaExport::new(&shared, f, decl.signature.ret.clone())
-                .map_err(|e| init_error(m, format!("registering export `{}`: {e}", decl.name)))?;
-            let entry = move |args: &[Value]| export.call(args);
-            exports.push(Export {
-                name: decl.name.clone(),
-                signature: decl.signature.clone(),
-                entry: ExportEntry::Dynamic(Arc::new(entry)),
-            });
-        }
+                .map_err(|e| setup_error(m, e))?;
+            let entry: Arc<DynamicFn> = Arc::new(move |args: &[Value]| export.call(args));
+            Ok(Some(entry))
+        })?;
         Ok(LoadedBundle {
             exports,
             instance: Box::new(LuaBundle { _state: shared }),

@@ -1,6 +1,6 @@
 //! The Lua loader over real LuaJIT states, through the runtime.
 
-use polyload::{BundleLoader, BundleSource, Error, LoadContext, Manifest, Runtime, Value};
+use polyload::{BundleSource, Error, Manifest, Runtime, Value};
 use polyload_lua::LuaLoader;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -222,42 +222,21 @@ fn reload_uses_a_fresh_state_and_failed_reload_reports() {
         &[],
     );
     rt.load_bundle(&dir).unwrap();
-    let m = Manifest::from_dir(&dir).unwrap();
-    let loader = LuaLoader::new();
-    let cache = tmp.path().join("cache");
-    let cx = |source: &BundleSource| -> polyload::Result<polyload::LoadedBundle> {
-        loader.reload(&LoadContext {
-            manifest: &m,
-            source,
-            namespace: rt.namespace(),
-            cache_dir: &cache,
-            built_profile: None,
-        })
-    };
-    let new = cx(&BundleSource::Code(
-        "return { v = function() return (x or 0) + 2 end }".into(),
-    ))
-    .unwrap();
-    let polyload::ExportEntry::Dynamic(f) = &new.exports[0].entry else {
-        panic!()
-    };
-    assert_eq!(
-        f(&[]).unwrap(),
-        Value::I64(2),
-        "the new version must not see the old state's globals"
-    );
-    let e = cx(&BundleSource::Code("return {".into()))
-        .unwrap_err()
-        .to_string();
+    let reload = |code: &str| rt.reload_from("rl", BundleSource::Code(code.into()));
+    let e = reload("return {").unwrap_err().to_string();
     assert!(e.contains("failed to initialise"), "{e}");
-    let e = cx(&BundleSource::Code("error('init failed')".into()))
-        .unwrap_err()
-        .to_string();
+    let e = reload("error('init failed')").unwrap_err().to_string();
     assert!(e.contains("init failed"), "{e}");
     assert_eq!(
         rt.call("rl.v", &[]).unwrap(),
         Value::I64(1),
         "old version keeps serving"
+    );
+    reload("return { v = function() return (x or 0) + 2 end }").unwrap();
+    assert_eq!(
+        rt.call("rl.v", &[]).unwrap(),
+        Value::I64(2),
+        "the new version must not see the old state's globals"
     );
 }
 

@@ -8,8 +8,13 @@
 //! | `str`, `cstr` | `str` |
 //! | `bytes` | `bytes` (`bytearray` accepted back) |
 //! | `json` | `None`, `bool`, `int`, `float`, `str`, `list` (tuples accepted back), `dict` with `str` keys |
-//! | struct, array | `list` |
+//! | struct, array | `list` (a tuple is accepted back) |
+//!
+//! Python to polyload goes through the toolkit's one conversion
+//! ([`polyload::loader::from_guest`]): this module only says what a Python
+//! object is ([`Pv`]).
 
+use polyload::loader::{from_guest, GuestValue, GuestView};
 use polyload::{FfiType, Value};
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -17,9 +22,7 @@ use pyo3::types::{
 };
 use pyo3::IntoPyObjectExt;
 use serde_json::Value as Json;
-
-/// Deepest JSON nesting converted (guards against self-containing lists).
-const MAX_DEPTH: usize = 128;
+use std::borrow::Cow;
 
 /// The Python object of a number or `bool` (what [`to_py`] gives for it),
 /// `None` for other values. Infallible and inlined, so the common call does
@@ -145,167 +148,71 @@ fn type_name(o: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// A Python object as polyload's conversion reads it ([`GuestValue`]).
+pub(crate) struct Pv<'py>(pub(crate) Bound<'py, PyAny>);
+
+impl GuestValue for Pv<'_> {
+    // `int` and `float` are distinct types: 2.0 is not an integer.
+    const FLOATS_ARE_NUMBERS: bool = false;
+    const TEXT_IS_BYTES: bool = false;
+
+    fn view(&self) -> Result<GuestView<'_, Self>, String> {
+        let o = &self.0;
+        if o.is_none() {
+            return Ok(GuestView::Null);
+        }
+        if let Ok(b) = o.cast::<PyBool>() {
+            return Ok(GuestView::Bool(b.is_true()));
+        }
+        if o.is_instance_of::<PyInt>() {
+            // Most ints fit an i64 (one C call); wider ones go through i128.
+            return Ok(GuestView::Int(match o.extract::<i64>() {
+                Ok(i) => Some(i128::from(i)),
+                Err(_) => o.extract::<i128>().ok(),
+            }));
+        }
+        if let Ok(f) = o.cast::<PyFloat>() {
+            return Ok(GuestView::Float(f.value()));
+        }
+        if let Ok(s) = o.cast::<PyString>() {
+            let text = s.to_str().map_err(|e| e.to_string())?;
+            return Ok(GuestView::Text(Cow::Owned(text.as_bytes().to_vec())));
+        }
+        if let Ok(b) = o.cast::<PyBytes>() {
+            return Ok(GuestView::Bytes(Cow::Owned(b.as_bytes().to_vec())));
+        }
+        if let Ok(b) = o.cast::<PyByteArray>() {
+            return Ok(GuestView::Bytes(Cow::Owned(b.to_vec())));
+        }
+        if let Ok(d) = o.cast::<PyDict>() {
+            let mut entries = Vec::with_capacity(d.len());
+            for (k, v) in d.iter() {
+                let key = k
+                    .cast::<PyString>()
+                    .map_err(|_| format!("json object keys must be str, got {}", type_name(&k)))?
+                    .to_str()
+                    .map_err(|e| e.to_string())?
+                    .to_string();
+                entries.push((key, Pv(v)));
+            }
+            return Ok(GuestView::Map(entries));
+        }
+        if let Ok(l) = o.cast::<PyList>() {
+            return Ok(GuestView::Seq(l.iter().map(Pv).collect()));
+        }
+        if let Ok(t) = o.cast::<PyTuple>() {
+            return Ok(GuestView::Seq(t.iter().map(Pv).collect()));
+        }
+        Ok(GuestView::Other(Cow::Owned(type_name(o))))
+    }
+
+    fn describe(&self) -> String {
+        type_name(&self.0)
+    }
+}
+
 /// Converts a Python object into a polyload value of type `ty`; the error
 /// text says what was expected and what was found.
 pub(crate) fn from_py(o: &Bound<'_, PyAny>, ty: &FfiType) -> Result<Value, String> {
-    let bad = || format!("expected {ty}, got {}", type_name(o));
-    macro_rules! int {
-        ($variant:ident, $t:ty) => {{
-            if !o.is_instance_of::<PyInt>() || o.is_instance_of::<PyBool>() {
-                return Err(bad());
-            }
-            // Most ints fit an i64 (one C call); wider ones go through i128.
-            let wide: i128 = match o.extract::<i64>() {
-                Ok(i) => i128::from(i),
-                Err(_) => o
-                    .extract()
-                    .map_err(|_| format!("{o} is out of range for {ty}"))?,
-            };
-            <$t>::try_from(wide)
-                .map(Value::$variant)
-                .map_err(|_| format!("{wide} is out of range for {ty}"))
-        }};
-    }
-    match ty {
-        FfiType::Void => Ok(Value::Void),
-        FfiType::Bool => o
-            .cast::<PyBool>()
-            .map(|b| Value::Bool(b.is_true()))
-            .map_err(|_| bad()),
-        FfiType::I8 => int!(I8, i8),
-        FfiType::I16 => int!(I16, i16),
-        FfiType::I32 => int!(I32, i32),
-        FfiType::I64 => int!(I64, i64),
-        FfiType::U8 => int!(U8, u8),
-        FfiType::U16 => int!(U16, u16),
-        FfiType::U32 => int!(U32, u32),
-        FfiType::U64 => int!(U64, u64),
-        FfiType::Pointer | FfiType::Callback(_) => {
-            if o.is_none() {
-                Ok(Value::Ptr(0))
-            } else {
-                int!(Ptr, usize)
-            }
-        }
-        FfiType::F32 | FfiType::F64 => {
-            if !(o.is_instance_of::<PyFloat>() || o.is_instance_of::<PyInt>())
-                || o.is_instance_of::<PyBool>()
-            {
-                return Err(bad());
-            }
-            let f: f64 = o.extract().map_err(|e: PyErr| e.to_string())?;
-            Ok(if *ty == FfiType::F32 {
-                Value::F32(f as f32)
-            } else {
-                Value::F64(f)
-            })
-        }
-        FfiType::Str | FfiType::CString => {
-            let s = o.cast::<PyString>().map_err(|_| bad())?;
-            Ok(Value::Str(
-                s.to_str().map_err(|e| e.to_string())?.to_string(),
-            ))
-        }
-        FfiType::Bytes => {
-            if let Ok(b) = o.cast::<PyBytes>() {
-                Ok(Value::Bytes(b.as_bytes().to_vec()))
-            } else if let Ok(b) = o.cast::<PyByteArray>() {
-                Ok(Value::Bytes(b.to_vec()))
-            } else {
-                Err(bad())
-            }
-        }
-        FfiType::Json => py_to_json(o, 0).map(Value::Json),
-        FfiType::Struct(fields) => {
-            let items = sequence(o).ok_or_else(bad)?;
-            if items.len() != fields.len() {
-                return Err(format!("expected {ty}, got a sequence of {}", items.len()));
-            }
-            fields
-                .iter()
-                .zip(&items)
-                .enumerate()
-                .map(|(i, (f, item))| from_py(item, f).map_err(|e| format!("field {i}: {e}")))
-                .collect::<Result<_, _>>()
-                .map(Value::Struct)
-        }
-        FfiType::Array(elem, n) => {
-            let items = sequence(o).ok_or_else(bad)?;
-            if items.len() != *n {
-                return Err(format!("expected {ty}, got a sequence of {}", items.len()));
-            }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| from_py(item, elem).map_err(|e| format!("element {i}: {e}")))
-                .collect::<Result<_, _>>()
-                .map(Value::Array)
-        }
-    }
-}
-
-fn sequence<'py>(o: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>> {
-    if let Ok(l) = o.cast::<PyList>() {
-        Some(l.iter().collect())
-    } else if let Ok(t) = o.cast::<PyTuple>() {
-        Some(t.iter().collect())
-    } else {
-        None
-    }
-}
-
-/// Converts Python objects into JSON.
-pub(crate) fn py_to_json(o: &Bound<'_, PyAny>, depth: usize) -> Result<Json, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "json nested deeper than {MAX_DEPTH} levels (a list that contains itself?)"
-        ));
-    }
-    if o.is_none() {
-        return Ok(Json::Null);
-    }
-    if let Ok(b) = o.cast::<PyBool>() {
-        return Ok(Json::Bool(b.is_true()));
-    }
-    if o.is_instance_of::<PyInt>() {
-        if let Ok(i) = o.extract::<i64>() {
-            return Ok(Json::from(i));
-        }
-        return o
-            .extract::<u64>()
-            .map(Json::from)
-            .map_err(|_| format!("json cannot hold the integer {o} (beyond 64 bits)"));
-    }
-    if let Ok(f) = o.cast::<PyFloat>() {
-        let v = f.value();
-        return serde_json::Number::from_f64(v)
-            .map(Json::Number)
-            .ok_or_else(|| format!("json cannot hold the number {v}"));
-    }
-    if let Ok(s) = o.cast::<PyString>() {
-        return Ok(Json::String(
-            s.to_str().map_err(|e| e.to_string())?.to_string(),
-        ));
-    }
-    if let Ok(d) = o.cast::<PyDict>() {
-        let mut map = serde_json::Map::new();
-        for (k, v) in d.iter() {
-            let key = k
-                .cast::<PyString>()
-                .map_err(|_| format!("json object keys must be str, got {}", type_name(&k)))?
-                .to_str()
-                .map_err(|e| e.to_string())?
-                .to_string();
-            map.insert(key, py_to_json(&v, depth + 1)?);
-        }
-        return Ok(Json::Object(map));
-    }
-    if let Some(items) = sequence(o) {
-        return items
-            .iter()
-            .map(|i| py_to_json(i, depth + 1))
-            .collect::<Result<_, _>>()
-            .map(Json::Array);
-    }
-    Err(format!("json cannot hold a {}", type_name(o)))
+    from_guest(&Pv(o.clone()), ty)
 }

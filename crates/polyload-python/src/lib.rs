@@ -20,17 +20,19 @@
 //! sends `import util` to the bundle's own `util.py` and `import polyload`
 //! to the bundle's own `polyload` module. Two bundles may therefore each have
 //! a `util` module, and a reload gets fresh module objects. No bytecode
-//! cache is written next to a bundle's sources. Limits: `importlib.import_module("util")`
-//! (which bypasses `__import__`) does not see the bundle's own modules, and
-//! pip packages are shared by name across the process (see below).
+//! cache is written next to a bundle's sources. Limit: `importlib.import_module("util")`
+//! (which bypasses `__import__`) does not see the bundle's own modules.
 //!
 //! # Packages
 //! `[python] requirements = ["python-slugify>=8"]` are installed on first
 //! load with `python3.X -m pip install --target <cache>/python/<hash>` (the
-//! interpreter matching the embedded one) into the bundle's cache directory
-//! and that directory goes first on `sys.path`. `sys.path` is per process,
-//! so two bundles needing different versions of one package get whichever
-//! was imported first.
+//! interpreter matching the embedded one, keyed by it, pip's version and the
+//! list) into the bundle's cache directory. Pure-Python packages installed
+//! there are the bundle's own: `import six` in a bundle imports its copy,
+//! under the bundle's private package, so two bundles needing different
+//! versions of one package each get theirs in one process. Extension
+//! modules (compiled `.so`) cannot be loaded twice by CPython: they are
+//! found through `sys.path` and shared by name.
 //!
 //! # Values
 //! | polyload type | Python |
@@ -64,15 +66,25 @@
 mod convert;
 mod packages;
 
-use polyload::{
-    BundleInstance, BundleLoader, BundleSource, Error, Export, ExportEntry, FfiType, GuestError,
-    Language, LoadContext, LoadedBundle, Namespace, Result, Value,
+use polyload::loader::{
+    exports, init_error, BundleInstance, BundleLoader, DynamicFn, GuestError, HostCallError,
+    HostCalls, LoadContext, LoadedBundle, Source,
 };
+use polyload::{FfiType, Result, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
+
+/// `[python]`: packages installed with pip into the bundle's cache.
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PythonSection {
+    /// pip requirement specifiers (`"python-slugify>=8"`).
+    #[serde(default)]
+    pub requirements: Vec<String>,
+}
 
 /// Loads `loader = "python"` bundles. Register it with
 /// `Runtime::builder().loader(PythonLoader::new())`.
@@ -116,54 +128,43 @@ pub(crate) fn guest_error(py: Python<'_>, e: &PyErr) -> GuestError {
     GuestError { message, traceback }
 }
 
-fn init_error(cx: &LoadContext<'_>, message: impl Into<String>) -> Error {
-    Error::Init {
-        bundle: cx.manifest.id.clone(),
-        status: -1,
-        message: message.into(),
+/// The Python exception for a failed host call: `TypeError` for wrong
+/// arguments, `RuntimeError` when nothing can be called, `polyload.Error`
+/// when the callee failed.
+fn host_error(py: Python<'_>, e: HostCallError) -> PyErr {
+    use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+    match e {
+        e if e.is_argument_error() => PyTypeError::new_err(e.to_string()),
+        HostCallError::Call(_) => match support(py).and_then(|s| s.getattr("PolyloadError")) {
+            Ok(class) => match class.call1((e.to_string(),)) {
+                Ok(v) => PyErr::from_value(v),
+                Err(err) => err,
+            },
+            Err(err) => err,
+        },
+        e => PyRuntimeError::new_err(e.to_string()),
     }
 }
 
-/// Implements `polyload.call(name, *args)` for one bundle.
-fn host_call(ns: &Weak<Namespace>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-    use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+/// Implements `polyload.call(name, *args)` for one bundle: arguments are
+/// converted under the GIL, which is released while the callee runs (it may
+/// be another thread's turn to run Python, or the callee may call back).
+fn host_call(host: &HostCalls, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
     let py = args.py();
     let name: String = args
         .get_item(0)
         .map_err(|_| {
-            PyTypeError::new_err("polyload.call needs a name: call(\"bundle.function\", *args)")
+            pyo3::exceptions::PyTypeError::new_err(
+                "polyload.call needs a name: call(\"bundle.function\", *args)",
+            )
         })?
         .extract()?;
-    let ns = ns
-        .upgrade()
-        .ok_or_else(|| PyRuntimeError::new_err("polyload.call: the runtime is gone"))?;
-    let info = ns.definition(&name).ok_or_else(|| {
-        PyRuntimeError::new_err(format!("polyload.call: no definition named `{name}`"))
-    })?;
-    let params = &info.signature.params;
-    if args.len() - 1 != params.len() {
-        return Err(PyTypeError::new_err(format!(
-            "polyload.call: `{name}` takes {} argument(s), got {}",
-            params.len(),
-            args.len() - 1
-        )));
-    }
-    let mut values = Vec::with_capacity(params.len());
-    for (i, ty) in params.iter().enumerate() {
-        let a = args.get_item(i + 1)?;
-        values.push(convert::from_py(&a, ty).map_err(|e| {
-            PyTypeError::new_err(format!("polyload.call: `{name}` argument {}: {e}", i + 1))
-        })?);
-    }
-    // Release the GIL while the callee runs: it may be another thread's turn
-    // to run Python, or the callee may call back into Python.
-    let result = py.detach(|| ns.call(&name, &values));
+    let guest: Vec<convert::Pv<'_>> = args.iter().skip(1).map(convert::Pv).collect();
+    let values = host.convert(&name, &guest).map_err(|e| host_error(py, e))?;
+    let result = py.detach(|| host.invoke(&name, &values));
     match result {
         Ok(v) => Ok(convert::to_py(py, &v)?.unbind()),
-        Err(e) => {
-            let class = support(py)?.getattr("PolyloadError")?;
-            Err(PyErr::from_value(class.call1((e.to_string(),))?))
-        }
+        Err(e) => Err(host_error(py, e)),
     }
 }
 
@@ -301,35 +302,23 @@ impl BundleLoader for PythonLoader {
         "python"
     }
 
-    fn language(&self) -> Language {
-        Language::Python
+    fn sections(&self) -> &'static [&'static str] {
+        &["python"]
     }
 
     /// Installs the bundle's requirements if needed, then runs its entry
     /// script as a fresh module (this runs the bundle's code).
     fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
-        let m = cx.manifest;
-        let file = m.dir().join(&m.file);
-        let (source, filename) = match cx.source {
-            BundleSource::Path(p) => (
-                std::fs::read_to_string(p).map_err(|e| Error::Io {
-                    path: p.clone(),
-                    source: e,
-                })?,
-                p.clone(),
-            ),
-            BundleSource::Code(s) => (s.clone(), file.clone()),
-            BundleSource::Bytes(b) => (
-                String::from_utf8(b.clone())
-                    .map_err(|_| init_error(cx, "Python source must be UTF-8"))?,
-                file.clone(),
-            ),
-        };
+        let m = cx.manifest();
+        let section: PythonSection = m.section("python")?.unwrap_or_default();
+        let source = Source::read(cx)?;
+        let text = source.text(m)?.to_string();
+        let filename = source.path.clone();
         let python = Python::attach(|py| -> PyResult<String> {
             support(py)?.call_method0("interpreter")?.extract()
         })
-        .map_err(|e| init_error(cx, format!("starting Python: {e}")))?;
-        let site = packages::ensure(cx, &python)?;
+        .map_err(|e| init_error(m, GuestError::new(format!("starting Python: {e}"))))?;
+        let site = packages::ensure(cx, &python, &section.requirements)?;
         let root = filename.parent().unwrap_or(m.dir()).to_path_buf();
         let stem = filename
             .file_stem()
@@ -341,66 +330,46 @@ impl BundleLoader for PythonLoader {
             m.id.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             NEXT_PREFIX.fetch_add(1, Ordering::Relaxed)
         );
-        let ns = Arc::downgrade(cx.namespace);
+        let host = cx.host().clone();
         Python::attach(|py| -> Result<LoadedBundle> {
-            let fail = |e: PyErr| {
-                let g = guest_error(py, &e);
-                init_error(
-                    cx,
-                    format!(
-                        "{}{}",
-                        g.message,
-                        g.traceback.map(|t| format!("\n{t}")).unwrap_or_default()
-                    ),
-                )
-            };
+            let fail = |e: PyErr| init_error(m, guest_error(py, &e));
             let support = support(py).map_err(fail)?;
-            if let Some(site) = &site {
-                support
-                    .call_method1("add_site", (site.display().to_string(),))
-                    .map_err(fail)?;
-            }
             let call = pyo3::types::PyCFunction::new_closure(
                 py,
                 Some(c"call"),
                 Some(c"call(name, *args): calls `bundle.function` with args converted by its signature"),
-                move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| host_call(&ns, args),
+                move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| host_call(&host, args),
             )
             .map_err(fail)?;
             let module = support
                 .call_method1("make_polyload", (call,))
                 .map_err(fail)?;
+            let site = site.as_ref().map(|s| s.display().to_string());
             let bundle = support
                 .getattr("Bundle")
-                .and_then(|b| b.call1((prefix.as_str(), root.display().to_string(), module)))
+                .and_then(|b| b.call1((prefix.as_str(), root.display().to_string(), module, site)))
                 .map_err(fail)?;
             let entry = bundle
-                .call_method1("run_entry", (source, filename.display().to_string(), stem))
+                .call_method1("run_entry", (text, filename.display().to_string(), stem))
                 .map_err(fail)?;
             let instance = PyBundle {
                 bundle: bundle.unbind(),
             };
-            let mut exports = Vec::with_capacity(m.exports.len());
-            for decl in &m.exports {
+            let exports = exports(m, |decl| {
                 let Ok(f) = entry.getattr(decl.name.as_str()) else {
-                    continue; // the runtime reports it as missing
+                    return Ok(None);
                 };
                 if !f.is_callable() {
                     return Err(init_error(
-                        cx,
-                        format!("export `{}` is not callable", decl.name),
+                        m,
+                        GuestError::new(format!("export `{}` is not callable", decl.name)),
                     ));
                 }
                 let f = f.unbind();
                 let ret = decl.signature.ret.clone();
-                exports.push(Export {
-                    name: decl.name.clone(),
-                    signature: decl.signature.clone(),
-                    entry: ExportEntry::Dynamic(Arc::new(move |args: &[Value]| {
-                        call_py(&f, &ret, args)
-                    })),
-                });
-            }
+                let entry: Arc<DynamicFn> = Arc::new(move |args: &[Value]| call_py(&f, &ret, args));
+                Ok(Some(entry))
+            })?;
             Ok(LoadedBundle {
                 exports,
                 instance: Box::new(instance),

@@ -59,27 +59,38 @@ class _Finder:
 
 
 class Bundle:
-    def __init__(self, prefix, root, polyload):
+    def __init__(self, prefix, root, polyload, site=None):
         self.prefix = prefix
         self.root = root
+        self.site = site
         self.polyload = polyload
         self._own = {}
         self.builtins = dict(builtins.__dict__)
         self.builtins["__import__"] = self._import
+        # The bundle's own files first, then its pip packages: both import
+        # as <package>.name, so another bundle's copies never mix in.
+        search = [root] + ([site] if site else [])
         package = types.ModuleType(prefix)
-        package.__path__ = [root]
+        package.__path__ = search
         package.__package__ = prefix
         package.__spec__ = importlib.machinery.ModuleSpec(prefix, None, is_package=True)
-        package.__spec__.submodule_search_locations = [root]
+        package.__spec__.submodule_search_locations = search
+        if site:
+            # Extension modules among the packages are found here (shared
+            # by name: CPython loads an extension once per process).
+            add_site(site)
         sys.modules[prefix] = package
         _bundles[prefix] = self
 
     def _owns(self, top):
+        """Whether ``top`` is one of the bundle's files or pure-Python
+        packages (a module or package of Python source)."""
         own = self._own.get(top)
         if own is None:
-            r = self.root
-            own = os.path.isfile(os.path.join(r, top + ".py")) or os.path.isfile(
-                os.path.join(r, top, "__init__.py")
+            own = any(
+                os.path.isfile(os.path.join(d, top + ".py"))
+                or os.path.isfile(os.path.join(d, top, "__init__.py"))
+                for d in ([self.root] + ([self.site] if self.site else []))
             )
             self._own[top] = own
         return own

@@ -1,8 +1,6 @@
 //! The Python loader over the real embedded CPython, through the runtime.
 
-use polyload::{
-    BundleLoader, BundleSource, Error, ExportEntry, LoadContext, Manifest, Runtime, Value,
-};
+use polyload::{BundleSource, Error, Manifest, Runtime, Value};
 use polyload_python::PythonLoader;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -243,32 +241,32 @@ fn memory_source_reload_and_unload() {
     .unwrap();
     assert_eq!(rt.call("mem.v", &[]).unwrap(), Value::I64(8));
 
-    let loader = PythonLoader::new();
-    let cache = tmp.path().join("cache/mem");
-    let reload = |code: &str| {
-        loader.reload(&LoadContext {
-            manifest: &m,
-            source: &BundleSource::Code(code.into()),
-            namespace: rt.namespace(),
-            cache_dir: &cache,
-            built_profile: None,
-        })
-    };
-    let new = reload("def v():\n    return globals().get('state', 0) + 2\n").unwrap();
-    let ExportEntry::Dynamic(f) = &new.exports[0].entry else {
-        panic!()
-    };
-    assert_eq!(f(&[]).unwrap(), Value::I64(2));
-    let e = reload("def v(:\n").unwrap_err().to_string();
-    assert!(e.contains("SyntaxError"), "{e}");
-    let e = reload("raise RuntimeError('init failed')\n")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("init failed") && e.contains("line 1"), "{e}");
+    let reload = |code: &str| rt.reload_from("mem", BundleSource::Code(code.into()));
+    reload("def v():\n    return globals().get('state', 0) + 2\n").unwrap();
     assert_eq!(
         rt.call("mem.v", &[]).unwrap(),
-        Value::I64(8),
-        "old version keeps serving"
+        Value::I64(2),
+        "a reload starts from a fresh module"
+    );
+    let e = reload("def v(:\n").unwrap_err().to_string();
+    assert!(e.contains("SyntaxError"), "{e}");
+    let e = reload("raise RuntimeError('init failed')\n").unwrap_err();
+    let Error::Init {
+        message, traceback, ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert!(message.contains("init failed"), "{e}");
+    assert!(
+        traceback.as_deref().is_some_and(|t| t.contains("line 1")),
+        "{traceback:?}"
+    );
+    assert!(!e.to_string().contains('\n'), "one line: {e}");
+    assert_eq!(
+        rt.call("mem.v", &[]).unwrap(),
+        Value::I64(2),
+        "the last good version keeps serving"
     );
 }
 
@@ -450,5 +448,70 @@ def flag(x):
         )
         .unwrap(),
         Value::from("3+4.0")
+    );
+}
+
+#[test]
+fn two_bundles_use_two_versions_of_one_package_in_one_process() {
+    // `six` from the package index, pure Python: each bundle imports its
+    // own installed copy, whichever was imported first.
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    for (id, version) in [("six_new", "1.16.0"), ("six_old", "1.15.0")] {
+        rt.load_bundle(bundle(
+            tmp.path(),
+            id,
+            &[("version", "fn() -> str"), ("moves", "fn() -> str")],
+            "import six\nfrom six.moves import urllib\n\ndef version():\n    return six.__version__\n\ndef moves():\n    return urllib.parse.quote('a b')\n",
+            &[],
+            &format!("[python]\nrequirements = [\"six=={version}\"]\n"),
+        ))
+        .unwrap();
+    }
+    for (id, version) in [("six_new", "1.16.0"), ("six_old", "1.15.0")] {
+        assert_eq!(
+            rt.call(&format!("{id}.version"), &[]).unwrap(),
+            Value::from(version),
+            "{id}"
+        );
+        assert_eq!(
+            rt.call(&format!("{id}.moves"), &[]).unwrap(),
+            Value::from("a%20b")
+        );
+    }
+}
+
+#[test]
+fn a_section_field_the_loader_does_not_know_names_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    let dir = bundle(
+        tmp.path(),
+        "typo",
+        &[("v", "fn() -> i64")],
+        "def v():\n    return 1\n",
+        &[],
+        "[python]\nrequirement = [\"six\"]\n",
+    );
+    let e = rt.load_bundle(&dir).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:9: python.requirement: unknown field `requirement`",
+            dir.join("manifest.toml").display()
+        )),
+        "{e}"
+    );
+    // A section no loader reads is refused too.
+    std::fs::write(
+        dir.join("manifest.toml"),
+        "id = \"typo\"\nversion = \"0.1.0\"\nloader = \"python\"\nfile = \"main.py\"\nabi = \"1.0\"\n[exports]\nv = \"fn() -> i64\"\n[pyhton]\nrequirements = []\n",
+    )
+    .unwrap();
+    let e = rt.load_bundle(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            ":8: pyhton: [pyhton] is not a section any registered loader reads (they read: python)"
+        ),
+        "{e}"
     );
 }

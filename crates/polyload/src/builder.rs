@@ -81,6 +81,18 @@ fn cc() -> String {
     std::env::var("CC").unwrap_or_else(|_| "cc".into())
 }
 
+fn cxx() -> String {
+    std::env::var("CXX").unwrap_or_else(|_| "c++".into())
+}
+
+/// Whether a source file is C++ (by its extension).
+fn is_cxx(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("cpp" | "cc" | "cxx" | "C")
+    )
+}
+
 /// Files under `dir` (recursively, sorted), skipping `target/` and hidden entries.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -157,15 +169,20 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
             let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
             let mut all = Vec::new();
             walk(dir, &mut all)?;
-            files.extend(
-                all.into_iter()
-                    .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))),
-            );
+            files.extend(all.into_iter().filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("c" | "h" | "cpp" | "cc" | "cxx" | "hpp" | "hh" | "hxx")
+                )
+            }));
             files.sort();
             files.dedup();
             hash_files(&mut h, dir, &files)?;
             h.update(tool_output(&cc(), &["--version"]).as_bytes());
             h.update(tool_output(&cc(), &["-dumpmachine"]).as_bytes());
+            if sources.iter().any(|s| is_cxx(s)) {
+                h.update(tool_output(&cxx(), &["--version"]).as_bytes());
+            }
             h.update(HEADER.as_bytes());
         }
         BuildSpec::Cargo { dir: crate_dir, .. } => {
@@ -193,11 +210,7 @@ fn run(
     on_event: &mut dyn FnMut(BuildEvent),
     filter: impl Fn(&str) -> Option<String>,
 ) -> Result<String> {
-    let command = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = crate::loader::command_line(&cmd);
     on_event(BuildEvent::Started {
         bundle: bundle.to_string(),
         command: command.clone(),
@@ -242,7 +255,6 @@ fn run(
         .map_err(|e| Error::io(PathBuf::from(&command), e))?;
     let stdout = out_thread.join().unwrap_or_default();
     if !status.success() {
-        let tail: Vec<_> = errors.iter().rev().take(40).rev().cloned().collect();
         return Err(Error::Build {
             bundle: bundle.to_string(),
             command,
@@ -250,7 +262,7 @@ fn run(
                 Some(c) => format!("exited with status {c}"),
                 None => "was killed by a signal".into(),
             },
-            output: tail.join("\n"),
+            output: crate::loader::tail(errors.join("\n").as_bytes()),
         });
     }
     Ok(stdout)
@@ -327,6 +339,8 @@ pub fn ensure_artifact(
             sources,
             libs,
             cflags,
+            cxxflags,
+            cxx_std,
         } => {
             let include = cache_root.join("include");
             std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
@@ -334,17 +348,58 @@ pub fn ensure_artifact(
             if std::fs::read_to_string(&header).ok().as_deref() != Some(HEADER) {
                 std::fs::write(&header, HEADER).map_err(|e| Error::io(&header, e))?;
             }
-            let mut cmd = Command::new(cc());
-            cmd.current_dir(dir)
-                .args(["-shared", "-fPIC", "-O2", "-Wall", "-std=c11"])
-                .arg("-I")
-                .arg(&include)
-                .args(cflags)
-                .args(sources)
-                .arg("-o")
-                .arg(&tmp)
-                .args(libs.iter().map(|l| format!("-l{l}")));
-            run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
+            let c_args = |cmd: &mut Command| {
+                cmd.args(["-fPIC", "-O2", "-Wall", "-std=c11"])
+                    .arg("-I")
+                    .arg(&include)
+                    .args(cflags);
+            };
+            let cxx_args = |cmd: &mut Command| {
+                cmd.args(["-fPIC", "-O2", "-Wall"])
+                    .arg(format!("-std={cxx_std}"))
+                    .arg("-I")
+                    .arg(&include)
+                    .args(cxxflags);
+            };
+            let libs = libs.iter().map(|l| format!("-l{l}"));
+            if !sources.iter().any(|s| is_cxx(s)) {
+                // C only: one compile-and-link command.
+                let mut cmd = Command::new(cc());
+                cmd.current_dir(dir).arg("-shared");
+                c_args(&mut cmd);
+                cmd.args(sources).arg("-o").arg(&tmp).args(libs);
+                run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
+            } else {
+                // C++ (maybe with C): each source to an object with its own
+                // compiler, then the C++ driver links (and brings the C++
+                // runtime, libstdc++).
+                let objs = out_dir.join(format!(".objs{}", std::process::id()));
+                std::fs::create_dir_all(&objs).map_err(|e| Error::io(&objs, e))?;
+                let mut objects = Vec::new();
+                for (i, src) in sources.iter().enumerate() {
+                    let obj = objs.join(format!("{i}.o"));
+                    let mut cmd = Command::new(if is_cxx(src) { cxx() } else { cc() });
+                    cmd.current_dir(dir).arg("-c");
+                    if is_cxx(src) {
+                        cxx_args(&mut cmd);
+                    } else {
+                        c_args(&mut cmd);
+                    }
+                    cmd.arg(src).arg("-o").arg(&obj);
+                    run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
+                    objects.push(obj);
+                }
+                let mut cmd = Command::new(cxx());
+                cmd.current_dir(dir)
+                    .arg("-shared")
+                    .args(&objects)
+                    .arg("-o")
+                    .arg(&tmp)
+                    .args(libs);
+                let linked = run(&manifest.id, cmd, on_event, |l| Some(l.to_string()));
+                let _ = std::fs::remove_dir_all(&objs);
+                linked?;
+            }
         }
         BuildSpec::Cargo {
             dir: crate_dir,

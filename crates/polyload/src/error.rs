@@ -1,6 +1,8 @@
 //! The runtime's error type.
 
 use polyload_abi::AbiVersion;
+use polyload_ffi::Signature;
+use std::fmt;
 use std::path::PathBuf;
 
 /// A `Result` with [`Error`].
@@ -69,30 +71,38 @@ pub enum Error {
     Init {
         /// Bundle id.
         bundle: String,
-        /// The status returned.
+        /// The status returned (-1 for a VM loader).
         status: i32,
         /// The message the bundle set, or a description.
         message: String,
+        /// The guest's traceback (files and lines), when it has one.
+        traceback: Option<String>,
     },
     /// What a bundle defines differs from its manifest's `[exports]`.
-    #[error("bundle `{bundle}`: {problem}")]
+    #[error("bundle `{bundle}`: {problem} ({})", manifest.display())]
     Exports {
         /// Bundle id.
         bundle: String,
-        /// The first difference found, e.g. "export `add` is declared in manifest.toml but not defined".
-        problem: String,
+        /// The manifest.
+        manifest: PathBuf,
+        /// The first difference found.
+        problem: Box<ExportProblem>,
     },
-    /// Two bundles define the same qualified name.
+    /// Two bundles with the same id (so the same qualified names).
     #[error(
-        "duplicate definition `{name}`: defined by bundle {first} and again by bundle {second}"
+        "duplicate definition `{name}`: bundle `{bundle}` is loaded from {} and again from {}",
+        first.display(),
+        second.display()
     )]
     Duplicate {
-        /// Qualified name.
+        /// A qualified name both define.
         name: String,
-        /// The bundle that defined it first (id and directory).
-        first: String,
-        /// The bundle that tried to define it again (id and directory).
-        second: String,
+        /// The bundle id.
+        bundle: String,
+        /// The directory of the one loaded first.
+        first: PathBuf,
+        /// The directory of the one that tried to load again.
+        second: PathBuf,
     },
     /// Bundles depend on each other in a cycle.
     #[error("dependency cycle: {}", cycle.join(" -> "))]
@@ -101,30 +111,36 @@ pub enum Error {
         cycle: Vec<String>,
     },
     /// A declared dependency is not available.
-    #[error("bundle `{bundle}` depends on `{dependency}` {requirement}, {found}")]
+    #[error("bundle `{bundle}` depends on `{dependency}` {requirement}, {}", match found {
+        Some(v) => format!("but version {v} is loaded"),
+        None => "which is not loaded or present".to_string(),
+    })]
     MissingDependency {
         /// The dependent bundle.
         bundle: String,
         /// The missing bundle id.
         dependency: String,
         /// The version requirement.
-        requirement: String,
-        /// "which is not present", or "but version X is present".
-        found: String,
+        requirement: semver::VersionReq,
+        /// The version present, if one is (and does not match).
+        found: Option<semver::Version>,
     },
     /// No loader is registered for the manifest's `loader`.
     #[error(
-        "bundle `{bundle}`: no loader `{loader}` is registered (available: {available}){hint}"
+        "bundle `{bundle}`: no loader `{loader}` is registered (available: {}){}",
+        available.join(", "),
+        hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
     )]
     UnknownLoader {
         /// Bundle id.
         bundle: String,
         /// The `loader` field.
         loader: String,
-        /// Registered loader names, comma separated.
-        available: String,
-        /// How to enable it, when known.
-        hint: String,
+        /// Registered loader names, sorted.
+        available: Vec<String>,
+        /// How to get that loader, from whoever registers loaders (see
+        /// `RuntimeBuilder::loader_hint`).
+        hint: Option<String>,
     },
     /// No definition has this qualified name.
     #[error("no definition named `{name}`")]
@@ -160,9 +176,9 @@ pub enum Error {
         /// Qualified name.
         name: String,
         /// The signature the Rust type implies.
-        expected: String,
+        expected: Box<Signature>,
         /// The definition's signature.
-        found: String,
+        found: Box<Signature>,
     },
     /// Arguments did not fit the signature, or the result could not be read.
     #[error("calling `{name}`: {source}")]
@@ -175,7 +191,7 @@ pub enum Error {
     },
     /// The guest reported an error (a C bundle's `set_error`, a Rust guest's
     /// panic or `Err`, a Lua/Python/JS exception).
-    #[error("`{name}` failed: {message}{}", traceback.as_deref().map(|t| format!("\n{t}")).unwrap_or_default())]
+    #[error("`{name}` failed: {message}")]
     Guest {
         /// Qualified name of the function that failed.
         name: String,
@@ -190,8 +206,9 @@ pub enum Error {
         /// Qualified name.
         name: String,
     },
-    /// Building a bundle's artifact from its sources failed.
-    #[error("building bundle `{bundle}` failed: `{command}` {status}\n{output}")]
+    /// Building a bundle's artifact from its sources (or installing its
+    /// packages) failed.
+    #[error("building bundle `{bundle}` failed: `{command}` {status}")]
     Build {
         /// Bundle id.
         bundle: String,
@@ -199,7 +216,7 @@ pub enum Error {
         command: String,
         /// How it ended ("exited with status 101", "could not start: ...").
         status: String,
-        /// The tail of its output.
+        /// The tail of its output (the compiler's or installer's messages).
         output: String,
     },
     /// A Rust guest's embedded build metadata does not match the host.
@@ -223,13 +240,66 @@ pub enum Error {
         /// The export.
         name: String,
         /// Its live signature.
-        old: String,
+        old: Box<Signature>,
         /// The new version's signature.
-        new: String,
+        new: Box<Signature>,
     },
     /// An operation that needs a feature this build or loader lacks.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// How a bundle's definitions differ from its manifest's `[exports]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportProblem {
+    /// Declared (at `line`) but not defined by the bundle.
+    Undefined {
+        /// The export.
+        name: String,
+        /// Its line in the manifest.
+        line: usize,
+    },
+    /// Defined by the bundle but not declared.
+    Undeclared {
+        /// The definition.
+        name: String,
+    },
+    /// Declared with one signature and defined with another.
+    Signature {
+        /// The export.
+        name: String,
+        /// Its line in the manifest.
+        line: usize,
+        /// The manifest's signature.
+        declared: Signature,
+        /// The bundle's.
+        defined: Signature,
+    },
+}
+
+impl fmt::Display for ExportProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportProblem::Undefined { name, line } => write!(
+                f,
+                "export `{name}` is declared (line {line}) but the bundle does not define it"
+            ),
+            ExportProblem::Undeclared { name } => write!(
+                f,
+                "the bundle defines `{name}`, which [exports] does not declare"
+            ),
+            ExportProblem::Signature {
+                name,
+                line,
+                declared,
+                defined,
+            } => write!(
+                f,
+                "export `{name}` is declared `{declared}` (line {line}), but the bundle defines `{defined}`"
+            ),
+        }
+    }
 }
 
 impl Error {

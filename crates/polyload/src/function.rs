@@ -1,7 +1,8 @@
 //! Typed handles: call a definition as a Rust `extern "C" fn` type.
 
 use crate::host;
-use crate::namespace::{table_at_published, DynamicFn, GuestError, Invoke, Slot};
+use crate::loader::{DynamicFn, GuestError};
+use crate::namespace::{table_at_published, Invoke, Slot};
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
 use polyload_abi::PolyloadCodeTable;
@@ -297,8 +298,8 @@ impl<F: CFunction> Function<F> {
         if !same {
             return Err(Error::SignatureMismatch {
                 name: name.to_string(),
-                expected: want.to_string(),
-                found: signature.to_string(),
+                expected: Box::new(want),
+                found: Box::new(signature.clone()),
             });
         }
         Ok(Self {

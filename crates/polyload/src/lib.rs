@@ -53,12 +53,11 @@
 #![warn(missing_docs)]
 
 pub mod builder;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 mod error;
 mod function;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host;
-mod loader;
 pub mod manifest;
 mod namespace;
 mod native;
@@ -68,16 +67,12 @@ pub mod reload;
 mod runtime;
 pub mod watch;
 
-pub use error::{Error, Result};
+pub use error::{Error, ExportProblem, Result};
 pub use function::{CFunction, CReturn, CType, DynamicFunction, Function, Scope};
-pub use loader::{
-    vm_lock, BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language,
-    LoadContext, LoadedBundle, VmGuard,
-};
+pub mod loader;
+pub use loader::{vm_lock, BundleSource, GuestError, VmGuard};
 pub use manifest::Manifest;
-pub use namespace::{
-    CodePtr, DefinitionInfo, DefinitionKind, DynamicFn, GuestError, Namespace, Slot,
-};
+pub use namespace::{DefinitionInfo, DefinitionKind, Namespace};
 pub use native::NativeLoader;
 pub use polyload_abi::{AbiVersion, PolyloadBytes, PolyloadStr};
 pub use polyload_ffi::{FfiType, Signature, Value};

@@ -16,8 +16,8 @@
 //! version = "^0.1"
 //!
 //! [build]                      # optional: how to make `file`
-//! cc = ["src/hello.c"]         # or cargo = "."
-//! libs = ["z"]
+//! cc = ["src/hello.c"]         # C and C++ (.cpp/.cc/.cxx) sources; or cargo = "."
+//! libs = ["z"]                 # cflags, cxxflags, std = "c++17"
 //! ```
 //!
 //! Parsing is pure: [`Manifest::parse`] reads only the text it is given.
@@ -56,12 +56,12 @@ pub struct Manifest {
     pub dependencies: Vec<Dependency>,
     /// How to build `file` from sources, if the bundle carries them.
     pub build: Option<BuildSpec>,
-    /// `[python]` section.
-    pub python: Option<PythonSection>,
-    /// `[js]` section.
-    pub js: Option<JsSection>,
-    /// `[lua]` section.
-    pub lua: Option<LuaSection>,
+    /// The loader sections (`[python]`, `[js]`, `[lua]`, ...) by name, with
+    /// the line each starts on; a loader parses its own with
+    /// [`Manifest::section`].
+    sections: BTreeMap<String, usize>,
+    /// The manifest text, for loaders parsing their sections with spans.
+    text: std::sync::Arc<str>,
 }
 
 /// One `[exports]` entry.
@@ -103,46 +103,25 @@ pub enum BuildSpec {
         /// `profile = "release"` (default) or `"debug"`.
         release: bool,
     },
-    /// `cc = [sources]`: C sources compiled into a shared library.
+    /// `cc = [sources]`: C and C++ sources compiled into a shared library.
+    /// Files ending in `.cpp`, `.cc` or `.cxx` are C++: they build with the
+    /// C++ compiler (`$CXX`, else `c++`), and the library is then linked by
+    /// it, with the C++ runtime.
     Cc {
         /// Source files, relative to the bundle dir.
         sources: Vec<PathBuf>,
         /// Libraries to link (`libs = ["z"]` gives `-lz`).
         libs: Vec<String>,
-        /// Extra compiler flags.
+        /// Extra flags for C sources.
         cflags: Vec<String>,
+        /// Extra flags for C++ sources.
+        cxxflags: Vec<String>,
+        /// The C++ standard (`std = "c++20"`; default `c++17`).
+        cxx_std: String,
     },
 }
 
-/// `[python]`: packages installed with pip into the bundle's cache.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PythonSection {
-    /// pip requirement specifiers.
-    #[serde(default)]
-    pub requirements: Vec<String>,
-}
-
-/// `[js]`: packages installed with npm into the bundle's cache.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct JsSection {
-    /// npm package specifiers.
-    #[serde(default)]
-    pub packages: Vec<String>,
-}
-
-/// `[lua]`: extra module search paths.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LuaSection {
-    /// Entries added to `package.path` (e.g. `/usr/share/lua/5.1/?.lua`).
-    #[serde(default)]
-    pub path: Vec<String>,
-}
-
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Raw {
     id: Spanned<String>,
     version: Spanned<String>,
@@ -156,10 +135,20 @@ struct Raw {
     #[serde(default, rename = "dependency")]
     dependencies: Vec<Spanned<RawDependency>>,
     build: Option<Spanned<RawBuild>>,
-    python: Option<PythonSection>,
-    js: Option<JsSection>,
-    lua: Option<LuaSection>,
 }
+
+/// The keys `Raw` reads; every other top-level key must be a loader's table.
+const CORE_KEYS: [&str; 9] = [
+    "id",
+    "version",
+    "loader",
+    "file",
+    "abi",
+    "provides",
+    "exports",
+    "dependency",
+    "build",
+];
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -185,6 +174,9 @@ struct RawBuild {
     libs: Vec<String>,
     #[serde(default)]
     cflags: Vec<String>,
+    #[serde(default)]
+    cxxflags: Vec<String>,
+    std: Option<Spanned<String>>,
 }
 
 /// The platform key used in per-platform `file` tables: `{os}-{arch}` from
@@ -313,6 +305,67 @@ impl Manifest {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
+    /// The names of the loader sections (`[python]`, ...) present, with the
+    /// line each starts on.
+    pub fn sections(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.sections.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// Parses loader section `[name]` as `T` (a loader's own configuration,
+    /// typically `#[serde(deny_unknown_fields)]`); `None` when the manifest
+    /// has no such section.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Python {
+    ///     requirements: Vec<String>,
+    /// }
+    /// let text = "id = \"p\"\nversion = \"0.1.0\"\nloader = \"python\"\nfile = \"main.py\"\nabi = \"1.0\"\n\n[python]\nrequirements = [\"six\"]\nextra = 1\n";
+    /// let m = polyload::Manifest::parse(text, Path::new("b/manifest.toml")).unwrap();
+    /// let e = m.section::<Python>("python").err().unwrap();
+    /// assert!(e.to_string().starts_with("b/manifest.toml:9: python.extra: unknown field `extra`"), "{e}");
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Manifest`] naming the file, the line and the field.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        if !self.sections.contains_key(name) {
+            return Ok(None);
+        }
+        struct Pick<'n, T>(&'n str, std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Pick<'_, T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a manifest")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Option<T>, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == self.0 {
+                        found = Some(map.next_value::<T>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+        let cx = Ctx {
+            path: &self.path,
+            text: &self.text,
+        };
+        serde::Deserializer::deserialize_map(
+            toml::Deserializer::new(&self.text),
+            Pick::<T>(name, std::marker::PhantomData),
+        )
+        .map_err(|e| cx.toml_error(e))
+    }
+
     /// The declared export `name`, if any.
     pub fn export(&self, name: &str) -> Option<&ExportDecl> {
         self.exports.iter().find(|e| e.name == name)
@@ -330,6 +383,26 @@ impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
         let cx = Ctx { path, text };
         let raw: Raw = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let keys: BTreeMap<Spanned<String>, toml::Value> =
+            toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let mut sections = BTreeMap::new();
+        for (key, value) in &keys {
+            let name = key.get_ref();
+            if CORE_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            if !value.is_table() || !is_ident(name) {
+                return cx.err(
+                    key.span(),
+                    name,
+                    format!(
+                        "unknown field `{name}`, expected one of {} or a loader's [section]",
+                        CORE_KEYS.map(|k| format!("`{k}`")).join(", ")
+                    ),
+                );
+            }
+            sections.insert(name.clone(), cx.line_of(key.span().start));
+        }
 
         let id = raw.id.get_ref();
         if id.is_empty()
@@ -528,10 +601,32 @@ impl Manifest {
                                 "applies only to `cargo` builds",
                             );
                         }
+                        let cxx_std = match b.std {
+                            None => "c++17".to_string(),
+                            Some(std) => {
+                                let v = std.get_ref();
+                                let ok = ["c++", "gnu++"].iter().any(|p| {
+                                    v.strip_prefix(p).is_some_and(|n| {
+                                        !n.is_empty()
+                                            && n.chars().all(|c| c.is_ascii_alphanumeric())
+                                    })
+                                });
+                                if !ok {
+                                    return cx.err(
+                                        std.span(),
+                                        "build.std",
+                                        format!("`{v}` is not a C++ standard (e.g. `c++17`, `c++20`, `gnu++17`)"),
+                                    );
+                                }
+                                v.clone()
+                            }
+                        };
                         BuildSpec::Cc {
                             sources: out,
                             libs: b.libs,
                             cflags: b.cflags,
+                            cxxflags: b.cxxflags,
+                            cxx_std,
                         }
                     }
                     (Some(_), Some(_)) => {
@@ -559,9 +654,8 @@ impl Manifest {
             provides,
             dependencies,
             build,
-            python: raw.python,
-            js: raw.js,
-            lua: raw.lua,
+            sections,
+            text: text.into(),
         })
     }
 }

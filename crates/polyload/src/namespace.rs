@@ -14,6 +14,7 @@
 //! is retired through the [`Reclaimer`].
 
 use crate::host;
+use crate::loader::DynamicFn;
 use crate::reclaim::{CallGuard, Reclaimer};
 use crate::{Error, Result};
 use polyload_abi::{PolyloadCodeTable, PolyloadSlot};
@@ -33,38 +34,6 @@ pub struct CodePtr(pub *const c_void);
 unsafe impl Send for CodePtr {}
 // SAFETY: as above.
 unsafe impl Sync for CodePtr {}
-
-/// A definition's dynamic entry point: called with values, by signature.
-pub type DynamicFn = dyn Fn(&[Value]) -> std::result::Result<Value, GuestError> + Send + Sync;
-
-/// An error raised by guest code: message plus optional traceback.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GuestError {
-    /// The guest's message.
-    pub message: String,
-    /// Guest traceback (file and line), if the language has one.
-    pub traceback: Option<String>,
-}
-
-impl GuestError {
-    /// An error with a message and no traceback.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            traceback: None,
-        }
-    }
-}
-
-impl fmt::Display for GuestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(tb) = &self.traceback {
-            write!(f, "\n{tb}")?;
-        }
-        Ok(())
-    }
-}
 
 /// What kind of thing a definition is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

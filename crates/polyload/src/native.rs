@@ -15,14 +15,12 @@
 
 use crate::host::{self, BundleContext, HOST};
 use crate::loader::{
-    BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, Language, LoadContext,
-    LoadedBundle,
+    BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, LoadContext, LoadedBundle,
 };
 use crate::{Error, Result};
 use polyload_abi::{AbiVersion, PolyloadBundle, PolyloadHost, PolyloadStr, POLYLOAD_ABI_VERSION};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Loader for `loader = "native"` bundles.
 #[derive(Debug, Default)]
@@ -126,10 +124,6 @@ impl BundleLoader for NativeLoader {
         "native"
     }
 
-    fn language(&self) -> Language {
-        Language::Native
-    }
-
     fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
         let m = cx.manifest;
         let BundleSource::Path(path) = cx.source else {
@@ -206,7 +200,7 @@ impl BundleLoader for NativeLoader {
         }
         .map_err(|_| missing(polyload_abi::BUNDLE_INIT_SYMBOL))?;
 
-        let context = BundleContext::new(&m.id, Arc::downgrade(cx.namespace));
+        let context = BundleContext::new(&m.id, cx.host.weak_namespace());
         context.begin_init();
         host::clear_error();
         let status = {
@@ -224,6 +218,7 @@ impl BundleLoader for NativeLoader {
                 message: message.unwrap_or_else(|| {
                     "polyload_bundle_init returned an error without a message".into()
                 }),
+                traceback: None,
             });
         }
         let exports = staged

@@ -138,12 +138,32 @@ impl Runtime {
     /// # Errors
     /// As [`Runtime::reload`].
     pub fn reload_with(&self, id: &str, options: ReloadOptions) -> Result<u64> {
+        self.reload_inner(id, options, None)
+    }
+
+    /// Replaces bundle `id` with a version loaded from `source` (code or
+    /// bytes held in memory, or another file), as [`Runtime::reload`] does
+    /// otherwise: checked, published at once, the old version kept on any
+    /// failure. Later reloads reuse `source`.
+    ///
+    /// # Errors
+    /// As [`Runtime::reload`].
+    pub fn reload_from(&self, id: &str, source: BundleSource) -> Result<u64> {
+        self.reload_inner(id, ReloadOptions::default(), Some(source))
+    }
+
+    fn reload_inner(
+        &self,
+        id: &str,
+        options: ReloadOptions,
+        source: Option<BundleSource>,
+    ) -> Result<u64> {
         let _one_at_a_time = self.reload_lock();
         self.subscribers().emit(Event::Preparing {
             bundle: id.to_string(),
         });
         let start = Instant::now();
-        match self.try_reload(id, options, start) {
+        match self.try_reload(id, options, source, start) {
             Ok(ev) => {
                 let generation = match &ev {
                     Event::Reloaded { generation, .. } => *generation,
@@ -164,7 +184,13 @@ impl Runtime {
         }
     }
 
-    fn try_reload(&self, id: &str, options: ReloadOptions, start: Instant) -> Result<Event> {
+    fn try_reload(
+        &self,
+        id: &str,
+        options: ReloadOptions,
+        new_source: Option<BundleSource>,
+        start: Instant,
+    ) -> Result<Event> {
         let (old_manifest, loader, old_source) = self.loaded_parts(id)?;
         if !loader.supports_hot_reload() {
             return Err(Error::Unsupported(format!(
@@ -185,11 +211,12 @@ impl Runtime {
         } else {
             old_manifest
         };
-        let source = match &old_source {
-            BundleSource::Path(_) if manifest.path.is_file() => {
+        let source = match (new_source, &old_source) {
+            (Some(given), _) => given,
+            (None, BundleSource::Path(_)) if manifest.path.is_file() => {
                 BundleSource::Path(manifest.dir().join(&manifest.file))
             }
-            other => other.clone(),
+            (None, other) => other.clone(),
         };
         let build_start = Instant::now();
         let (source, artifact) = self.prepare_source(&manifest, source)?;
@@ -213,8 +240,8 @@ impl Runtime {
                 Some((name, old, new)) => Err(Error::SignatureChange {
                     bundle: id.to_string(),
                     name,
-                    old: old.to_string(),
-                    new: new.to_string(),
+                    old: Box::new(old),
+                    new: Box::new(new),
                 }),
                 None => Ok(defs),
             }

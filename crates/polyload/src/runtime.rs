@@ -9,7 +9,7 @@ use crate::manifest::Manifest;
 use crate::namespace::{CodePtr, DefinitionInfo, Invoke, Namespace, NewDefinition};
 use crate::native::NativeLoader;
 use crate::reclaim::Reclaimer;
-use crate::{Error, Result};
+use crate::{Error, ExportProblem, Result};
 use polyload_ffi::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ type BuildHook = Box<dyn FnMut(BuildEvent) + Send>;
 pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,
     loaders: Vec<Arc<dyn BundleLoader>>,
+    loader_hints: HashMap<String, String>,
     on_build: Option<BuildHook>,
 }
 
@@ -49,6 +50,14 @@ impl RuntimeBuilder {
     /// loader is always registered.
     pub fn loader(mut self, loader: impl BundleLoader + 'static) -> Self {
         self.loaders.push(Arc::new(loader));
+        self
+    }
+
+    /// What to tell a user whose bundle needs loader `name` when it is not
+    /// registered (how to get it, e.g. "rebuild polyload-cli with the `lua`
+    /// feature"); appended to [`Error::UnknownLoader`].
+    pub fn loader_hint(mut self, name: impl Into<String>, hint: impl Into<String>) -> Self {
+        self.loader_hints.insert(name.into(), hint.into());
         self
     }
 
@@ -90,6 +99,7 @@ impl RuntimeBuilder {
                 namespace: Arc::new(Namespace::new(reclaimer.clone())),
                 reclaimer,
                 loaders: RwLock::new(loaders),
+                loader_hints: self.loader_hints,
                 bundles: Mutex::new(BTreeMap::new()),
                 cache_dir,
                 on_build: Mutex::new(self.on_build),
@@ -137,6 +147,7 @@ struct Inner {
     namespace: Arc<Namespace>,
     reclaimer: Arc<Reclaimer>,
     loaders: RwLock<HashMap<&'static str, Arc<dyn BundleLoader>>>,
+    loader_hints: HashMap<String, String>,
     bundles: Mutex<BTreeMap<String, Record>>,
     cache_dir: PathBuf,
     on_build: Mutex<Option<BuildHook>>,
@@ -234,6 +245,7 @@ impl Runtime {
         RuntimeBuilder {
             cache_dir: None,
             loaders: Vec::new(),
+            loader_hints: HashMap::new(),
             on_build: None,
         }
     }
@@ -477,8 +489,9 @@ impl Runtime {
                 .map_or("*".to_string(), |e| e.name.clone());
             return Err(Error::Duplicate {
                 name: format!("{id}.{first_export}"),
-                first: format!("{id} ({})", other.dir().display()),
-                second: format!("{id} ({})", manifest.dir().display()),
+                bundle: id.clone(),
+                first: other.dir().to_path_buf(),
+                second: manifest.dir().to_path_buf(),
             });
         }
         for dep in &manifest.dependencies {
@@ -494,24 +507,44 @@ impl Runtime {
 
     fn loader_for(&self, manifest: &Manifest) -> Result<Arc<dyn BundleLoader>> {
         let loaders = self.inner.loaders.read().unwrap_or_else(|e| e.into_inner());
-        loaders.get(manifest.loader.as_str()).cloned().ok_or_else(|| {
-            let mut available: Vec<_> = loaders.keys().copied().collect();
-            available.sort_unstable();
-            let hint = match manifest.loader.as_str() {
-                l @ ("lua" | "python" | "js") => format!(
-                    "; enable the `{l}` feature of polyload-cli, or register polyload_{}::{}Loader with RuntimeBuilder::loader",
-                    if l == "js" { "js" } else { l },
-                    match l { "lua" => "Lua", "python" => "Python", _ => "Js" }
-                ),
-                _ => String::new(),
-            };
-            Error::UnknownLoader {
-                bundle: manifest.id.clone(),
-                loader: manifest.loader.clone(),
-                available: available.join(", "),
-                hint,
+        let loader = loaders
+            .get(manifest.loader.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                let mut available: Vec<String> = loaders.keys().map(|k| k.to_string()).collect();
+                available.sort_unstable();
+                Error::UnknownLoader {
+                    bundle: manifest.id.clone(),
+                    loader: manifest.loader.clone(),
+                    available,
+                    hint: self.inner.loader_hints.get(&manifest.loader).cloned(),
+                }
+            })?;
+        // Every [section] must be one a registered loader reads.
+        for (section, line) in manifest.sections() {
+            if !loaders.values().any(|l| l.sections().contains(&section)) {
+                let mut read: Vec<&str> = loaders
+                    .values()
+                    .flat_map(|l| l.sections())
+                    .copied()
+                    .collect();
+                read.sort_unstable();
+                return Err(Error::Manifest {
+                    path: manifest.path.clone(),
+                    line,
+                    field: section.to_string(),
+                    message: format!(
+                        "[{section}] is not a section any registered loader reads (they read: {})",
+                        if read.is_empty() {
+                            "none".to_string()
+                        } else {
+                            read.join(", ")
+                        }
+                    ),
+                });
             }
-        })
+        }
+        Ok(loader)
     }
 
     pub(crate) fn prepare_source(
@@ -538,7 +571,7 @@ impl Runtime {
         let cx = LoadContext {
             manifest,
             source,
-            namespace: &self.inner.namespace,
+            host: crate::loader::HostCalls::new(&self.inner.namespace),
             cache_dir: &cache_dir,
             built_profile: artifact.and_then(|a| a.profile),
         };
@@ -764,11 +797,8 @@ fn missing_dep(
     Error::MissingDependency {
         bundle: m.id.clone(),
         dependency: dep.id.clone(),
-        requirement: dep.version.to_string(),
-        found: match found {
-            Some(v) => format!("but version {v} is loaded"),
-            None => "which is not loaded or present".into(),
-        },
+        requirement: dep.version.clone(),
+        found: found.cloned(),
     }
 }
 
@@ -778,38 +808,31 @@ pub(crate) fn check_exports(
     manifest: &Manifest,
     exports: Vec<crate::loader::Export>,
 ) -> Result<Vec<NewDefinition>> {
-    let problem = |p: String| Error::Exports {
+    let problem = |problem: ExportProblem| Error::Exports {
         bundle: manifest.id.clone(),
-        problem: p,
+        manifest: manifest.path.clone(),
+        problem: Box::new(problem),
     };
     for decl in &manifest.exports {
         if !exports.iter().any(|e| e.name == decl.name) {
-            return Err(problem(format!(
-                "export `{}` is declared in {} (line {}) but the bundle does not define it",
-                decl.name,
-                manifest.path.display(),
-                decl.line
-            )));
+            return Err(problem(ExportProblem::Undefined {
+                name: decl.name.clone(),
+                line: decl.line,
+            }));
         }
     }
     let mut defs = Vec::with_capacity(exports.len());
     for e in exports {
         let Some(decl) = manifest.export(&e.name) else {
-            return Err(problem(format!(
-                "the bundle defines `{}`, which {} does not declare in [exports]",
-                e.name,
-                manifest.path.display()
-            )));
+            return Err(problem(ExportProblem::Undeclared { name: e.name }));
         };
         if decl.signature != e.signature {
-            return Err(problem(format!(
-                "export `{}`: {} declares `{}` (line {}), but the bundle defines `{}`",
-                e.name,
-                manifest.path.display(),
-                decl.signature,
-                decl.line,
-                e.signature
-            )));
+            return Err(problem(ExportProblem::Signature {
+                name: e.name,
+                line: decl.line,
+                declared: decl.signature.clone(),
+                defined: e.signature,
+            }));
         }
         let (code, invoke, keep) = match e.entry {
             ExportEntry::Native(code) => {
@@ -873,9 +896,12 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
     }
 }
 
+/// A bundle directory whose manifest did not parse, with the error.
+type Malformed = (PathBuf, Error);
+
 /// Like [`scan_dir`], but a malformed manifest does not stop the scan: the
 /// good manifests, and each bad one's directory with its error.
-fn scan_dir_lenient(dir: &Path) -> Result<(Vec<Manifest>, Vec<(PathBuf, Error)>)> {
+fn scan_dir_lenient(dir: &Path) -> Result<(Vec<Manifest>, Vec<Malformed>)> {
     if dir.join("manifest.toml").is_file() {
         return Ok((vec![Manifest::from_dir(dir)?], Vec::new()));
     }

@@ -660,7 +660,9 @@ mod tests {
             }
         }
         let r = Arc::new(Reclaimer::default());
-        let slot = Arc::new(AtomicPtr::new(Box::into_raw(Box::new(Code(AtomicU64::new(LIVE))))));
+        let slot = Arc::new(AtomicPtr::new(Box::into_raw(Box::new(Code(
+            AtomicU64::new(LIVE),
+        )))));
         let stop = Arc::new(AtomicBool::new(false));
         let readers: Vec<_> = (0..3)
             .map(|i| {

@@ -2,10 +2,11 @@
 //! entry point: typed handles and C bundles call them like native code.
 
 use crate::support::Scratch;
-use polyload::{
-    BundleLoader, BundleSource, Error, Export, ExportEntry, GuestError, Language, LoadContext,
-    LoadedBundle, Manifest, Value,
+use polyload::loader::{
+    BundleInstance, BundleLoader, DynamicFn, Export, ExportEntry, GuestError, LoadContext,
+    LoadedBundle,
 };
+use polyload::{BundleSource, Error, Manifest, Value};
 use polyload_abi::PolyloadStr;
 use std::sync::Arc;
 
@@ -14,22 +15,19 @@ use std::sync::Arc;
 struct ClosureLoader;
 
 struct Nothing;
-impl polyload::BundleInstance for Nothing {}
+impl BundleInstance for Nothing {}
 
 impl BundleLoader for ClosureLoader {
     fn loader_name(&self) -> &'static str {
         "closures"
     }
-    fn language(&self) -> Language {
-        Language::Native
-    }
     fn load(&self, cx: &LoadContext<'_>) -> polyload::Result<LoadedBundle> {
-        let sig = |name: &str| cx.manifest.export(name).unwrap().signature.clone();
-        let mul: Arc<polyload::DynamicFn> = Arc::new(|args: &[Value]| match args {
+        let sig = |name: &str| cx.manifest().export(name).unwrap().signature.clone();
+        let mul: Arc<DynamicFn> = Arc::new(|args: &[Value]| match args {
             [Value::I64(a), Value::I64(b)] => Ok(Value::I64(a * b)),
             _ => Err(GuestError::new("bad arguments")),
         });
-        let shout: Arc<polyload::DynamicFn> = Arc::new(|args: &[Value]| match args {
+        let shout: Arc<DynamicFn> = Arc::new(|args: &[Value]| match args {
             [Value::Str(s)] if s.is_empty() => Err(GuestError {
                 message: "nothing to shout".into(),
                 traceback: Some("at shout (closure.rs:1)".into()),

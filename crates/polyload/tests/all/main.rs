@@ -4,10 +4,10 @@ mod support;
 
 mod build_cache;
 mod dynamic;
+mod fuzz_regressions;
 mod guest;
 mod jit;
 mod load_errors;
 mod native;
 mod providers;
 mod reload;
-mod fuzz_regressions;

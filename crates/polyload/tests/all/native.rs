@@ -245,3 +245,116 @@ fn definitions_and_generations_are_listed() {
     assert!(defs.iter().all(|d| d.generation == 1));
     assert_eq!(rt.bundles()[0].generation, 1);
 }
+
+#[test]
+fn cpp_bundles_build_with_the_cpp_compiler_and_exceptions_become_errors() {
+    let s = Scratch::new();
+    let dir = s.bundles().join("words");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("manifest.toml"),
+        "id = \"words\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libwords.so\"\nabi = \"1.1\"\n[exports]\nsorted = \"fn(str) -> str\"\nparse = \"fn(str) -> i64\"\ncount = \"fn(str) -> i64\"\n[build]\ncc = [\"src/words.cpp\", \"src/count.c\"]\nstd = \"c++17\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/count.c"),
+        "#include <stdint.h>\n#include <stddef.h>\nint64_t count_spaces(const unsigned char *p, size_t n) { int64_t c = 0; for (size_t i = 0; i < n; i++) c += p[i] == ' '; return c; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/words.cpp"),
+        r#"#include <polyload.h>
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+extern "C" int64_t count_spaces(const unsigned char *p, size_t n);
+
+static const PolyloadHost *host;
+
+static std::string text(PolyloadStr s) { return std::string((const char *)s.ptr, s.len); }
+
+static PolyloadStr sorted(PolyloadStr s) {
+    POLYLOAD_TRY(host, {
+        std::istringstream in(text(s));
+        std::vector<std::string> words;
+        std::map<std::string, int> seen;
+        for (std::string w; in >> w;) {
+            if (seen[w]++ == 0) words.push_back(w);
+        }
+        if (words.empty()) throw std::length_error("no words");
+        std::sort(words.begin(), words.end());
+        std::string out;
+        for (const auto &w : words) out += (out.empty() ? "" : " ") + w;
+        return polyload_str_dup(host, out.data(), out.size());
+    });
+}
+
+static int64_t parse(PolyloadStr s) {
+    POLYLOAD_TRY(host, { return (int64_t)std::stoll(text(s)); });
+}
+
+static int64_t count(PolyloadStr s) {
+    POLYLOAD_TRY(host, {
+        if (s.len > 100) throw 42;  // not a std::exception
+        return count_spaces(s.ptr, s.len) + 1;
+    });
+}
+
+extern "C" uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+
+extern "C" int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    host = h;
+    POLYLOAD_DEFINE(h, b, "sorted", "fn(str) -> str", sorted);
+    POLYLOAD_DEFINE(h, b, "parse", "fn(str) -> i64", parse);
+    POLYLOAD_DEFINE(h, b, "count", "fn(str) -> i64", count);
+    return POLYLOAD_OK;
+}
+"#,
+    )
+    .unwrap();
+    let rt = s.runtime();
+    rt.load_dir(&dir).unwrap();
+    assert_eq!(
+        rt.call("words.sorted", &[Value::from("pear apple fig apple")])
+            .unwrap(),
+        Value::from("apple fig pear")
+    );
+    assert_eq!(
+        rt.call("words.parse", &[Value::from("-1234")]).unwrap(),
+        Value::I64(-1234)
+    );
+    assert_eq!(
+        rt.call("words.count", &[Value::from("a b c")]).unwrap(),
+        Value::I64(3),
+        "C and C++ sources link into one library"
+    );
+    // Exceptions become errors naming their type; the bundle keeps working.
+    let e = rt.call("words.parse", &[Value::from("nope")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`words.parse` failed: std::invalid_argument: stoll"
+    );
+    let e = rt.call("words.sorted", &[Value::from("   ")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`words.sorted` failed: std::length_error: no words"
+    );
+    let e = rt
+        .call("words.count", &[Value::from("x".repeat(200))])
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`words.count` failed: a C++ exception of unknown type"
+    );
+    let parse = rt
+        .function::<extern "C" fn(PolyloadStr) -> i64>("words.parse")
+        .unwrap();
+    assert!(matches!(
+        parse.call((PolyloadStr::from_str("x"),)),
+        Err(Error::Guest { .. })
+    ));
+    assert_eq!(parse.call((PolyloadStr::from_str("77"),)).unwrap(), 77);
+}

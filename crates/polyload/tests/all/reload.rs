@@ -482,7 +482,13 @@ fn stress_the_runtime_dropped_while_four_threads_call() {
         let callers: Vec<_> = (0..4)
             .map(|_| {
                 let started = Some(started.clone());
-                stress_caller(typed.clone(), dynamic.clone(), stop.clone(), Some(100), started)
+                stress_caller(
+                    typed.clone(),
+                    dynamic.clone(),
+                    stop.clone(),
+                    Some(100),
+                    started,
+                )
             })
             .collect();
         started.wait();
@@ -573,7 +579,10 @@ fn stress_unload_reload_and_load_of_one_id_racing_from_three_threads() {
     let done: Vec<usize> = ops.into_iter().map(|t| t.join().unwrap()).collect();
     stop.store(true, Ordering::Relaxed);
     let seen: Vec<Seen> = callers.into_iter().map(|c| c.join().unwrap()).collect();
-    assert!(done.iter().all(|n| *n > 0), "each operation won sometimes: {done:?}");
+    assert!(
+        done.iter().all(|n| *n > 0),
+        "each operation won sometimes: {done:?}"
+    );
     assert!(seen.iter().all(|s| s.values > 0), "{seen:?}");
     let bundles = rt.bundle_ids();
     assert!(bundles.is_empty() || bundles == ["flip"], "{bundles:?}");

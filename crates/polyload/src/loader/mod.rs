@@ -1,0 +1,364 @@
+//! Writing a loader: the plug-in interface and the toolkit every engine
+//! loader shares.
+//!
+//! A loader turns a bundle's artifact (a shared library, a script, a
+//! module) into a list of [`Export`]s plus an instance that keeps the code
+//! alive ([`BundleLoader::load`]). It never dispatches calls and never
+//! touches the namespace's slots: the runtime checks the exports against
+//! the manifest, publishes them, and retires old instances through its
+//! reclaimer.
+//!
+//! # The toolkit
+//! What an engine loader needs and none should write again:
+//!
+//! * [`from_guest`] and [`GuestValue`]: guest values to [`Value`]s by
+//!   signature, one set of rules and messages for every language;
+//! * [`HostCalls`]: the guest's `polyload.call` / `polyload.get`;
+//! * [`install_once`]: package installs (pip, npm) into the bundle's cache,
+//!   keyed by package list and tool version;
+//! * [`Source::read`], [`init_error`] and [`exports`]: reading the
+//!   artifact, reporting a failed initialisation, collecting the declared
+//!   exports.
+//!
+//! A loader also owns its manifest section (`[python]`, `[js]`, ...): it
+//! names it in [`BundleLoader::sections`] and parses it with
+//! [`Manifest::section`](crate::Manifest::section).
+
+mod host_calls;
+mod packages;
+mod values;
+
+pub use host_calls::{HostCallError, HostCalls, HostFunction};
+pub(crate) use packages::{command_line, tail};
+pub use packages::{install_once, tool_version, Install, COMPLETE};
+pub use values::{from_guest, to_json, GuestValue, GuestView, MAX_JSON_DEPTH};
+
+use crate::manifest::{ExportDecl, Manifest};
+use crate::namespace::CodePtr;
+use crate::{Error, Result};
+use polyload_ffi::{Signature, Value};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A definition's dynamic entry point: called with values, by signature.
+pub type DynamicFn = dyn Fn(&[Value]) -> std::result::Result<Value, GuestError> + Send + Sync;
+
+/// An error raised by guest code: message plus optional traceback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestError {
+    /// The guest's message, one line where the guest's is (`Type: text`).
+    pub message: String,
+    /// Guest traceback (files and lines), if the language has one.
+    pub traceback: Option<String>,
+}
+
+impl GuestError {
+    /// An error with a message and no traceback.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            traceback: None,
+        }
+    }
+}
+
+impl fmt::Display for GuestError {
+    /// The message only (the traceback is in its field).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where a bundle's artifact comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BundleSource {
+    /// A file on disk (a shared library or an entry script).
+    Path(PathBuf),
+    /// Source text held in memory (VM loaders).
+    Code(String),
+    /// Raw bytes held in memory (e.g. precompiled bytecode).
+    Bytes(Vec<u8>),
+}
+
+/// How an export is reached.
+#[derive(Clone)]
+pub enum ExportEntry {
+    /// A C function of the export's signature.
+    Native(CodePtr),
+    /// A function called with values (a VM function). The runtime gives it a
+    /// C entry point too, so C callers (and typed handles whose types do
+    /// not convert by value, such as `str`) reach it; typed handles of
+    /// numbers and `bool` call the function with values directly.
+    Dynamic(Arc<DynamicFn>),
+}
+
+impl std::fmt::Debug for ExportEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportEntry::Native(p) => write!(f, "Native({:p})", p.0),
+            ExportEntry::Dynamic(_) => f.write_str("Dynamic(..)"),
+        }
+    }
+}
+
+/// One definition produced by a loader.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// Unqualified name.
+    pub name: String,
+    /// Its signature as the artifact defines it.
+    pub signature: Signature,
+    /// Its entry point.
+    pub entry: ExportEntry,
+}
+
+/// A loaded version of a bundle: keeps its code (library mapping, VM state)
+/// alive. Dropped by the runtime only after no thread can be inside it.
+pub trait BundleInstance: Send {
+    /// Serialises state to carry into the next version on hot reload
+    /// (`None`: the bundle keeps no state across reloads).
+    ///
+    /// # Errors
+    /// A guest error while saving; the reload is then aborted.
+    fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// Receives the state saved by the previous version.
+    ///
+    /// # Errors
+    /// A guest error while restoring; the reload is then aborted.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a loader gets to load one bundle. Made by the runtime.
+pub struct LoadContext<'a> {
+    pub(crate) manifest: &'a Manifest,
+    pub(crate) source: &'a BundleSource,
+    pub(crate) host: HostCalls,
+    pub(crate) cache_dir: &'a Path,
+    pub(crate) built_profile: Option<&'a str>,
+}
+
+impl<'a> LoadContext<'a> {
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &'a Manifest {
+        self.manifest
+    }
+
+    /// The artifact (already built when the bundle has a `[build]` section).
+    pub fn source(&self) -> &'a BundleSource {
+        self.source
+    }
+
+    /// What the bundle's code calls the namespace through (`polyload.call`).
+    pub fn host(&self) -> &HostCalls {
+        &self.host
+    }
+
+    /// A private cache directory for this bundle (packages, shadow copies).
+    pub fn cache_dir(&self) -> &'a Path {
+        self.cache_dir
+    }
+
+    /// The Cargo profile the runtime built a Rust bundle with, when it built it.
+    pub fn built_profile(&self) -> Option<&'a str> {
+        self.built_profile
+    }
+}
+
+impl fmt::Debug for LoadContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadContext")
+            .field("bundle", &self.manifest.id)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bundle's artifact as bytes, with the path its messages name.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The contents.
+    pub bytes: Vec<u8>,
+    /// The file, absolute: the artifact's path, or for an in-memory source
+    /// the path the manifest's `file` names (for module names, relative
+    /// imports and tracebacks).
+    pub path: PathBuf,
+    /// Whether it came from memory ([`BundleSource::Code`] or
+    /// [`BundleSource::Bytes`]).
+    pub in_memory: bool,
+}
+
+impl Source {
+    /// Reads `cx`'s source.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read(cx: &LoadContext<'_>) -> Result<Source> {
+        let m = cx.manifest;
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        Ok(match cx.source {
+            BundleSource::Path(p) => Source {
+                bytes: std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                path: absolute(p),
+                in_memory: false,
+            },
+            BundleSource::Code(s) => Source {
+                bytes: s.clone().into_bytes(),
+                path: absolute(&m.dir().join(&m.file)),
+                in_memory: true,
+            },
+            BundleSource::Bytes(b) => Source {
+                bytes: b.clone(),
+                path: absolute(&m.dir().join(&m.file)),
+                in_memory: true,
+            },
+        })
+    }
+
+    /// The contents as UTF-8 text.
+    ///
+    /// # Errors
+    /// [`Error::Init`] when they are not UTF-8.
+    pub fn text(&self, m: &Manifest) -> Result<&str> {
+        std::str::from_utf8(&self.bytes).map_err(|e| {
+            init_error(
+                m,
+                GuestError::new(format!("{} is not UTF-8 text ({e})", self.path.display())),
+            )
+        })
+    }
+}
+
+/// A guest initialisation that failed (a script that raised, a module
+/// that did not evaluate), as the error the runtime reports: the message
+/// on one line, the traceback in its field.
+pub fn init_error(m: &Manifest, e: GuestError) -> Error {
+    Error::Init {
+        bundle: m.id.clone(),
+        status: -1,
+        message: e.message,
+        traceback: e.traceback,
+    }
+}
+
+/// The declared exports of `m`, each found by `find`: `Ok(None)` for one
+/// the artifact does not define (the runtime then reports it as missing,
+/// naming the manifest line), `Err` for one that is not callable.
+///
+/// # Errors
+/// The first error of `find`.
+pub fn exports(
+    m: &Manifest,
+    mut find: impl FnMut(&ExportDecl) -> Result<Option<Arc<DynamicFn>>>,
+) -> Result<Vec<Export>> {
+    let mut out = Vec::with_capacity(m.exports.len());
+    for decl in &m.exports {
+        if let Some(f) = find(decl)? {
+            out.push(Export {
+                name: decl.name.clone(),
+                signature: decl.signature.clone(),
+                entry: ExportEntry::Dynamic(f),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The result of a successful load.
+pub struct LoadedBundle {
+    /// The definitions, in any order.
+    pub exports: Vec<Export>,
+    /// Keeps them alive.
+    pub instance: Box<dyn BundleInstance>,
+}
+
+impl std::fmt::Debug for LoadedBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedBundle")
+            .field("exports", &self.exports)
+            .finish()
+    }
+}
+
+/// Turns artifacts of one kind into definitions.
+///
+/// The runtime picks the loader whose [`loader_name`](BundleLoader::loader_name)
+/// equals the manifest's `loader` field.
+pub trait BundleLoader: Send + Sync {
+    /// The manifest `loader` value this loader handles (`native`, `lua`, ...).
+    fn loader_name(&self) -> &'static str;
+
+    /// The manifest sections this loader reads (`["python"]`), which the
+    /// runtime then accepts in any manifest; a section no registered loader
+    /// names is an error naming its line.
+    fn sections(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether [`reload`](BundleLoader::reload) can replace a live version.
+    fn supports_hot_reload(&self) -> bool {
+        true
+    }
+
+    /// Loads a bundle. Runs foreign code (library initialisers, scripts).
+    ///
+    /// # Errors
+    /// Anything that keeps the artifact from loading: I/O, ABI mismatch,
+    /// missing symbols, guest errors during initialisation.
+    fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle>;
+
+    /// Loads a new version of a bundle that is already loaded. The default
+    /// loads it afresh; the runtime carries state and swaps versions.
+    ///
+    /// # Errors
+    /// As [`load`](BundleLoader::load); the old version keeps serving.
+    fn reload(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
+        self.load(cx)
+    }
+
+    /// Releases a version that no thread can reach any more. The default
+    /// drops it.
+    fn unload(&self, instance: Box<dyn BundleInstance>) {
+        drop(instance);
+    }
+}
+
+/// See [`vm_lock`].
+static VM_LOCK: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
+
+/// Proof that this thread holds the [guest VM lock](vm_lock); released on
+/// drop. Not `Send`: it must be dropped on the thread that took it.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct VmGuard(#[allow(dead_code)] parking_lot::ReentrantMutexGuard<'static, ()>);
+
+/// Takes the process-wide, re-entrant lock under which single-threaded guest VMs (Lua,
+/// JavaScript) run guest code.
+///
+/// Such a VM must be entered by one thread at a time, and its guest code
+/// may call out through the namespace while inside it. With one lock per VM,
+/// a thread inside VM *A* calling into VM *B* while another thread inside
+/// *B* calls into *A* would each hold one lock and wait for the other
+/// forever. Holding this one re-entrant lock whenever guest code of such a
+/// VM runs (taken before any per-VM lock) leaves a single lock that
+/// re-enters on the same thread, so cycles across threads cannot form; the
+/// price is that these VMs run one thread at a time process-wide, like a
+/// GIL. Python bundles do not take it: CPython's GIL plays this role, and the
+/// Python loader releases the GIL before calling out.
+///
+/// A loader of a VM that can only run on one thread at a time takes it with
+/// this function around everything that runs guest code: loading, calls,
+/// reloads and dropping the VM.
+///
+/// ```
+/// let outer = polyload::vm_lock();
+/// let inner = polyload::vm_lock(); // the same thread re-enters at once
+/// drop((inner, outer));
+/// ```
+pub fn vm_lock() -> VmGuard {
+    VmGuard(VM_LOCK.lock())
+}
