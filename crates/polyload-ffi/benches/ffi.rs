@@ -56,17 +56,20 @@ fn call_and_call_into(
 ) {
     assert_eq!(call.uses_jit(), cfg!(feature = "jit"));
     assert!(!stub.uses_jit());
-    // SAFETY (all routines): `call` and `stub` were built for their bench
+    // SAFETY: (all routines) `call` and `stub` were built for their bench
     // function's exact types, and no argument is a pointer.
     g.bench_function("call", |bn| {
+        // SAFETY: built for the bench function's exact types; no argument is a pointer.
         run(bn, || unsafe { call.call(black_box(vals)) }.unwrap())
     });
     g.bench_function("call_stub", |bn| {
+        // SAFETY: built for the bench function's exact types; no argument is a pointer.
         run(bn, || unsafe { stub.call(black_box(vals)) }.unwrap())
     });
     let mut ret = Value::Struct(Vec::new());
     g.bench_function("call_into", |bn| {
         run(bn, || {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             unsafe { call.call_into(black_box(vals), &mut ret) }.unwrap()
         })
     });
@@ -91,10 +94,12 @@ fn bench(c: &mut Criterion) {
         });
         let raw = [FfiValue::i64(a), FfiValue::i64(b)];
         g.bench_function("call_raw", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [Value::I64(a), Value::I64(b)];
         g.bench_function("call", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
@@ -116,10 +121,12 @@ fn bench(c: &mut Criterion) {
         });
         let raw = [FfiValue::f64(a), FfiValue::f64(b)];
         g.bench_function("call_raw", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [Value::F64(a), Value::F64(b)];
         g.bench_function("call", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
@@ -163,6 +170,7 @@ fn bench(c: &mut Criterion) {
             FfiValue::i64(e),
         ];
         g.bench_function("call_raw", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals = [
@@ -173,6 +181,7 @@ fn bench(c: &mut Criterion) {
             Value::I64(e),
         ];
         g.bench_function("call", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
@@ -195,10 +204,12 @@ fn bench(c: &mut Criterion) {
         });
         let raw: Vec<FfiValue> = xs.iter().map(|x| FfiValue::i64(*x)).collect();
         g.bench_function("call_raw", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call_raw(black_box(&raw)) }.unwrap())
         });
         let vals: Vec<Value> = xs.iter().map(|x| Value::I64(*x)).collect();
         g.bench_function("call", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();
@@ -305,6 +316,7 @@ fn bench(c: &mut Criterion) {
         ])];
         // SAFETY: `call` was built for norm1's types; no pointers.
         g.bench_function("call", |bn| {
+            // SAFETY: built for the bench function's exact types; no argument is a pointer.
             run(bn, || unsafe { call.call(black_box(&vals)) }.unwrap())
         });
         g.finish();

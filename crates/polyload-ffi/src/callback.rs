@@ -83,16 +83,17 @@ struct Data {
 /// call it.
 ///
 /// ```
-/// use polyload_ffi::{Callback, PreparedCall, Signature, Value};
+/// use polyload_ffi::{Callback, CallBuilder, Signature, Value};
 /// let sig: Signature = "fn(i64, i64) -> i64".parse().unwrap();
 /// let add = Callback::new(&sig, |args| match args {
 ///     [Value::I64(a), Value::I64(b)] => Ok(Value::I64(a + b)),
 ///     _ => Err("unreachable: arguments follow the signature".into()),
 /// })
 /// .unwrap();
-/// let call = PreparedCall::new(&sig).unwrap();
 /// // SAFETY: the callback has exactly this signature and is alive.
-/// let r = unsafe { call.call(add.code_ptr(), &[Value::I64(2), Value::I64(3)]) }.unwrap();
+/// let call = unsafe { CallBuilder::from_ptr(add.code_ptr()).signature(&sig).build() }.unwrap();
+/// // SAFETY: as above.
+/// let r = unsafe { call.call(&[Value::I64(2), Value::I64(3)]) }.unwrap();
 /// assert_eq!(r, Value::I64(5));
 /// ```
 pub struct Callback {

@@ -15,17 +15,17 @@ pub enum FfiError {
         got: usize,
     },
     /// An argument does not fit its parameter's type.
-    #[error("argument {index}: {source}")]
+    #[error("argument {}: {source}", index + 1)]
     BadArgument {
-        /// 0-based position.
+        /// 0-based position (messages number arguments from 1).
         index: usize,
         /// What was wrong.
         source: ValueError,
     },
     /// A `cstr` argument contains a NUL byte before its end.
-    #[error("argument {index}: string contains an interior NUL byte at offset {offset}, so it cannot be passed as cstr")]
+    #[error("argument {}: string contains an interior NUL byte at offset {offset}, so it cannot be passed as cstr", index + 1)]
     InteriorNul {
-        /// 0-based position.
+        /// 0-based position (messages number arguments from 1).
         index: usize,
         /// Byte offset of the first NUL.
         offset: usize,

@@ -199,7 +199,12 @@ impl FlatStruct {
                     // SAFETY: fields of one kind sit at consecutive
                     // elements (C layout leaves no padding between them),
                     // aligned and initialised (the caller's contract).
-                    slot.write(V!(@new unsafe { T::read(src.cast::<T>().add(i).cast()) }));
+                    #[allow(
+                        clippy::undocumented_unsafe_blocks,
+                        reason = "the SAFETY comment above sits inside a macro invocation, where the lint cannot see it"
+                    )]
+                    let x = unsafe { T::read(src.cast::<T>().add(i).cast()) };
+                    slot.write(V!(@new x));
                 }
             }),
         }

@@ -33,7 +33,7 @@ macro_rules! per_kind {
     ($kind:expr, |$variant:ident, $ty:ident| $body:expr) => {{
         macro_rules! with {
             ($v:ident, $t:ty) => {{
-                #[allow(non_camel_case_types, dead_code)]
+                #[allow(non_camel_case_types, dead_code, reason = "the caller names the type; not every body uses it")]
                 type $ty = $t;
                 macro_rules! $variant {
                     ($x:pat) => {

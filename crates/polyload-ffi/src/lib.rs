@@ -6,20 +6,20 @@
 //! * [`Signature`] — parsed from text such as `fn(f64, f64) -> f64`; the same
 //!   strings appear in bundle manifests.
 //! * [`Value`] — dynamically typed arguments and results.
-//! * [`PreparedCall`] — a libffi call interface prepared once and reused.
 //! * [`CallBuilder`] / [`Call`] — a reusable call of a C function through
 //!   a register call stub ([`stub`]), a marshaller compiled for the
 //!   signature (structs by value on x86-64, cargo feature `jit`, on by
 //!   default), or libffi.
 //!
 //! ```
-//! use polyload_ffi::{PreparedCall, Signature, Value};
+//! use polyload_ffi::{CallBuilder, Signature, Value};
 //! extern "C" fn add(a: i64, b: i64) -> i64 { a + b }
 //! let sig: Signature = "fn(i64, i64) -> i64".parse().unwrap();
-//! let call = PreparedCall::new(&sig).unwrap();
 //! // SAFETY: `add` has exactly this signature.
-//! let r = unsafe { call.call(add as *const _, &[Value::I64(2), Value::I64(3)]) }.unwrap();
-//! assert_eq!(r, Value::I64(5));
+//! let call = unsafe { CallBuilder::from_ptr(add as *const _).signature(&sig).build() }.unwrap();
+//! // SAFETY: as above; no pointers are passed.
+//! let r = unsafe { call.call(&[Value::I64(2), Value::I64(-3)]) }.unwrap();
+//! assert_eq!(r, Value::I64(-1));
 //! ```
 #![warn(missing_docs)]
 
@@ -45,7 +45,6 @@ mod types;
 mod value;
 
 pub use buffer::OutBuffer;
-pub use call::{libffi_type, PreparedCall};
 pub use callback::{set_callback_error_hook, take_callback_error, Callback, CallbackFn, ErrorHook};
 pub use error::FfiError;
 pub use extern_call::{call_extern, Call, CallBuilder};

@@ -5,20 +5,6 @@ use crate::{alloc, FfiError, FfiType, Value};
 use polyload_abi::PolyloadStr;
 use std::ffi::{c_void, CString};
 
-/// An 16-byte-aligned scratch buffer for one argument or the return value.
-#[derive(Clone)]
-pub(crate) struct Slot(pub(crate) Vec<u128>);
-
-impl Slot {
-    pub(crate) fn new(size: usize) -> Self {
-        // libffi writes integer returns as a full `ffi_arg` (8 bytes).
-        Slot(vec![0u128; size.max(16).div_ceil(16)])
-    }
-    pub(crate) fn ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr().cast()
-    }
-}
-
 /// Owned storage that must outlive the call (C strings, buffers).
 #[derive(Default)]
 pub(crate) struct Keep {
@@ -37,7 +23,7 @@ pub(crate) unsafe fn write_value(
     index: usize,
     keep: &mut Keep,
 ) -> Result<(), FfiError> {
-    // SAFETY (whole body): the caller guarantees `dst` is valid and aligned
+    // SAFETY: (whole body) the caller guarantees `dst` is valid and aligned
     // for `ty`; each arm writes exactly `ty`'s size.
     unsafe {
         match (ty, value) {
@@ -138,7 +124,7 @@ pub(crate) unsafe fn read_value(
         ty: ty.to_string(),
         reason,
     };
-    // SAFETY (whole body): the caller guarantees `src` holds a `ty`.
+    // SAFETY: (whole body) the caller guarantees `src` holds a `ty`.
     unsafe {
         if let Some(v) = read_scalar(src, ty) {
             return Ok(v);
@@ -213,7 +199,7 @@ pub(crate) unsafe fn read_scalar(src: *const u8, ty: &FfiType) -> Option<Value> 
 /// `src` must hold an initialised value of `ty` in C layout, and `ty` must
 /// be plain.
 pub(crate) unsafe fn read_plain(src: *const u8, ty: &FfiType) -> Value {
-    // SAFETY (whole body): the caller guarantees `src` holds a `ty`; field
+    // SAFETY: (whole body) the caller guarantees `src` holds a `ty`; field
     // and element offsets stay inside it.
     unsafe {
         match ty {
@@ -270,7 +256,7 @@ pub(crate) unsafe fn write_owned(
             len: bytes.len(),
         }
     };
-    // SAFETY (whole body): the caller guarantees `dst` is valid and aligned
+    // SAFETY: (whole body) the caller guarantees `dst` is valid and aligned
     // for `ty`; each arm writes at most `ty`'s size.
     unsafe {
         match (ty, value) {

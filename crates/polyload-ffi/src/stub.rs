@@ -126,7 +126,7 @@ macro_rules! stub_call {
             std::mem::transmute::<MaybeUninit<u64>, MaybeUninit<f64>>(w[FLOAT_BASE + n])
         };
         // SAFETY: a read of a word of the image (any bits, or none).
-        #[allow(unused)]
+        #[allow(unused, reason = "stubs without stack words do not read them")]
         let s = |n: usize| unsafe { std::ptr::read_volatile(&w[STACK_BASE + n]) };
         // SAFETY: per the module docs, a function whose INTEGER and SSE
         // arguments fill (at most) these registers, with the rest in these

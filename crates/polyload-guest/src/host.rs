@@ -34,7 +34,7 @@ pub enum Level {
 /// Writes a message to the host's log. Does nothing before the bundle is
 /// initialised.
 ///
-/// ```no_run
+/// ```
 /// polyload_guest::log(polyload_guest::Level::Info, "warming up");
 /// ```
 pub fn log(level: Level, message: &str) {

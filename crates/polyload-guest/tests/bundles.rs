@@ -347,9 +347,11 @@ fn textstats_build_info_describes_this_toolchain() {
 #[test]
 fn textstats_computes_real_results() {
     let t = textstats();
-    // SAFETY (all `get`s below): the types of the signatures checked above.
+    // SAFETY: the types of the signatures checked above.
     let word_count: StrToU64 = unsafe { t.get("word_count") };
+    // SAFETY: as above.
     let top_words: StrU32ToStr = unsafe { t.get("top_words") };
+    // SAFETY: as above.
     let sha256: BytesToStr = unsafe { t.get("sha256") };
 
     let text = "the cat and the hat and the bat\n\tthe end";

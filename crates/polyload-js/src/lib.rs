@@ -1,10 +1,14 @@
 //! JavaScript bundles for polyload: QuickJS (through [rquickjs]) with one
 //! runtime and context per bundle, ES modules, and npm packages.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> polyload::Result<()> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+//! use polyload::Value;
 //! let rt = polyload::Runtime::builder().loader(polyload_js::JsLoader::new()).build()?;
-//! rt.load_dir("examples/bundles/jsmarkdown")?;
+//! rt.load_bundle("examples/bundles/jsmarkdown")?; // marked, from npm
+//! let html = rt.call("jsmarkdown.render", &[Value::from("*hi*")])?;
+//! assert_eq!(html, Value::from("<p><em>hi</em></p>\n"));
 //! # Ok(()) }
 //! ```
 //!

@@ -1,10 +1,14 @@
 //! Lua bundles for polyload: LuaJIT (through [mlua], vendored) with one Lua
 //! state per bundle.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> polyload::Result<()> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+//! use polyload::Value;
 //! let rt = polyload::Runtime::builder().loader(polyload_lua::LuaLoader::new()).build()?;
-//! rt.load_dir("examples/bundles/luajson")?;
+//! rt.load_bundle("examples/bundles/luajson")?;    // dkjson, from Debian's lua-dkjson
+//! let v = rt.call("luajson.decode", &[Value::from("[1, {\"a\": true}]")])?;
+//! assert_eq!(v.to_string(), r#"[1,{"a":true}]"#);
 //! # Ok(()) }
 //! ```
 //!

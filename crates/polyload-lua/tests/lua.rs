@@ -375,7 +375,7 @@ fn runtime_reload_replaces_lua_code_and_keeps_handles() {
         .to_string()
         .contains("cannot start"));
     assert_eq!(add.call((7, 6)).unwrap(), 42);
-    assert_eq!(rt.namespace().generation("hot"), Some(2));
+    assert_eq!(rt.generation("hot"), Some(2));
 
     // A Lua error through the typed handle is an error value.
     std::fs::write(

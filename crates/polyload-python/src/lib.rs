@@ -1,9 +1,13 @@
 //! Python bundles for polyload: CPython embedded through [pyo3].
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> polyload::Result<()> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+//! use polyload::Value;
 //! let rt = polyload::Runtime::builder().loader(polyload_python::PythonLoader::new()).build()?;
-//! rt.load_dir("examples/bundles/pyslug")?;
+//! rt.load_bundle("examples/bundles/pyslug")?;     // python-slugify, from PyPI
+//! let slug = rt.call("pyslug.slugify", &[Value::from("Hello, Wörld!")])?;
+//! assert_eq!(slug, Value::from("hello-world"));
 //! # Ok(()) }
 //! ```
 //!

@@ -148,6 +148,13 @@ pub enum Error {
         /// The qualified name asked for.
         name: String,
     },
+    /// No loaded bundle provides an interface (`name@MAJOR.MINOR`) at a
+    /// compatible version, or the request is malformed.
+    #[error("no loaded bundle provides `{interface}` (a provider needs the same major version and a minor version at least as high)")]
+    NoProvider {
+        /// The interface asked for.
+        interface: String,
+    },
     /// A bundle id is not loaded.
     #[error("bundle `{bundle}` is not loaded")]
     NotLoaded {

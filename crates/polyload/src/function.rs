@@ -223,10 +223,11 @@ cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
 /// guest's traceback. The handle follows hot reloads; after its bundle is
 /// unloaded a call returns [`Error::Stale`] instead of reaching freed code.
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> polyload::Result<()> {
+/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
 /// let rt = polyload::Runtime::new()?;
-/// rt.load_dir("examples/bundles")?;
+/// rt.load_bundle("examples/bundles/hello")?;
 /// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
 /// assert_eq!(add.call((2, 3))?, 5);
 /// # Ok(()) }

@@ -22,11 +22,13 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> polyload::Result<()> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
 //! use polyload::{Runtime, Value};
-//! let rt = Runtime::new()?;
-//! rt.load_dir("examples/bundles")?;
+//! let rt = Runtime::new()?;                        // cache: ./target/polyload
+//! rt.load_bundle("examples/bundles/hello")?;       // C, built on demand
+//! rt.load_bundle("examples/bundles/textstats")?;   // Rust, built with cargo
 //! let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
 //! assert_eq!(add.call((2, 3))?, 5);
 //! let n = rt.call("textstats.word_count", &[Value::from("a b c")])?;
@@ -34,12 +36,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Language loaders are crates of their own, registered with
+//! [`RuntimeBuilder::loader`] (`polyload_lua::LuaLoader`,
+//! `polyload_python::PythonLoader`, `polyload_js::JsLoader`).
+//!
 //! # Safety model
 //! Loading a bundle runs its code (library initialisers, `polyload_bundle_init`),
 //! so loading is trusting. Once loaded, calls are checked against the
 //! manifest's signatures, guest errors and Rust guest panics come back as
 //! [`Error::Guest`], and retired code is unmapped only after every thread
-//! that could be running it has left (see [`reclaim`]).
+//! that could be running it has left, whatever order the host drops things
+//! in: dropping the last [`Runtime`] retires every bundle the same way, and
+//! handles that outlive it answer [`Error::Stale`].
 //!
 //! # Crate features
 //! * `jit` (default): per-signature marshallers compiled with cranelift for
@@ -58,22 +66,21 @@ mod function;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod host;
+pub mod loader;
 pub mod manifest;
 mod namespace;
 mod native;
 pub mod provider;
-pub mod reclaim;
+mod reclaim;
 pub mod reload;
 mod runtime;
 pub mod watch;
 
 pub use error::{Error, ExportProblem, Result};
 pub use function::{CFunction, CReturn, CType, DynamicFunction, Function, Scope};
-pub mod loader;
 pub use loader::{vm_lock, BundleSource, GuestError, VmGuard};
 pub use manifest::Manifest;
-pub use namespace::{DefinitionInfo, DefinitionKind, Namespace};
-pub use native::NativeLoader;
+pub use namespace::{DefinitionInfo, DefinitionKind};
 pub use polyload_abi::{AbiVersion, PolyloadBytes, PolyloadStr};
 pub use polyload_ffi::{FfiType, Signature, Value};
 pub use provider::{

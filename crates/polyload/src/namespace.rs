@@ -26,14 +26,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// A code address that may be sent between threads (it is only an address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CodePtr(pub *const c_void);
-// SAFETY: a code address carries no thread affinity; calling it is what needs
-// care, and every call site is `unsafe` or goes through a checked slot.
-unsafe impl Send for CodePtr {}
-// SAFETY: as above.
-unsafe impl Sync for CodePtr {}
+pub(crate) use crate::loader::CodePtr;
 
 /// What kind of thing a definition is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -152,7 +145,7 @@ impl CodeTable {
 }
 
 /// The per-bundle cell every slot of that bundle reads.
-pub struct BundleCell {
+pub(crate) struct BundleCell {
     id: String,
     current: AtomicPtr<PolyloadCodeTable>,
     names: Mutex<Names>,
@@ -229,7 +222,7 @@ pub(crate) struct Resolved {
 
 /// Where a definition lives: its bundle's cell and its index there.
 #[derive(Clone, Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub(crate) cell: Arc<BundleCell>,
     pub(crate) index: usize,
 }
@@ -248,7 +241,7 @@ pub struct DefinitionInfo {
 }
 
 /// A definition to publish.
-pub struct NewDefinition {
+pub(crate) struct NewDefinition {
     /// Unqualified name.
     pub name: String,
     /// Signature.
@@ -271,7 +264,7 @@ struct Directory {
 }
 
 /// The registry of all definitions of a runtime.
-pub struct Namespace {
+pub(crate) struct Namespace {
     cells: RwLock<HashMap<String, Arc<BundleCell>>>,
     /// The current [`Directory`] (never null).
     directory: AtomicPtr<Directory>,
@@ -568,14 +561,14 @@ impl Namespace {
     }
 
     /// Generation of bundle `id`'s current version, if it is published.
-    pub fn generation(&self, id: &str) -> Option<u64> {
+    pub(crate) fn generation(&self, id: &str) -> Option<u64> {
         let cell = self.existing_cell(id)?;
         let _g = CallGuard::enter();
         cell.table().map(CodeTable::generation)
     }
 
     /// Information about a defined name.
-    pub fn definition(&self, qualified: &str) -> Option<DefinitionInfo> {
+    pub(crate) fn definition(&self, qualified: &str) -> Option<DefinitionInfo> {
         let _g = CallGuard::enter();
         let (cell, index) = self.lookup(qualified)?;
         let table = cell.table()?;
@@ -600,7 +593,7 @@ impl Namespace {
     }
 
     /// Every published definition, sorted by name.
-    pub fn definitions(&self) -> Vec<DefinitionInfo> {
+    pub(crate) fn definitions(&self) -> Vec<DefinitionInfo> {
         let cells: Vec<_> = self
             .cells
             .read()
@@ -635,7 +628,7 @@ impl Namespace {
     /// [`Error::NotFound`] for an unknown name; [`Error::Stale`] when its
     /// bundle is not loaded; [`Error::Call`] for arguments that do not fit
     /// the signature; [`Error::Guest`] when the guest reports an error.
-    pub fn call(&self, qualified: &str, args: &[Value]) -> Result<Value> {
+    pub(crate) fn call(&self, qualified: &str, args: &[Value]) -> Result<Value> {
         let guard = CallGuard::enter();
         match self.lookup(qualified) {
             Some((cell, index)) => call_at(guard, cell, *index, qualified, args),

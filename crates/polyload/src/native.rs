@@ -1,9 +1,11 @@
 //! The `native` loader: shared libraries through the polyload C ABI.
 //!
 //! Loading a bundle:
-//! 1. copies the artifact to a private *shadow* file and `dlopen`s that, so
-//!    a rebuild that rewrites the original never touches mapped code and the
-//!    OS loader's cache never hands back an old version;
+//! 1. copies the artifact to a private *shadow* file and opens it as a
+//!    [`DynamicProvider`] (`dlopen`), so a rebuild that rewrites the
+//!    original never touches mapped code and the OS loader's cache never
+//!    hands back an old version; every symbol below is found through the
+//!    [`SymbolProvider`] trait, as a host or JIT finds them;
 //! 2. checks `polyload_abi_version()` against the host ABI and the
 //!    manifest's `abi`;
 //! 3. checks the build metadata of Rust guests (`polyload_build_info`);
@@ -17,6 +19,7 @@ use crate::host::{self, BundleContext, HOST};
 use crate::loader::{
     BundleInstance, BundleLoader, BundleSource, Export, ExportEntry, LoadContext, LoadedBundle,
 };
+use crate::provider::{DynamicProvider, SymbolProvider};
 use crate::{Error, Result};
 use polyload_abi::{AbiVersion, PolyloadBundle, PolyloadHost, PolyloadStr, POLYLOAD_ABI_VERSION};
 use std::path::{Path, PathBuf};
@@ -30,7 +33,7 @@ pub struct NativeLoader;
 struct NativeInstance {
     // Field order matters: the context (used by the library's code) is
     // dropped after the library.
-    library: Option<libloading::Library>,
+    library: Option<DynamicProvider>,
     _context: Box<BundleContext>,
     path: PathBuf,
 }
@@ -52,8 +55,7 @@ impl BundleInstance for NativeInstance {
     fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
         let lib = self.library.as_ref().expect("library present until drop");
         // SAFETY: the symbol, when present, has the documented ABI signature.
-        let Ok(save) = (unsafe { lib.get::<SaveFn>(polyload_abi::STATE_SAVE_SYMBOL.as_bytes()) })
-        else {
+        let Some(save) = (unsafe { symbol::<SaveFn>(lib, polyload_abi::STATE_SAVE_SYMBOL) }) else {
             return Ok(None);
         };
         host::clear_error();
@@ -77,8 +79,8 @@ impl BundleInstance for NativeInstance {
     fn restore_state(&mut self, state: &[u8]) -> Result<()> {
         let lib = self.library.as_ref().expect("library present until drop");
         // SAFETY: the symbol, when present, has the documented ABI signature.
-        let Ok(restore) =
-            (unsafe { lib.get::<RestoreFn>(polyload_abi::STATE_RESTORE_SYMBOL.as_bytes()) })
+        let Some(restore) =
+            (unsafe { symbol::<RestoreFn>(lib, polyload_abi::STATE_RESTORE_SYMBOL) })
         else {
             return Ok(());
         };
@@ -148,28 +150,27 @@ impl BundleLoader for NativeLoader {
         }
         // SAFETY: loading a library runs its initialisers (foreign code); the
         // user asked to load this bundle, which is trusting its code.
-        let loaded = unsafe { libloading::Library::new(&shadow) };
+        let loaded = unsafe { DynamicProvider::open(&shadow) };
         // The mapping survives the unlink on every Unix; the shadow file
         // itself is not needed any more.
         let _ = std::fs::remove_file(&shadow);
-        let library = loaded.map_err(|e| Error::LibraryLoad {
-            path: path.clone(),
-            message: crate::provider::dl_message(&e)
-                .replace(&shadow.display().to_string(), &path.display().to_string()),
+        let library = loaded.map_err(|e| match e {
+            Error::LibraryLoad { message, .. } => Error::LibraryLoad {
+                path: path.clone(),
+                message: message
+                    .replace(&shadow.display().to_string(), &path.display().to_string()),
+            },
+            e => e,
         })?;
 
         let missing = |symbol: &str| Error::MissingSymbol {
             symbol: symbol.to_string(),
             library: path.clone(),
         };
-        // SAFETY: the ABI fixes this symbol's type.
-        let version_fn = unsafe {
-            library
-                .get::<unsafe extern "C" fn() -> u32>(polyload_abi::ABI_VERSION_SYMBOL.as_bytes())
+        if !library.has_symbol(polyload_abi::ABI_VERSION_SYMBOL) {
+            return Err(missing(polyload_abi::ABI_VERSION_SYMBOL));
         }
-        .map_err(|_| missing(polyload_abi::ABI_VERSION_SYMBOL))?;
-        // SAFETY: a pure function by the ABI contract.
-        let built = AbiVersion::from_packed(unsafe { version_fn() });
+        let built = library.abi_version();
         for required in [built, m.abi] {
             if !POLYLOAD_ABI_VERSION.is_compatible_with(required) {
                 return Err(Error::AbiMismatch {
@@ -182,9 +183,10 @@ impl BundleLoader for NativeLoader {
         }
 
         // SAFETY: the ABI fixes this optional symbol's type.
-        if let Ok(info_fn) = unsafe {
-            library.get::<unsafe extern "C" fn() -> PolyloadStr>(
-                polyload_abi::BUILD_INFO_SYMBOL.as_bytes(),
+        if let Some(info_fn) = unsafe {
+            symbol::<unsafe extern "C" fn() -> PolyloadStr>(
+                &library,
+                polyload_abi::BUILD_INFO_SYMBOL,
             )
         } {
             // SAFETY: returns a static string by the ABI contract.
@@ -194,11 +196,12 @@ impl BundleLoader for NativeLoader {
 
         // SAFETY: the ABI fixes this symbol's type.
         let init = unsafe {
-            library.get::<unsafe extern "C" fn(*const PolyloadHost, *mut PolyloadBundle) -> i32>(
-                polyload_abi::BUNDLE_INIT_SYMBOL.as_bytes(),
+            symbol::<unsafe extern "C" fn(*const PolyloadHost, *mut PolyloadBundle) -> i32>(
+                &library,
+                polyload_abi::BUNDLE_INIT_SYMBOL,
             )
         }
-        .map_err(|_| missing(polyload_abi::BUNDLE_INIT_SYMBOL))?;
+        .ok_or_else(|| missing(polyload_abi::BUNDLE_INIT_SYMBOL))?;
 
         let context = BundleContext::new(&m.id, cx.host.weak_namespace());
         context.begin_init();
@@ -238,6 +241,19 @@ impl BundleLoader for NativeLoader {
             }),
         })
     }
+}
+
+/// The function `name` of `lib` as `F`, found through the
+/// [`SymbolProvider`] trait like any host's or JIT's lookup.
+///
+/// # Safety
+/// `F` must be a function pointer type matching the symbol's definition.
+unsafe fn symbol<F: Copy>(lib: &DynamicProvider, name: &str) -> Option<F> {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*const u8>()) };
+    let p = lib.get_symbol(name)?;
+    // SAFETY: `F` is a function pointer type of the symbol (the caller's
+    // contract), the same size as the address.
+    Some(unsafe { std::mem::transmute_copy::<*const u8, F>(&p) })
 }
 
 /// Checks that a file is a complete shared library for this machine before

@@ -140,7 +140,30 @@ impl DynamicProvider {
     /// # Safety
     /// Loading runs the library's initialisers, which are arbitrary code.
     pub unsafe fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        // SAFETY: forwarded to the caller.
+        let p = unsafe { Self::open(path.as_ref()) }?;
+        if !POLYLOAD_ABI_VERSION.is_compatible_with(p.abi) {
+            return Err(Error::AbiMismatch {
+                bundle: p.name.clone(),
+                path: p.path.clone(),
+                required: p.abi,
+                provided: POLYLOAD_ABI_VERSION,
+            });
+        }
+        Ok(p)
+    }
+
+    /// Loads the library at `path` and reads its ABI version (the host's
+    /// when it exports none) without judging it: the native loader checks
+    /// it against the bundle's manifest itself.
+    ///
+    /// # Errors
+    /// [`Error::LibraryLoad`] if the loader refuses it.
+    ///
+    /// # Safety
+    /// As [`load`](Self::load).
+    pub(crate) unsafe fn open(path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
         // SAFETY: forwarded to the caller.
         let library =
             unsafe { libloading::Library::new(&path) }.map_err(|e| Error::LibraryLoad {
@@ -156,20 +179,17 @@ impl DynamicProvider {
             Ok(f) => AbiVersion::from_packed(unsafe { f() }),
             Err(_) => POLYLOAD_ABI_VERSION,
         };
-        if !POLYLOAD_ABI_VERSION.is_compatible_with(abi) {
-            return Err(Error::AbiMismatch {
-                bundle: path.display().to_string(),
-                path,
-                required: abi,
-                provided: POLYLOAD_ABI_VERSION,
-            });
-        }
         Ok(Self {
             library,
             name: path.display().to_string(),
             path,
             abi,
         })
+    }
+
+    /// Unloads the library now (`dlclose`), reporting the loader's error.
+    pub(crate) fn close(self) -> std::result::Result<(), String> {
+        self.library.close().map_err(|e| dl_message(&e))
     }
 
     /// The places [`load_default`](Self::load_default) looks, in order:

@@ -100,6 +100,7 @@ impl RuntimeBuilder {
                 reclaimer,
                 loaders: RwLock::new(loaders),
                 loader_hints: self.loader_hints,
+                load_seq: Default::default(),
                 bundles: Mutex::new(BTreeMap::new()),
                 cache_dir,
                 on_build: Mutex::new(self.on_build),
@@ -109,6 +110,8 @@ impl RuntimeBuilder {
 }
 
 struct Loaded {
+    /// Load order (interfaces resolve to the first loaded provider).
+    seq: u64,
     manifest: Manifest,
     loader: Arc<dyn BundleLoader>,
     source: BundleSource,
@@ -148,6 +151,7 @@ struct Inner {
     reclaimer: Arc<Reclaimer>,
     loaders: RwLock<HashMap<&'static str, Arc<dyn BundleLoader>>>,
     loader_hints: HashMap<String, String>,
+    load_seq: std::sync::atomic::AtomicU64,
     bundles: Mutex<BTreeMap<String, Record>>,
     cache_dir: PathBuf,
     on_build: Mutex<Option<BuildHook>>,
@@ -195,11 +199,12 @@ impl Drop for RetiredInstance {
 /// The polyload runtime: a namespace of definitions and the bundles that
 /// provide them.
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> polyload::Result<()> {
+/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
 /// use polyload::{Runtime, Value};
 /// let rt = Runtime::new()?;
-/// rt.load_dir("examples/bundles")?;               // builds what needs building
+/// rt.load_bundle("examples/bundles/hello")?;      // builds what needs building
 /// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
 /// assert_eq!(add.call((2, 40))?, 42);
 /// assert_eq!(rt.call("hello.add", &[Value::I64(2), Value::I64(40)])?, Value::I64(42));
@@ -254,9 +259,58 @@ impl Runtime {
         WeakRuntime(Arc::downgrade(&self.inner))
     }
 
-    /// The namespace of all definitions.
-    pub fn namespace(&self) -> &Arc<Namespace> {
+    pub(crate) fn namespace(&self) -> &Arc<Namespace> {
         &self.inner.namespace
+    }
+
+    /// The definition `bundle.function`, if it is published.
+    pub fn definition(&self, name: &str) -> Option<DefinitionInfo> {
+        self.inner.namespace.definition(name)
+    }
+
+    /// The bundle that provides interface `name@MAJOR.MINOR` (manifest
+    /// `provides`): the first loaded bundle providing `name` at a version
+    /// that satisfies the request by the ABI rule (major equal, provided
+    /// minor >= requested).
+    ///
+    /// ```
+    /// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+    /// let rt = polyload::Runtime::new()?;
+    /// rt.load_bundle("examples/bundles/hello")?;        // provides = ["greeter@1.2"]
+    /// assert_eq!(rt.resolve("greeter@1.0")?, "hello");
+    /// assert!(rt.resolve("greeter@1.3").is_err());        // needs a newer minor
+    /// assert!(rt.resolve("greeter@2.0").is_err());        // another major
+    /// # Ok::<(), polyload::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NoProvider`] when no loaded bundle qualifies, or the request
+    /// is not of the form `name@MAJOR.MINOR`.
+    pub fn resolve(&self, interface: &str) -> Result<String> {
+        let no = || Error::NoProvider {
+            interface: interface.to_string(),
+        };
+        let (name, version) = interface.split_once('@').ok_or_else(no)?;
+        let want: polyload_abi::AbiVersion = version.parse().map_err(|_| no())?;
+        let bundles = self.lock();
+        bundles
+            .values()
+            .filter_map(Record::live)
+            .filter(|l| {
+                l.manifest
+                    .provides
+                    .iter()
+                    .any(|p| p.name == name && p.version.is_compatible_with(want))
+            })
+            .min_by_key(|l| l.seq)
+            .map(|l| l.manifest.id.clone())
+            .ok_or_else(no)
+    }
+
+    /// Generation of bundle `id`'s live version (1 = first load), if it is
+    /// loaded.
+    pub fn generation(&self, id: &str) -> Option<u64> {
+        self.inner.namespace.generation(id)
     }
 
     /// The build cache directory.
@@ -453,6 +507,10 @@ impl Runtime {
             bundles.insert(
                 id.clone(),
                 Record::Live(Loaded {
+                    seq: self
+                        .inner
+                        .load_seq
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     manifest,
                     loader,
                     source,
@@ -611,10 +669,15 @@ impl Runtime {
         Scope::run(f)
     }
 
-    /// Calls `bundle.function` with dynamically typed arguments.
+    /// Calls `bundle.function` with dynamically typed arguments, converted
+    /// by its signature. The name is found without a lock (in a directory
+    /// of names replaced on every publish), so calls from many threads do
+    /// not contend; a [`DynamicFunction`] skips even that lookup.
     ///
     /// # Errors
-    /// As [`Namespace::call`].
+    /// [`Error::NotFound`] for an unknown name; [`Error::Stale`] when its
+    /// bundle is not loaded; [`Error::Call`] for arguments that do not fit
+    /// the signature; [`Error::Guest`] when the guest reports an error.
     pub fn call(&self, name: &str, args: &[Value]) -> Result<Value> {
         self.inner.namespace.call(name, args)
     }

@@ -1,7 +1,10 @@
 //! The C-ABI functions the `ffi` benchmark calls, shared with the
 //! `call_loop` example (which counts instructions per call of the same
 //! shapes). Each target uses some of them.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each target that includes this file uses some of the functions"
+)]
 
 pub extern "C" fn add_i64(a: i64, b: i64) -> i64 {
     a.wrapping_add(b)

@@ -2,7 +2,7 @@
 
 use crate::common::{raw_library, raw_symbol};
 use polyload_ffi::{
-    alloc, set_callback_error_hook, take_callback_error, Callback, PreparedCall, Signature, Value,
+    alloc, set_callback_error_hook, take_callback_error, CallBuilder, Callback, Signature, Value,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -26,16 +26,23 @@ fn i64_callback_called_from_c() {
 }
 
 #[test]
-fn f64_callback_through_prepared_call() {
+fn f64_callback_through_libffi() {
     let cb = Callback::new(&sig("fn(f64) -> f64"), |a| match a {
         [Value::F64(x)] => Ok(Value::F64(x.sqrt() + 0.5)),
         _ => Err("bad".into()),
     })
     .unwrap();
     let drive = raw_symbol(raw_library("callbacks"), "drive_f64");
-    let call = PreparedCall::new(&sig("fn(fn(f64) -> f64, f64) -> f64")).unwrap();
     // SAFETY: drive_f64 has this signature; the callback lives.
-    let r = unsafe { call.call(drive, &[cb.to_value(), Value::F64(16.0)]) }.unwrap();
+    let call = unsafe {
+        CallBuilder::from_ptr(drive)
+            .signature(&sig("fn(fn(f64) -> f64, f64) -> f64"))
+            .force_libffi(true)
+            .build()
+    }
+    .unwrap();
+    // SAFETY: as above.
+    let r = unsafe { call.call(&[cb.to_value(), Value::F64(16.0)]) }.unwrap();
     assert_eq!(r, Value::F64(4.5));
 }
 

@@ -13,7 +13,7 @@ fn call(lib: &str, sym: &str, sig: &str) -> Call {
 
 #[test]
 fn libc_scalars() {
-    // SAFETY (block): documented prototypes, no pointer misuse.
+    // SAFETY: (block) documented prototypes, no pointer misuse.
     unsafe {
         assert_eq!(
             call("libc.so.6", "strlen", "fn(cstr) -> u64")
@@ -137,7 +137,7 @@ fn snprintf_variadic_ints_doubles_strings() {
 
 #[test]
 fn libm_sqrt_pow_frexp_ldexp() {
-    // SAFETY (block): documented prototypes; frexp gets a valid int*.
+    // SAFETY: (block) documented prototypes; frexp gets a valid int*.
     unsafe {
         assert_eq!(
             call("libm.so.6", "sqrt", "fn(f64) -> f64")
@@ -208,7 +208,7 @@ fn libz_crc32_and_compress_bound() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let pow = call("libm.so.6", "pow", "fn(f64, f64) -> f64");
-    // SAFETY (block): every call below fails before reaching C.
+    // SAFETY: (block) every call below fails before reaching C.
     unsafe {
         let e = pow.call(&[Value::F64(1.0)]).unwrap_err();
         assert!(
@@ -233,7 +233,7 @@ fn bad_input_is_a_clear_error() {
             "{e}"
         );
         let e = pow.call(&[Value::F64(1.0), Value::I32(2)]).unwrap_err();
-        assert_eq!(e.to_string(), "argument 1: expected f64, got i32");
+        assert_eq!(e.to_string(), "argument 2: expected f64, got i32");
         let strlen = call("libc.so.6", "strlen", "fn(cstr) -> u64");
         let e = strlen.call(&["a\0b".into()]).unwrap_err();
         assert!(

@@ -28,15 +28,16 @@ mod host_calls;
 mod packages;
 mod values;
 
+pub use crate::native::NativeLoader;
 pub use host_calls::{HostCallError, HostCalls, HostFunction};
 pub(crate) use packages::{command_line, tail};
 pub use packages::{install_once, tool_version, Install, COMPLETE};
 pub use values::{from_guest, to_json, GuestValue, GuestView, MAX_JSON_DEPTH};
 
 use crate::manifest::{ExportDecl, Manifest};
-use crate::namespace::CodePtr;
 use crate::{Error, Result};
 use polyload_ffi::{Signature, Value};
+use std::ffi::c_void;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +70,16 @@ impl fmt::Display for GuestError {
         f.write_str(&self.message)
     }
 }
+
+/// A code address that may be sent between threads (it is only an address):
+/// a native export's entry point ([`ExportEntry::Native`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodePtr(pub *const c_void);
+// SAFETY: a code address carries no thread affinity; calling it is what needs
+// care, and every call site is `unsafe` or goes through a checked slot.
+unsafe impl Send for CodePtr {}
+// SAFETY: as above.
+unsafe impl Sync for CodePtr {}
 
 /// Where a bundle's artifact comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -334,7 +345,10 @@ static VM_LOCK: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::n
 /// Proof that this thread holds the [guest VM lock](vm_lock); released on
 /// drop. Not `Send`: it must be dropped on the thread that took it.
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct VmGuard(#[allow(dead_code)] parking_lot::ReentrantMutexGuard<'static, ()>);
+pub struct VmGuard(
+    #[allow(dead_code, reason = "held for its drop, which releases the lock")]
+    parking_lot::ReentrantMutexGuard<'static, ()>,
+);
 
 /// Takes the process-wide, re-entrant lock under which single-threaded guest VMs (Lua,
 /// JavaScript) run guest code.

@@ -377,7 +377,8 @@ pub(crate) fn error_flag() -> bool {
 }
 
 /// Whether the current thread is inside a polyload call.
-pub fn in_call() -> bool {
+#[cfg(test)]
+pub(crate) fn in_call() -> bool {
     let rec = RECORD.with(Cell::get);
     if rec.is_null() {
         return false;

@@ -124,6 +124,7 @@ impl ThreadRecord {
     }
 
     /// Whether the thread is inside a call (owning thread only).
+    #[cfg(test)]
     pub fn in_call(&self) -> bool {
         self.load() & DEPTH != 0
     }

@@ -88,7 +88,8 @@ fn dynamic_call_checks_arguments() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "calling `hello.add`: argument 1: expected i64, got str"
+        "calling `hello.add`: argument 2: expected i64, got str",
+        "arguments are numbered from 1, as in every loader"
     );
     assert_eq!(
         rt.call("nobody.add", &[]).unwrap_err().to_string(),

@@ -138,3 +138,39 @@ fn providers_are_usable_across_threads() {
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
 }
+
+#[test]
+fn interfaces_resolve_to_the_first_loaded_compatible_provider() {
+    let s = crate::support::Scratch::new();
+    let src = crate::support::c_source(
+        "POLYLOAD_ABI_VERSION_PACKED",
+        &[("f", "fn(i64) -> i64", "x")],
+    );
+    let exports = "[exports]\nf = \"fn(i64) -> i64\"\n";
+    let a = s.c_bundle(
+        "store_a",
+        &format!("provides = [\"kv@1.1\"]\n{exports}"),
+        &src,
+    );
+    let b = s.c_bundle(
+        "store_b",
+        &format!("provides = [\"kv@1.4\", \"log@2.0\"]\n{exports}"),
+        &src,
+    );
+    let rt = s.runtime();
+    rt.load_dir(&b).unwrap();
+    rt.load_dir(&a).unwrap();
+    // store_b loaded first, and 1.4 satisfies 1.0 and 1.1.
+    assert_eq!(rt.resolve("kv@1.0").unwrap(), "store_b");
+    assert_eq!(rt.resolve("kv@1.4").unwrap(), "store_b");
+    assert_eq!(rt.resolve("log@2.0").unwrap(), "store_b");
+    assert!(matches!(
+        rt.resolve("kv@1.5"),
+        Err(polyload::Error::NoProvider { .. })
+    ));
+    assert!(rt.resolve("kv@2.0").is_err());
+    assert!(rt.resolve("kv").is_err());
+    rt.unload("store_b").unwrap();
+    assert_eq!(rt.resolve("kv@1.0").unwrap(), "store_a");
+    assert!(rt.resolve("kv@1.2").is_err());
+}

@@ -51,7 +51,7 @@ fn reload_publishes_new_code_and_handles_follow() {
         rt.call("live.f", &[Value::I64(1)]).unwrap(),
         Value::I64(101)
     );
-    assert_eq!(rt.namespace().definition("live.f").unwrap().generation, 2);
+    assert_eq!(rt.definition("live.f").unwrap().generation, 2);
     // The old version is unmapped once no thread is inside it.
     assert_eq!(rt.collect_garbage(Duration::from_secs(5)), 0);
 }
@@ -104,7 +104,7 @@ fn failed_reloads_leave_the_old_version_serving() {
         let e = rt.reload("live").unwrap_err();
         assert!(e.to_string().contains(expect), "{what}: {e}");
         assert_eq!(f.call((1,)).unwrap(), 2, "{what}: old version still serves");
-        assert_eq!(rt.namespace().generation("live"), Some(1), "{what}");
+        assert_eq!(rt.generation("live"), Some(1), "{what}");
     }
     let seen: Vec<Event> = events.try_iter().collect();
     assert_eq!(
@@ -353,7 +353,7 @@ fn stress_reload_while_four_threads_call() {
         total += calls;
     }
     assert!(total > 1000, "callers made progress: {total}");
-    assert_eq!(rt.namespace().generation("flip"), Some(401));
+    assert_eq!(rt.generation("flip"), Some(401));
     assert_eq!(
         rt.collect_garbage(Duration::from_secs(10)),
         0,
