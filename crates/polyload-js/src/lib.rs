@@ -51,13 +51,13 @@
 //! `call("bundle.function", ...args)`, `get(name)` gives a callable proxy.
 //!
 //! # Threads and re-entrancy
-//! QuickJS is single-threaded. Each bundle's runtime is reached only under
-//! [`polyload::vm_lock`], the process-wide re-entrant lock shared with the
-//! Lua loader: another thread waits; the same thread re-enters (JS ->
-//! Python -> JS) by reusing the context that is already active on it; and
-//! bundles calling each other from several threads in opposite directions
-//! cannot deadlock (one lock cannot form a cycle). JavaScript and Lua code
-//! therefore run one thread at a time.
+//! QuickJS is single-threaded. Each bundle's runtime has its own
+//! [`polyload::loader::VmLock`]: bundles run in parallel on different
+//! threads; another thread calling into a busy bundle waits; the same
+//! thread re-enters (JS -> Python -> JS) by reusing the context that is
+//! already active; and bundles calling each other from several threads in
+//! opposite directions cannot deadlock (a thread whose lock the holder waits
+//! for enters on top of the holder's frames, see `VmLock`).
 //!
 //! # Errors
 //! A thrown exception becomes [`polyload::Error::Guest`] with `Name:
@@ -69,7 +69,7 @@ mod modules;
 
 use polyload::loader::{
     exports, init_error, BundleInstance, BundleLoader, DynamicFn, GuestError, HostCallError,
-    HostCalls, HostFunction, LoadContext, LoadedBundle, Source,
+    HostCalls, HostFunction, LoadContext, LoadedBundle, Source, VmLock,
 };
 use polyload::{FfiType, Result, Value};
 use rquickjs::function::{Args, Rest};
@@ -108,6 +108,8 @@ impl JsLoader {
 /// Field order is drop order: the saved functions go before the context,
 /// the context before the runtime.
 struct Vm {
+    /// Taken around every use of the VM (see `Shared::enter`).
+    lock: VmLock,
     exports: RefCell<Vec<Persistent<Function<'static>>>>,
     ctx: Context,
     _rt: Runtime,
@@ -116,39 +118,51 @@ struct Vm {
     active: Cell<Option<NonNull<qjs::JSContext>>>,
 }
 
-/// A [`Vm`] shared by the bundle's exports, reached only under
-/// [`polyload::vm_lock`].
+/// A [`Vm`] shared by the bundle's exports, reached only under its
+/// [`VmLock`].
 struct Shared(Vm);
 
 // SAFETY: rquickjs (without its `parallel` feature) uses `Rc`/`RefCell`
 // internally and QuickJS has no locking of its own, so a `Vm` must only be
 // touched by one thread at a time. Every access goes through
-// `Shared::enter`, which holds the process-wide re-entrant `vm_lock` while
-// it uses the `Vm`: only the lock's owning thread can reach it, the lock
-// orders accesses from successive threads (release/acquire), and the same
-// thread may re-enter (a guest calling back into its own bundle). The stack
-// limit QuickJS checks is reset for the current thread by `Context::with`
-// on every outermost entry. The last `Arc<Shared>` drops the `Vm` on
-// whichever thread releases it, with no other reference left.
+// `Shared::enter`, which holds the VM's `VmLock` while it uses the `Vm`:
+// only the lock's holder can reach it, and the lock orders accesses from
+// successive threads (its atomics release and acquire). The holder may be
+// another thread than the one whose frames are below (the lock is handed
+// over to a thread whose lock the owner waits for, see `VmLock`); it then
+// runs on top of those frames exactly as a re-entrant call would, and
+// QuickJS's stack limit is reset for the thread running (`enter`, and
+// after each call out). The last `Arc<Shared>` drops the `Vm` on whichever
+// thread releases it, with no other reference left.
 unsafe impl Send for Shared {}
 // SAFETY: as above; `&Shared` only gives access through `enter`.
 unsafe impl Sync for Shared {}
 
+/// Resets QuickJS's stack limit for the thread running `ctx` now: the
+/// limit is measured from a stack top QuickJS records per runtime, which
+/// must be this thread's (after a call out, another thread may have run
+/// this runtime in between).
+fn update_stack_top(ctx: &Ctx<'_>) {
+    // SAFETY: `ctx` is entered on this thread, so its runtime is live and
+    // ours; the call only records the current stack pointer.
+    unsafe { qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
+}
+
 impl Shared {
     /// Runs `f` with the bundle's context on this thread, re-using the
-    /// context already entered further up this thread's stack.
+    /// context already entered further up the stack (of this thread, or of
+    /// the thread the lock was handed over from).
     fn enter<R>(&self, f: impl for<'js> FnOnce(Ctx<'js>, &Vm) -> R) -> R {
-        // The lock that makes this thread the only one inside any
-        // single-threaded VM (see `polyload::vm_lock`).
-        let _vm_lock = polyload::vm_lock();
         let vm = &self.0;
+        let _lock = vm.lock.lock();
         if let Some(raw) = vm.active.get() {
-            // SAFETY: `active` is set only while a frame of this thread (the
-            // `vm_lock` owner) is inside `Context::with` on this context, so the
-            // runtime is locked for this thread and the context is alive; the
-            // `Ctx` created here does not outlive `f`, which returns before
-            // that outer frame does.
+            // SAFETY: `active` is set only while a frame below (held under
+            // this lock, which we hold now) is inside `Context::with` on
+            // this context, so the runtime is locked for us and the context
+            // is alive; the `Ctx` created here does not outlive `f`, which
+            // returns before that outer frame does.
             let ctx = unsafe { Ctx::from_raw(raw) };
+            update_stack_top(&ctx);
             return f(ctx, vm);
         }
         vm.ctx.with(|ctx| {
@@ -158,10 +172,7 @@ impl Shared {
                     self.0.set(None);
                 }
             }
-            // SAFETY: the runtime is locked for this thread (inside `with`);
-            // QuickJS measures stack use from the top recorded here, which
-            // must be this thread's (rquickjs does it only with `parallel`).
-            unsafe { qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
+            update_stack_top(&ctx);
             vm.active.set(Some(ctx.as_raw()));
             let _reset = Reset(&vm.active);
             f(ctx, vm)
@@ -311,10 +322,9 @@ fn install_host<'js>(
     let call = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, name: String, args: Rest<JsValue<'js>>| {
-            let out = calls
-                .call(&name, &guest_args(&args.0))
-                .map_err(|e| throw(&ctx, e))?;
-            convert::to_js(&ctx, &out)
+            let out = calls.call(&name, &guest_args(&args.0));
+            update_stack_top(&ctx);
+            convert::to_js(&ctx, &out.map_err(|e| throw(&ctx, e))?)
         },
     )?
     .with_name("call")?;
@@ -373,6 +383,7 @@ impl BundleLoader for JsLoader {
         rt.set_loader(resolver.clone(), resolver.clone());
         let ctx = Context::full(&rt).map_err(|e| fail_setup("context", e))?;
         let shared = Arc::new(Shared(Vm {
+            lock: VmLock::new(),
             exports: RefCell::new(Vec::new()),
             ctx,
             _rt: rt,

@@ -1,5 +1,7 @@
 //! `fn(i64, i64) -> i64` in Lua: called through polyload vs directly with
-//! mlua, in one criterion group so the figures compare as ratios.
+//! mlua, in one criterion group so the figures compare as ratios; and the
+//! same calls spread over two threads on two bundles (per-state locks: two
+//! threads should take about half the time of one).
 //!
 //! `cargo bench -p polyload-lua --bench call`
 
@@ -25,7 +27,7 @@ fn add(c: &mut Criterion) {
         .unwrap();
     rt.load_bundle(&dir).unwrap();
 
-    // The same function in a plain mlua state (same features: luajit, send).
+    // The same function in a plain mlua state (same features: luajit).
     let lua = mlua::Lua::new();
     let table: mlua::Table = lua.load(ADD).eval().unwrap();
     let f: mlua::Function = table.get("add").unwrap();
@@ -47,6 +49,40 @@ fn add(c: &mut Criterion) {
         .unwrap();
     g.bench_function("polyload_typed_handle", |b| {
         b.iter(|| add.call((black_box(2), black_box(40))).unwrap())
+    });
+    g.finish();
+
+    // Two bundles, so two states with a lock each.
+    let dir2 = tmp.path().join("benchlua2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    std::fs::write(
+        dir2.join("manifest.toml"),
+        "id = \"benchlua2\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir2.join("main.lua"), ADD).unwrap();
+    rt.load_bundle(&dir2).unwrap();
+    let add2 = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("benchlua2.add")
+        .unwrap();
+    let mut g = c.benchmark_group("lua_threads");
+    g.bench_function("one_thread_n_calls", |b| {
+        b.iter(|| add.call((black_box(2), black_box(40))).unwrap())
+    });
+    g.bench_function("two_threads_n_calls", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for f in [&add, &add2] {
+                    s.spawn(move || {
+                        for _ in 0..iters / 2 {
+                            black_box(f.call((black_box(2), black_box(40))).unwrap());
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
     });
     g.finish();
 }

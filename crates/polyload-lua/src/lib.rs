@@ -36,19 +36,19 @@
 //! `call(name, ...)`, `get(name)` (a callable proxy) and `null`.
 //!
 //! # Threads and re-entrancy
-//! Lua code runs under [`polyload::vm_lock`], the process-wide re-entrant
-//! lock shared with the JavaScript loader: a call from another thread waits,
-//! a call back into the same state on the same thread (Lua -> Python -> Lua)
-//! goes through, and bundles calling each other from several threads in
-//! opposite directions cannot deadlock (one lock cannot form a cycle). Lua
-//! and JavaScript code therefore run one thread at a time.
+//! Each Lua state has its own [`polyload::loader::VmLock`]: bundles run in
+//! parallel on different threads, a call from another thread into a busy
+//! state waits, a call back into the same state on the same thread (Lua ->
+//! Python -> Lua) goes through, and bundles calling each other from several
+//! threads in opposite directions cannot deadlock (a thread whose lock the
+//! holder waits for enters on top of the holder's frames, see `VmLock`).
 //!
 //! Because every use of a state (calls, loading, dropping any handle into
-//! it) happens under that lock, a call with scalar arguments and result
-//! into a state with no Lua code running goes straight to the Lua C API
-//! (`lua_pcall` on the state's main thread) instead of through mlua, which
-//! would take mlua's own per-state lock as well; other calls go through
-//! mlua. Both give the same values and errors.
+//! it) happens under that lock, mlua is built without a lock of its own
+//! (no `send` feature), and a call with scalar arguments and result into a
+//! state with no Lua code running goes straight to the Lua C API
+//! (`lua_pcall` on the state's main thread); other calls go through mlua.
+//! Both give the same values and errors.
 //!
 //! # Errors
 //! A Lua error becomes [`polyload::Error::Guest`] with Lua's message
@@ -261,8 +261,10 @@ impl BundleLoader for LuaLoader {
         } else {
             format!("@{}", source.path.display())
         };
-        let _vm = polyload::vm_lock();
         let lua = self.new_state(cx)?;
+        let shared = Arc::new(state::State::new(lua.clone()).map_err(|e| setup_error(m, e))?);
+        let state = shared.clone();
+        let _vm = state.lock.lock();
         let result: LuaValue = lua
             .load(&source.bytes[..])
             .set_name(chunk_name)
@@ -272,7 +274,6 @@ impl BundleLoader for LuaLoader {
             LuaValue::Table(t) => t,
             _ => lua.globals(),
         };
-        let shared = Arc::new(state::State::new(lua.clone()).map_err(|e| setup_error(m, e))?);
         let exports = exports(m, |decl| {
             let f = match table.get::<LuaValue>(decl.name.as_str()) {
                 Ok(LuaValue::Function(f)) => f,
@@ -299,6 +300,9 @@ impl BundleLoader for LuaLoader {
             let entry: Arc<DynamicFn> = Arc::new(move |args: &[Value]| export.call(args));
             Ok(Some(entry))
         })?;
+        // mlua handles (reference counted without atomics) go under the lock.
+        drop((table, lua));
+        drop(_vm);
         Ok(LoadedBundle {
             exports,
             instance: Box::new(LuaBundle { _state: shared }),

@@ -1,24 +1,29 @@
 //! A bundle's Lua state and its exports, called through the Lua C API.
 //!
-//! mlua guards each state with its own re-entrant lock (the `send` feature),
-//! taken and released with four atomic operations per call. polyload already
-//! holds [`polyload::vm_lock`] around every use of a Lua state, so the common
-//! call — scalar arguments and result, no Lua code of this state running on
-//! the stack — goes straight to LuaJIT: `lua_rawgeti` the function from the
-//! registry, push the arguments, `lua_pcall`, read the result. Everything
-//! else (strings, tables, JSON, a call back into a state whose Lua code is
-//! running further up the stack, error values raised by Rust callbacks) goes
-//! through mlua.
+//! mlua is built without its `send` feature: it takes no lock of its own,
+//! and a state is guarded by the state's [`VmLock`] instead, held around
+//! every use of it. The common call — scalar arguments and result, no Lua
+//! code of this state running on the stack — goes straight to LuaJIT:
+//! `lua_rawgeti` the function from the registry, push the arguments,
+//! `lua_pcall`, read the result. Everything else (strings, tables, JSON, a
+//! call back into a state whose Lua code is running further up the stack,
+//! error values raised by Rust callbacks) goes through mlua.
 //!
 //! The invariant that makes this sound: **every use of the state — calls,
-//! loading, and dropping any mlua handle into it — happens under `vm_lock`**.
-//! [`State`] and [`LuaExport`] drop their handles under it; the loader takes
-//! it around loading; mlua's callbacks (the `polyload` module) run inside
-//! calls, so under it too.
+//! loading, and dropping any mlua handle into it — happens under the
+//! state's `VmLock`**. [`State`] and [`LuaExport`] drop their handles under
+//! it; the loader takes it around loading; mlua's callbacks (the `polyload`
+//! module) run inside calls, so under it too. The holder may be a thread
+//! other than the one whose frames are below (the lock is handed over to a
+//! thread the owner waits for, see `VmLock`): its call runs on top of those
+//! frames as a re-entrant call on one thread would (LuaJIT keeps each
+//! `lua_pcall`'s C frame on the calling thread's stack, unwound in order),
+//! and the owner's frames resume only after it returned.
 
 use crate::convert::{self, from_lua};
 use crate::{call_lua, guest_error, split_message};
 use mlua::{ffi, Function, Lua, RegistryKey, Value as LuaValue};
+use polyload::loader::VmLock;
 use polyload::{FfiType, GuestError, Value};
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -28,6 +33,8 @@ use std::sync::Arc;
 
 /// One Lua state shared by a bundle version's exports.
 pub(crate) struct State {
+    /// Held around every use of the state (see the module docs).
+    pub(crate) lock: VmLock,
     lua: ManuallyDrop<Lua>,
     /// The state's main thread (`lua_State*`), idle whenever `depth` is 0.
     main: NonNull<ffi::lua_State>,
@@ -38,23 +45,25 @@ pub(crate) struct State {
     slot: c_int,
     /// Keys owning `handler` and `slot`.
     keys: ManuallyDrop<[RegistryKey; 2]>,
-    /// How many calls into this state are on the stack of the thread that
-    /// holds `vm_lock` (so only read and written under it).
+    /// How many calls into this state are on the stack (of the lock's
+    /// holder and the threads it was handed over from; read and written
+    /// under the lock).
     depth: Cell<u32>,
 }
 
-// SAFETY: a `State` is only used under `polyload::vm_lock` (see the module
-// docs): `depth` and `main` are read and written only by the lock's owner,
-// the lock orders accesses from successive threads (release/acquire), and
-// `Drop` takes the lock before releasing the mlua handles. `Lua` itself is
-// `Send + Sync` (mlua's `send` feature).
+// SAFETY: a `State` is only used under its `VmLock` (see the module
+// docs): the mlua handles, `depth` and `main` are touched only by the
+// lock's holder, the lock orders accesses from successive threads (its
+// atomics release and acquire), and `Drop` takes the lock before releasing
+// the mlua handles. Without `send`, mlua's `Lua` is not `Send` because it
+// takes no lock; the `VmLock` is that lock.
 unsafe impl Send for State {}
-// SAFETY: as above; `&State` reaches the state only through `LuaExport::call`,
-// which takes `vm_lock` first.
+// SAFETY: as above; `&State` reaches the state only through `LuaExport::call`
+// (and the loader), which take the lock first.
 unsafe impl Sync for State {}
 
 impl State {
-    /// Wraps a freshly loaded state. Call under `vm_lock`.
+    /// Wraps a fresh state (before any Lua code of it runs).
     pub(crate) fn new(lua: Lua) -> mlua::Result<Self> {
         let mut main = std::ptr::null_mut();
         // SAFETY: the closure runs inside mlua's protected call on the
@@ -70,6 +79,7 @@ impl State {
         let handler = lua.create_registry_value(handler)?;
         let slot = lua.create_registry_value(false)?;
         Ok(Self {
+            lock: VmLock::new(),
             main,
             handler: handler.id(),
             slot: slot.id(),
@@ -83,7 +93,7 @@ impl State {
     /// slow path: mismatched results, error objects).
     ///
     /// # Safety
-    /// Under `vm_lock`, inside a raw call (`depth` 1), `idx` valid.
+    /// Under the lock, inside a raw call (`depth` 1), `idx` valid.
     unsafe fn take_value(&self, idx: c_int) -> mlua::Result<LuaValue> {
         let l = self.main.as_ptr();
         let slot = self.slot;
@@ -111,7 +121,9 @@ impl State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        let _vm = polyload::vm_lock();
+        // No other reference to the state is left; the lock still orders
+        // this thread's drop after the last holder's uses.
+        let _vm = self.lock.lock();
         // SAFETY: dropped once, here, and not used afterwards; the keys go
         // before the state they index.
         unsafe {
@@ -156,7 +168,7 @@ pub(crate) struct LuaExport {
 }
 
 impl LuaExport {
-    /// Registers `f` for raw calls. Call under `vm_lock`.
+    /// Registers `f` for raw calls. Call under the state's lock.
     pub(crate) fn new(state: &Arc<State>, f: Function, ret: FfiType) -> mlua::Result<Self> {
         let key = state.lua.create_registry_value(f.clone())?;
         let raw_ret = ret == FfiType::Void || ret.is_integer() || ret.is_float();
@@ -173,12 +185,12 @@ impl LuaExport {
     /// Calls the function with `args` (already checked against the
     /// signature by the namespace), converting the result by the signature.
     pub(crate) fn call(&self, args: &[Value]) -> Result<Value, GuestError> {
-        let _vm = polyload::vm_lock();
+        let _vm = self.state.lock.lock();
         let st = &*self.state;
         let depth = st.depth.get();
         let _depth = Depth::enter(&st.depth, depth);
         if depth == 0 && self.raw_ret {
-            // SAFETY: we hold `vm_lock` and no call into this state is on the
+            // SAFETY: we hold the state's lock and no call into this state is on the
             // stack (`depth` was 0), so no Lua code of it runs anywhere and
             // its main thread is idle.
             if let Some(out) = unsafe { self.call_raw(args) } {
@@ -277,9 +289,16 @@ impl LuaExport {
     }
 }
 
+// SAFETY: as for `State`: the function and registry key are used (and
+// dropped) only under the state's lock.
+unsafe impl Send for LuaExport {}
+// SAFETY: as above; `&LuaExport` reaches Lua only through `call`, which
+// takes the lock.
+unsafe impl Sync for LuaExport {}
+
 impl Drop for LuaExport {
     fn drop(&mut self) {
-        let _vm = polyload::vm_lock();
+        let _vm = self.state.lock.lock();
         // SAFETY: dropped once, here, and not used afterwards; `state` (an
         // `Arc`) outlives both and drops after this under its own lock.
         unsafe {

@@ -629,3 +629,85 @@ fn lua_handles_that_outlive_their_runtime_are_stale() {
         Err(Error::Stale { .. })
     ));
 }
+
+/// A C bundle whose `meet()` returns 1 once two threads are inside it at
+/// the same time (0 if the other does not come within 10 s).
+fn rendezvous(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("meet");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("manifest.toml"),
+        "id = \"meet\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libmeet.so\"\nabi = \"1.0\"\n[exports]\nmeet = \"fn() -> i64\"\n[build]\ncc = [\"src/meet.c\"]\nlibs = [\"pthread\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/meet.c"),
+        r#"#define _POSIX_C_SOURCE 200809L
+#include <polyload.h>
+#include <pthread.h>
+#include <time.h>
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int64_t arrived = 0;
+static int64_t meet(void) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&mu);
+    int64_t round = arrived / 2;
+    arrived++;
+    pthread_cond_broadcast(&cv);
+    int ok = 1;
+    while (arrived < 2 * (round + 1) && ok) {
+        ok = pthread_cond_timedwait(&cv, &mu, &until) == 0;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    POLYLOAD_DEFINE(h, b, "meet", "fn() -> i64", meet);
+    return POLYLOAD_OK;
+}
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn two_lua_bundles_run_at_the_same_time_on_two_threads() {
+    // Each Lua function waits inside a native call for the other thread to
+    // be inside its own Lua function: only if two Lua states run in
+    // parallel do both meet (a process-wide lock would keep the second
+    // thread out until the first gave up).
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    rt.load_bundle(rendezvous(tmp.path())).unwrap();
+    for id in ["par_a", "par_b"] {
+        rt.load_bundle(bundle(
+            tmp.path(),
+            id,
+            &[("f", "fn() -> i64")],
+            "local polyload = require('polyload')\nreturn { f = function() return polyload.call('meet.meet') end }\n",
+            &[],
+        ))
+        .unwrap();
+    }
+    for round in 0..20 {
+        let threads: Vec<_> = ["par_a.f", "par_b.f"]
+            .into_iter()
+            .map(|f| {
+                let rt = rt.clone();
+                std::thread::spawn(move || rt.call(f, &[]).unwrap())
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(
+                t.join().unwrap(),
+                Value::I64(1),
+                "round {round}: the threads never met"
+            );
+        }
+    }
+}

@@ -78,7 +78,7 @@ pub mod watch;
 
 pub use error::{Error, ExportProblem, Result};
 pub use function::{CFunction, CReturn, CType, DynamicFunction, Function, Scope};
-pub use loader::{vm_lock, BundleSource, GuestError, VmGuard};
+pub use loader::{BundleSource, GuestError};
 pub use manifest::Manifest;
 pub use namespace::{DefinitionInfo, DefinitionKind};
 pub use polyload_abi::{AbiVersion, PolyloadBytes, PolyloadStr};

@@ -18,7 +18,11 @@
 //!   keyed by package list and tool version;
 //! * [`Source::read`], [`init_error`] and [`exports`]: reading the
 //!   artifact, reporting a failed initialisation, collecting the declared
-//!   exports.
+//!   exports;
+//! * [`VmLock`]: the lock of a single-threaded VM (Lua, QuickJS), one per
+//!   VM so VMs run in parallel, handed over instead of waited for when its
+//!   holder waits on the caller, so calls between VMs in opposite
+//!   directions cannot deadlock.
 //!
 //! A loader also owns its manifest section (`[python]`, `[js]`, ...): it
 //! names it in [`BundleLoader::sections`] and parses it with
@@ -27,12 +31,14 @@
 mod host_calls;
 mod packages;
 mod values;
+mod vm_lock;
 
 pub use crate::native::NativeLoader;
 pub use host_calls::{HostCallError, HostCalls, HostFunction};
 pub(crate) use packages::{command_line, tail};
 pub use packages::{install_once, tool_version, Install, COMPLETE};
 pub use values::{from_guest, to_json, GuestValue, GuestView, MAX_JSON_DEPTH};
+pub use vm_lock::{VmLock, VmLockGuard};
 
 use crate::manifest::{ExportDecl, Manifest};
 use crate::{Error, Result};
@@ -337,42 +343,4 @@ pub trait BundleLoader: Send + Sync {
     fn unload(&self, instance: Box<dyn BundleInstance>) {
         drop(instance);
     }
-}
-
-/// See [`vm_lock`].
-static VM_LOCK: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
-
-/// Proof that this thread holds the [guest VM lock](vm_lock); released on
-/// drop. Not `Send`: it must be dropped on the thread that took it.
-#[must_use = "the lock is released when the guard is dropped"]
-pub struct VmGuard(
-    #[allow(dead_code, reason = "held for its drop, which releases the lock")]
-    parking_lot::ReentrantMutexGuard<'static, ()>,
-);
-
-/// Takes the process-wide, re-entrant lock under which single-threaded guest VMs (Lua,
-/// JavaScript) run guest code.
-///
-/// Such a VM must be entered by one thread at a time, and its guest code
-/// may call out through the namespace while inside it. With one lock per VM,
-/// a thread inside VM *A* calling into VM *B* while another thread inside
-/// *B* calls into *A* would each hold one lock and wait for the other
-/// forever. Holding this one re-entrant lock whenever guest code of such a
-/// VM runs (taken before any per-VM lock) leaves a single lock that
-/// re-enters on the same thread, so cycles across threads cannot form; the
-/// price is that these VMs run one thread at a time process-wide, like a
-/// GIL. Python bundles do not take it: CPython's GIL plays this role, and the
-/// Python loader releases the GIL before calling out.
-///
-/// A loader of a VM that can only run on one thread at a time takes it with
-/// this function around everything that runs guest code: loading, calls,
-/// reloads and dropping the VM.
-///
-/// ```
-/// let outer = polyload::vm_lock();
-/// let inner = polyload::vm_lock(); // the same thread re-enters at once
-/// drop((inner, outer));
-/// ```
-pub fn vm_lock() -> VmGuard {
-    VmGuard(VM_LOCK.lock())
 }
