@@ -13,6 +13,7 @@ use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+mod direct;
 pub(crate) mod out;
 mod stub_paths;
 
@@ -258,6 +259,11 @@ impl CallBuilder {
             Engine::Stub(plan) if self.jit => Marshaller::compile(plan, &signature.ret),
             _ => None,
         };
+        let direct = if self.force_libffi {
+            None
+        } else {
+            direct::for_signature(&signature)
+        };
         Ok(Call {
             code,
             signature,
@@ -266,6 +272,7 @@ impl CallBuilder {
             engine,
             jit,
             raw_kinds,
+            direct,
             _library: library,
         })
     }
@@ -340,6 +347,8 @@ pub struct Call {
     jit: Option<Marshaller>,
     /// Kinds of all arguments when the whole signature is scalar.
     raw_kinds: Option<Vec<Kind>>,
+    /// A direct call for the commonest shapes (see [`direct`]).
+    direct: Option<direct::Direct>,
     _library: Option<Arc<Library>>,
 }
 
@@ -415,6 +424,14 @@ impl Call {
     /// function does with them, and the function's own preconditions hold.
     #[inline]
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, FfiError> {
+        if let Some(direct) = self.direct {
+            // SAFETY: chosen for this signature, which the builder's
+            // caller vouched for; a mismatched argument list returns `None`
+            // and takes the general path, which reports it.
+            if let Some(v) = unsafe { direct(self.code, args) } {
+                return Ok(v);
+            }
+        }
         let mut slot = Slot::uninit();
         // SAFETY: the caller's contract is `call_direct`'s and `call_out`'s;
         // `finish` gets the slot they write to.

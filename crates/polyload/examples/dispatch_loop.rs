@@ -74,5 +74,35 @@ fn main() -> polyload::Result<()> {
         other => panic!("unknown path {other}: raw, typed, scoped, dynamic, call"),
     }
     black_box(sum);
+    if std::env::var_os("DISPATCH_TIME").is_some() {
+        // Wall-clock per call over `n` calls of each path (a quick look;
+        // the criterion benchmark is the reported figure).
+        let time = |label: &str, f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            f();
+            eprintln!(
+                "{label}: {:.2} ns/call",
+                t.elapsed().as_nanos() as f64 / n as f64
+            );
+        };
+        time("raw", &mut || {
+            let f = black_box(raw);
+            for i in 0..n as i64 {
+                black_box(f(black_box(i), 3));
+            }
+        });
+        time("typed", &mut || {
+            for i in 0..n as i64 {
+                black_box(typed.call((black_box(i), 3)).unwrap());
+            }
+        });
+        time("scoped", &mut || {
+            rt.enter(|s| {
+                for i in 0..n as i64 {
+                    black_box(typed.call_in(s, (black_box(i), 3)).unwrap());
+                }
+            })
+        });
+    }
     Ok(())
 }

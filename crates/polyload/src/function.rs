@@ -2,7 +2,7 @@
 
 use crate::host;
 use crate::loader::{DynamicFn, GuestError};
-use crate::namespace::{table_at_published, Invoke, Slot};
+use crate::namespace::{code_at_published, table_at_published, Invoke, Slot};
 use crate::reclaim::CallGuard;
 use crate::{Error, Result};
 use polyload_abi::PolyloadCodeTable;
@@ -238,6 +238,8 @@ cfunction!(A1, A2, A3, A4, A5, A6, A7, A8);
 pub struct Function<F: CFunction> {
     /// The bundle cell's table pointer, kept alive by `slot`.
     cell: *const AtomicPtr<PolyloadCodeTable>,
+    /// The bundle cell's code-array pointer, kept alive by `slot`.
+    code: *const AtomicPtr<*const c_void>,
     index: usize,
     slot: Slot,
     name: Box<str>,
@@ -260,6 +262,7 @@ impl<F: CFunction> Clone for Function<F> {
     fn clone(&self) -> Self {
         Self {
             cell: self.cell,
+            code: self.code,
             index: self.index,
             slot: self.slot.clone(),
             name: self.name.clone(),
@@ -305,6 +308,7 @@ impl<F: CFunction> Function<F> {
         }
         Ok(Self {
             cell: slot.cell.current(),
+            code: slot.cell.code(),
             index: slot.index,
             slot,
             name: name.into(),
@@ -323,7 +327,7 @@ impl<F: CFunction> Function<F> {
     /// # Errors
     /// [`Error::Stale`] if its bundle is not loaded; [`Error::Guest`] if the
     /// guest reported an error (then the returned value is discarded).
-    #[inline]
+    #[inline(always)]
     pub fn call(&self, args: F::Args) -> Result<F::Ret> {
         self.call_inside(CallGuard::enter(), args)
     }
@@ -335,33 +339,36 @@ impl<F: CFunction> Function<F> {
     ///
     /// # Errors
     /// As [`call`](Self::call).
-    #[inline]
+    #[inline(always)]
     pub fn call_in(&self, scope: &Scope<'_>, args: F::Args) -> Result<F::Ret> {
         self.call_inside(scope, args)
     }
 
     #[inline(always)]
     fn call_inside(&self, inside: impl Inside, args: F::Args) -> Result<F::Ret> {
-        // SAFETY: `cell` is kept alive by `self.slot`; the handle was made
-        // for a published definition; `inside` (a guard, or a scope that
-        // holds one) keeps the thread inside a call across every use of the
-        // table, its entries and its code.
-        let table = unsafe { table_at_published(&*self.cell) };
-        if self.by_value && table.dynamic {
-            if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
-                // A VM definition: straight to its value entry, skipping the
-                // C entry point's trampoline and conversions.
-                let r = F::invoke_dynamic(&**f, args);
-                inside.leave();
-                return match r {
-                    Ok(Some(v)) => Ok(v),
-                    Ok(None) => Err(self.wrong_return()),
-                    Err(e) => Err(self.dynamic_error(e)),
-                };
+        if self.by_value {
+            // SAFETY: `cell` is kept alive by `self.slot`; the handle was
+            // made for a published definition; `inside` (a guard, or a scope
+            // that holds one) keeps the thread inside a call across every
+            // use of the table, its entries and its code.
+            let table = unsafe { table_at_published(&*self.cell) };
+            if table.dynamic {
+                if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
+                    // A VM definition: straight to its value entry, skipping
+                    // the C entry point's trampoline and conversions.
+                    let r = F::invoke_dynamic(&**f, args);
+                    inside.leave();
+                    return match r {
+                        Ok(Some(v)) => Ok(v),
+                        Ok(None) => Err(self.wrong_return()),
+                        Err(e) => Err(self.dynamic_error(e)),
+                    };
+                }
             }
         }
-        // SAFETY: the handle's index was published in this cell.
-        let code = unsafe { table.code_at(self.index) };
+        // SAFETY: as above (the code array belongs to the cell's table); the
+        // handle's index was published in this cell.
+        let code = unsafe { code_at_published(&*self.code, self.index) };
         if code.is_null() {
             inside.leave();
             return Err(self.stale());

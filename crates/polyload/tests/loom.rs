@@ -8,7 +8,7 @@
 //! execute themselves where `membarrier` is unavailable).
 
 mod sync {
-    pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
+    pub(super) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 }
 
 #[allow(
@@ -28,12 +28,12 @@ use protocol::ThreadRecord;
 struct Code(UnsafeCell<u64>);
 
 fn run(slot: &AtomicPtr<Code>, rec: &ThreadRecord) -> u64 {
-    rec.enter();
+    let entered = rec.enter();
     fence(Ordering::SeqCst); // reader barrier (see module docs)
     let code = slot.load(Ordering::Acquire);
     // SAFETY: the protocol under test keeps `code` alive while inside.
     let v = unsafe { (*code).0.with(|p| *p) };
-    rec.exit();
+    rec.exit(entered);
     v
 }
 
@@ -90,13 +90,13 @@ fn nested_calls_keep_the_outer_version_alive() {
             loom::thread::spawn(move || {
                 // An outer call that makes an inner call, then uses its
                 // own code again after the inner one returned.
-                rec.enter();
+                let entered = rec.enter();
                 fence(Ordering::SeqCst);
                 let outer = slot.load(Ordering::Acquire);
                 let inner = run(&slot, &rec);
                 // SAFETY: still inside the outer call.
                 let again = unsafe { (*outer).0.with(|p| *p) };
-                rec.exit();
+                rec.exit(entered);
                 assert!(inner == 1 || inner == 2);
                 assert!(
                     again == 1 || again == 2,

@@ -49,11 +49,11 @@ use std::time::{Duration, Instant};
 
 mod protocol;
 pub use protocol::Snapshot;
-pub use protocol::ThreadRecord;
+pub use protocol::{Entered, ThreadRecord};
 
 /// The atomics `protocol` uses (loom's in `tests/loom.rs`).
 mod sync {
-    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
+    pub(super) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 }
 
 /// Records of live threads; a record leaves when its thread exits.
@@ -93,6 +93,9 @@ impl Drop for RecordOwner {
             // Further calls on this thread (from later TLS destructors) find
             // no record, fail to re-register and use the teardown counter.
             RECORD.with(|r| r.set(std::ptr::null()));
+            // A thread that exits runs no more code: whatever calls it left
+            // open (a bundle's own thread that never left) end here.
+            rec.exit_thread();
             let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
             reg.retain(|r| !Arc::ptr_eq(r, &rec));
         }
@@ -230,11 +233,14 @@ fn register() -> *const ThreadRecord {
 
 /// Marks the current thread as inside a polyload call until the guard drops.
 ///
-/// Cost: a TLS read, a load and a store, and a compiler barrier (full fence
-/// only where `membarrier` is unavailable).
+/// Cost: a TLS read, a load and a store on the way in (and a compiler
+/// barrier; a full fence only where `membarrier` is unavailable), one store
+/// on the way out.
 #[must_use = "the call is only protected while the guard lives"]
 pub struct CallGuard {
     rec: *const ThreadRecord,
+    /// What entering found (meaningless when `rec` is null).
+    entered: Entered,
 }
 
 impl CallGuard {
@@ -248,13 +254,13 @@ impl CallGuard {
         // SAFETY: `rec` points to this thread's record, kept alive by OWNER
         // (and by REGISTRY) until the thread's TLS is torn down, when RECORD
         // is reset to null.
-        unsafe { (*rec).enter() };
+        let entered = unsafe { (*rec).enter() };
         if READER_FENCE {
             fence(Ordering::SeqCst);
         } else {
             compiler_fence(Ordering::SeqCst);
         }
-        CallGuard { rec }
+        CallGuard { rec, entered }
     }
 
     #[cold]
@@ -264,11 +270,15 @@ impl CallGuard {
             TEARDOWN_DEPTH.fetch_add(1, Ordering::SeqCst);
             return CallGuard {
                 rec: std::ptr::null(),
+                entered: TEARDOWN_ENTERED,
             };
         }
         Self::enter()
     }
 }
+
+/// The `entered` of a guard on the shared teardown counter.
+const TEARDOWN_ENTERED: Entered = ThreadRecord::TEARDOWN;
 
 impl Drop for CallGuard {
     #[inline(always)]
@@ -278,7 +288,7 @@ impl Drop for CallGuard {
             return;
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        unsafe { (*self.rec).exit() };
+        unsafe { (*self.rec).exit(self.entered) };
     }
 }
 
@@ -287,18 +297,19 @@ impl CallGuard {
     /// this thread (and clears it). The guard's drop then does nothing.
     #[inline(always)]
     pub(crate) fn exit_with_error_flag(self) -> bool {
-        let rec = self.rec;
+        let (rec, entered) = (self.rec, self.entered);
         std::mem::forget(self);
         if rec.is_null() {
             TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
             return crate::host::teardown_error_pending();
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        unsafe { (*rec).exit_take_error() }
+        unsafe {
+            (*rec).exit(entered);
+            (*rec).take_error()
+        }
     }
-}
 
-impl CallGuard {
     /// Takes the guest-error flag while staying inside the call.
     #[inline(always)]
     pub(crate) fn take_error_flag(&self) -> bool {
@@ -306,52 +317,41 @@ impl CallGuard {
             return crate::host::teardown_error_pending();
         }
         // SAFETY: as in `enter`; only this thread stores to its record.
-        unsafe {
-            let set = (*self.rec).error();
-            if set {
-                (*self.rec).set_error(false);
-            }
-            set
-        }
+        unsafe { (*self.rec).take_error() }
     }
 }
 
 thread_local! {
     /// Calls entered with [`enter_unguarded`] and not yet left on this
-    /// thread: `leave` may end only those, never a call a guard holds.
-    static UNGUARDED: Cell<u32> = const { Cell::new(0) };
+    /// thread, innermost last: `leave` may end only those, never a call a
+    /// guard holds.
+    /// Not dropped with the thread: its record may be gone by then, and the
+    /// record's owner marks the thread quiescent when it exits.
+    static UNGUARDED: std::cell::RefCell<Vec<std::mem::ManuallyDrop<CallGuard>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Enters a call without a guard, for a thread that a bundle started itself
 /// (`PolyloadHost::enter`); [`leave_unguarded`] ends it.
 pub(crate) fn enter_unguarded() {
-    std::mem::forget(CallGuard::enter());
-    let _ = UNGUARDED.try_with(|n| n.set(n.get() + 1));
+    let guard = CallGuard::enter();
+    let guard = std::mem::ManuallyDrop::new(guard);
+    // If the thread's locals are gone (it is exiting), it stays entered
+    // until its record's owner marks it quiescent.
+    let _ = UNGUARDED.try_with(|u| u.borrow_mut().push(guard));
 }
 
 /// Ends a call begun by [`enter_unguarded`]; returns false (and does
 /// nothing) when this thread has none open, so an unpaired `leave` cannot
 /// end a call that a host-side guard holds.
 pub(crate) fn leave_unguarded() -> bool {
-    let open = UNGUARDED.try_with(|n| {
-        let open = n.get();
-        if open > 0 {
-            n.set(open - 1);
-        }
-        open > 0
-    });
-    if !matches!(open, Ok(true)) {
-        return false;
-    }
-    let rec = RECORD.with(Cell::get);
-    if rec.is_null() {
-        TEARDOWN_DEPTH.fetch_sub(1, Ordering::SeqCst);
-        return true;
-    }
-    // SAFETY: as in `CallGuard::enter`; this thread's depth includes the
-    // unguarded call counted above.
-    unsafe { (*rec).exit() };
-    true
+    UNGUARDED
+        .try_with(|u| u.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .map(std::mem::ManuallyDrop::into_inner)
+        .map(drop)
+        .is_some()
 }
 
 /// Sets or clears the calling thread's guest-error flag; returns false when
@@ -570,32 +570,32 @@ mod tests {
     }
 
     #[test]
-    fn the_word_counts_depth_quiescent_states_and_the_flag() {
+    fn the_counter_is_odd_inside_and_moves_on_only_at_the_outermost_exit() {
         let r = ThreadRecord::new();
-        r.enter();
-        r.enter();
+        let outer = r.enter();
+        let inner = r.enter();
         let s = r.snapshot().unwrap();
         r.set_error(true);
-        r.exit();
-        assert!(r.error(), "a plain exit keeps the flag");
+        r.exit(inner);
+        assert!(r.error(), "leaving keeps the flag");
         assert!(!r.passed(s), "still inside the outer call");
-        assert!(r.exit_take_error());
-        assert!(!r.error() && !r.in_call());
+        r.exit(outer);
+        assert!(r.take_error() && !r.error() && !r.in_call());
         assert!(r.passed(s));
-        r.enter();
+        let again = r.enter();
         assert!(r.passed(s), "a return to depth 0 happened since");
-        r.exit();
+        r.exit(again);
         assert_eq!(r.snapshot(), None);
     }
 
     #[test]
-    fn the_quiescent_count_wraps_without_touching_the_depth() {
-        let r = ThreadRecord::with_word(0xffff_ffff_0000_0000);
-        r.enter();
+    fn a_large_counter_keeps_its_parity_rule() {
+        let r = ThreadRecord::with_counter(u64::MAX - 1);
+        let e = r.enter();
         let s = r.snapshot().unwrap();
-        r.exit();
-        assert_eq!(r.word(), 0);
+        r.exit(e);
         assert!(r.passed(s));
+        assert!(!r.in_call());
     }
 
     #[test]

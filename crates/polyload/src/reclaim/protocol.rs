@@ -2,34 +2,31 @@
 //! global state so that `tests/loom.rs` can model-check this very file with
 //! loom's atomics (it imports its atomics from `super::sync`).
 //!
-//! A [`ThreadRecord`] is one 64-bit word that only its thread writes:
+//! A [`ThreadRecord`] holds one counter that only its thread writes: even
+//! while the thread is outside any polyload call, odd while it is inside
+//! one. Entering the outermost call adds 1, leaving it adds 1 more; nested
+//! calls leave it alone. So a writer that saw an odd value knows the thread
+//! has left that call (passed a quiescent state) as soon as the value
+//! differs.
 //!
-//! ```text
-//!  63                         32 31  30                        0
-//! +-----------------------------+---+---------------------------+
-//! | quiescent states (wrapping) | E |     call depth            |
-//! +-----------------------------+---+---------------------------+
-//! ```
+//! Entering returns the value it found, and the caller (a guard) keeps it:
+//! leaving is then one store of a value computed from it, with no load. In
+//! a loop of calls the only dependency carried from one call to the next
+//! through memory is the enter's load of the previous leave's store; a
+//! read-modify-write at both ends would carry two.
 //!
-//! *depth* counts the polyload calls the thread is inside; *quiescent
-//! states* count its returns to depth 0; *E* is the guest-error flag a
-//! guest sets during a call (`set_error`), read by the typed handle when
-//! the call returns. One word means a call is one load and one store on the
-//! way in and one of each on the way out (the flag is read from the value
-//! the exit already loaded), and a writer reads depth and count atomically.
+//! The guest-error flag sits beside the counter, in the same cache line,
+//! written only when a guest reports an error.
 
-use super::sync::{AtomicU64, Ordering};
-
-const DEPTH: u64 = (1 << 31) - 1;
-const ERROR: u64 = 1 << 31;
-const QUIESCENT: u64 = 1 << 32;
+use super::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// Per-thread reader state. Cache-line aligned so that two threads' stores
 /// never contend.
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub struct ThreadRecord {
-    word: AtomicU64,
+    counter: AtomicU64,
+    error: AtomicBool,
 }
 
 impl Default for ThreadRecord {
@@ -41,136 +38,115 @@ impl Default for ThreadRecord {
 /// What a writer remembers about a thread that was inside a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
-    quiescent: u32,
+    counter: u64,
 }
 
-/// The word a leaving call stores: depth one less, a quiescent state
-/// counted when it reaches 0, the error flag kept or cleared.
-#[inline(always)]
-fn leave(w: u64, clear_error: bool) -> u64 {
-    let w = if clear_error { w & !ERROR } else { w };
-    // No borrow out of the depth field: the caller was inside a call.
-    let left = w - 1;
-    // A branch, not a select: in a loop of calls it is always taken the
-    // same way, and it keeps the common exit to a decrement and a test.
-    if left & DEPTH == 0 {
-        left.wrapping_add(QUIESCENT)
-    } else {
-        left
-    }
-}
+/// What [`ThreadRecord::enter`] found: give it back to
+/// [`ThreadRecord::exit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entered(u64);
 
 impl ThreadRecord {
+    /// The `Entered` of a call made while the thread has no record (its
+    /// locals are being torn down); never passed to [`exit`](Self::exit).
+    pub const TEARDOWN: Entered = Entered(0);
+
     /// A record outside any call.
     pub fn new() -> Self {
         Self {
-            word: AtomicU64::new(0),
+            counter: AtomicU64::new(0),
+            error: AtomicBool::new(false),
         }
-    }
-
-    #[inline(always)]
-    fn load(&self) -> u64 {
-        // Only the owning thread stores to the word, so its own relaxed load
-        // reads its latest store.
-        self.word.load(Ordering::Relaxed)
-    }
-
-    /// Every store is a release store (a plain `mov` on x86-64): a writer
-    /// that reads any value of the word must synchronise with everything
-    /// the thread did before it, or freeing could race with the thread's
-    /// earlier use of old code (C++20 release sequences do not extend over
-    /// later plain stores; loom finds that race with a relaxed store here).
-    #[inline(always)]
-    fn store(&self, w: u64) {
-        self.word.store(w, Ordering::Release);
     }
 
     /// Reader: enters a call. Only the owning thread calls this. The caller
     /// must follow it with the reader barrier before loading any code
     /// pointer (a compiler barrier paired with the writer's heavy barrier).
+    ///
+    /// The store is a release store (a plain `mov` on x86-64): a writer that
+    /// reads the new value must synchronise with everything the thread did
+    /// before, or freeing could race with the thread's earlier use of old
+    /// code (loom finds that race with a relaxed store here).
     #[inline(always)]
-    pub fn enter(&self) {
-        let w = self.load();
-        debug_assert!(w & DEPTH < DEPTH, "call depth overflow");
-        self.store(w + 1);
+    pub fn enter(&self) -> Entered {
+        // Only the owning thread stores, so its relaxed load reads its
+        // latest store.
+        let c = self.counter.load(Ordering::Relaxed);
+        // Outside (even): now inside (odd). Inside (odd): unchanged.
+        self.counter.store(c | 1, Ordering::Release);
+        Entered(c)
     }
 
-    /// Reader: leaves a call, keeping the error flag. Everything the thread
-    /// did inside the call (running the code included) happens-before a
-    /// writer's acquire load that sees the new word. Returning to depth 0
-    /// counts a quiescent state.
+    /// Reader: leaves the call `entered` began. Everything the thread did
+    /// inside it (running the code included) happens-before a writer's
+    /// acquire load that sees the new value.
     #[inline(always)]
-    pub fn exit(&self) {
-        self.store(leave(self.load(), false));
+    pub fn exit(&self, entered: Entered) {
+        let c = entered.0;
+        // The outermost call (entered from even) leaves at the next even
+        // value; a nested one leaves the counter as it found it.
+        self.counter
+            .store(c.wrapping_add((!c & 1) << 1), Ordering::Release);
     }
 
-    /// Reader: leaves a call as [`exit`](Self::exit) does and returns the
-    /// guest-error flag, clearing it in the same store.
-    #[inline(always)]
-    pub fn exit_take_error(&self) -> bool {
-        let w = self.load();
-        if w & ERROR != 0 {
-            return self.exit_clearing_error(w);
+    /// The owning thread is exiting: any call it left open has ended (the
+    /// counter moves to the next even value if it was inside one).
+    pub fn exit_thread(&self) {
+        let c = self.counter.load(Ordering::Relaxed);
+        if c & 1 != 0 {
+            self.counter.store(c.wrapping_add(1), Ordering::Release);
         }
-        self.store(leave(w, false));
-        false
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn exit_clearing_error(&self, w: u64) -> bool {
-        self.store(leave(w, true));
-        true
     }
 
     /// Whether the thread is inside a call (owning thread only).
     #[cfg(test)]
     pub fn in_call(&self) -> bool {
-        self.load() & DEPTH != 0
+        self.counter.load(Ordering::Relaxed) & 1 != 0
     }
 
     /// Writer, after unpublishing and the heavy barrier: what to wait on, or
     /// `None` if the thread is outside any call (it cannot reach the
     /// unpublished code any more).
     pub fn snapshot(&self) -> Option<Snapshot> {
-        let w = self.word.load(Ordering::Acquire);
-        (w & DEPTH != 0).then_some(Snapshot {
-            quiescent: (w / QUIESCENT) as u32,
-        })
+        let counter = self.counter.load(Ordering::Acquire);
+        (counter & 1 != 0).then_some(Snapshot { counter })
     }
 
     /// Writer: whether the thread has passed a quiescent state since
-    /// `then` (it is outside any call now, or it returned to depth 0 at
-    /// least once in between).
+    /// `then` (the counter moved on: the call it was in has ended).
     pub fn passed(&self, then: Snapshot) -> bool {
-        let w = self.word.load(Ordering::Acquire);
-        (w / QUIESCENT) as u32 != then.quiescent || w & DEPTH == 0
+        self.counter.load(Ordering::Acquire) != then.counter
     }
 
     /// Sets or clears the guest-error flag (owning thread only).
     #[inline(always)]
     pub fn set_error(&self, on: bool) {
-        let w = self.load();
-        self.store(if on { w | ERROR } else { w & !ERROR });
+        self.error.store(on, Ordering::Relaxed);
     }
 
     /// Whether the guest-error flag is set (owning thread only).
     #[inline(always)]
     pub fn error(&self) -> bool {
-        self.load() & ERROR != 0
+        self.error.load(Ordering::Relaxed)
     }
 
-    /// A record holding `word` (unit tests of the encoding).
-    #[cfg(test)]
-    pub(super) fn with_word(word: u64) -> Self {
-        Self {
-            word: AtomicU64::new(word),
+    /// Takes the guest-error flag (owning thread only): whether it was set,
+    /// clearing it. The common case (not set) is one load.
+    #[inline(always)]
+    pub fn take_error(&self) -> bool {
+        if self.error() {
+            self.set_error(false);
+            return true;
         }
+        false
     }
 
-    /// The raw word (unit tests of the encoding).
+    /// A record holding `counter` (unit tests of the encoding).
     #[cfg(test)]
-    pub(super) fn word(&self) -> u64 {
-        self.load()
+    pub(super) fn with_counter(counter: u64) -> Self {
+        Self {
+            counter: AtomicU64::new(counter),
+            error: AtomicBool::new(false),
+        }
     }
 }
