@@ -20,7 +20,7 @@
 //! `lua_pcall`'s C frame on the calling thread's stack, unwound in order),
 //! and the owner's frames resume only after it returned.
 
-use crate::convert::{self, from_lua};
+use crate::convert::from_lua;
 use crate::{call_lua, guest_error, split_message};
 use mlua::{ffi, Function, Lua, RegistryKey, Value as LuaValue};
 use polyload::loader::VmLock;
@@ -342,22 +342,42 @@ impl Drop for Depth<'_> {
     }
 }
 
-/// Pushes a scalar as [`convert::scalar_to_lua`] converts it; `false`
-/// (pushing nothing) for values that need the state (strings, tables).
+/// Pushes a scalar as [`convert::scalar_to_lua`] converts it, straight
+/// from the value (no `mlua::Value` made and dropped); `false` (pushing
+/// nothing) for values that need the state (strings, tables).
 ///
 /// # Safety
 /// `l` valid with a free stack slot.
 #[inline(always)]
 unsafe fn push_scalar(l: *mut ffi::lua_State, v: &Value) -> bool {
-    // SAFETY: the caller's contract (a valid state with a free slot).
-    unsafe {
-        match convert::scalar_to_lua(v) {
-            Some(LuaValue::Integer(i)) => ffi::lua_pushinteger(l, i),
-            Some(LuaValue::Number(n)) => ffi::lua_pushnumber(l, n),
-            Some(LuaValue::Boolean(b)) => ffi::lua_pushboolean(l, c_int::from(b)),
-            Some(_) => ffi::lua_pushnil(l),
-            None => return false,
-        }
+    let int = |i: i64| {
+        // SAFETY: the caller's contract (a valid state with a free slot).
+        unsafe { ffi::lua_pushinteger(l, i) }
+    };
+    let num = |x: f64| {
+        // SAFETY: as above.
+        unsafe { ffi::lua_pushnumber(l, x) }
+    };
+    match v {
+        Value::I64(x) => int(*x),
+        Value::I32(x) => int((*x).into()),
+        Value::I16(x) => int((*x).into()),
+        Value::I8(x) => int((*x).into()),
+        Value::U32(x) => int((*x).into()),
+        Value::U16(x) => int((*x).into()),
+        Value::U8(x) => int((*x).into()),
+        Value::U64(x) => match i64::try_from(*x) {
+            Ok(i) => int(i),
+            Err(_) => num(*x as f64),
+        },
+        Value::F64(x) => num(*x),
+        Value::F32(x) => num((*x).into()),
+        Value::Ptr(p) => int(*p as i64),
+        // SAFETY: as above.
+        Value::Bool(b) => unsafe { ffi::lua_pushboolean(l, c_int::from(*b)) },
+        // SAFETY: as above.
+        Value::Void => unsafe { ffi::lua_pushnil(l) },
+        _ => return false,
     }
     true
 }

@@ -25,9 +25,14 @@
 //! stack limit) right for the thread running it.
 //!
 //! # Cost
-//! Uncontended, taking and releasing is one compare-and-swap and one store
-//! on the lock's own line; waiting, handing over and waking go through one
-//! process-wide mutex and condition variable.
+//! Uncontended, taking is one compare-and-swap and releasing one plain store
+//! and a load, on the lock's own line. The release must not miss a waiter
+//! that marked the lock contended just then (a store on each side, then a
+//! load of the other's: Dekker's pattern); instead of a full fence on every
+//! release, the waiter runs the reclaimer's heavy barrier (`membarrier`),
+//! which orders the releasing thread's store and load for it. Waiting,
+//! handing over and waking go through one process-wide mutex and condition
+//! variable.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -151,7 +156,11 @@ impl VmLock {
     #[cold]
     fn lock_slow(&self, me: u64) {
         let mut guard = waits();
-        self.contended.store(true, Ordering::SeqCst);
+        if !self.contended.swap(true, Ordering::SeqCst) {
+            // From now on every release sees the mark or has already
+            // stored its free owner where the check below sees it.
+            crate::reclaim::heavy_barrier();
+        }
         loop {
             if self
                 .owner
@@ -199,14 +208,16 @@ impl VmLock {
             self.depth.store(d, Ordering::Relaxed);
             return;
         }
-        if self.contended.load(Ordering::SeqCst) {
+        if self.contended.load(Ordering::Relaxed) {
             return self.unlock_slow();
         }
         self.depth.store(0, Ordering::Relaxed);
-        self.owner.store(0, Ordering::SeqCst);
+        self.owner.store(0, Ordering::Release);
+        crate::reclaim::light_barrier();
         // A waiter that marked the lock contended after the check above
-        // either sees it free now or is woken here.
-        if self.contended.load(Ordering::SeqCst) {
+        // either sees it free now or is woken here (its heavy barrier
+        // orders the store above before this load).
+        if self.contended.load(Ordering::Relaxed) {
             let _w = waits();
             WAKE.notify_all();
         }

@@ -184,8 +184,11 @@ fn mprotect_barrier() {
     }
 }
 
-/// The writer's side of the asymmetric barrier.
-fn heavy_barrier() {
+/// The writer's side of the asymmetric barrier: after it, every other
+/// thread's earlier stores are visible to this one, and this thread's to
+/// theirs (for the rare side of a Dekker pair whose common side runs only
+/// [`light_barrier`]).
+pub(crate) fn heavy_barrier() {
     fence(Ordering::SeqCst);
     match mode() {
         #[cfg(target_os = "linux")]
@@ -203,6 +206,17 @@ fn heavy_barrier() {
         _ => {}
     }
     fence(Ordering::SeqCst);
+}
+
+/// The common side of the asymmetric barrier: a compiler barrier where the
+/// heavy side interrupts every thread (Linux), a full fence elsewhere.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    if READER_FENCE {
+        fence(Ordering::SeqCst);
+    } else {
+        compiler_fence(Ordering::SeqCst);
+    }
 }
 
 /// Registers the calling thread; returns null when its thread-locals are
@@ -255,11 +269,7 @@ impl CallGuard {
         // (and by REGISTRY) until the thread's TLS is torn down, when RECORD
         // is reset to null.
         let entered = unsafe { (*rec).enter() };
-        if READER_FENCE {
-            fence(Ordering::SeqCst);
-        } else {
-            compiler_fence(Ordering::SeqCst);
-        }
+        light_barrier();
         CallGuard { rec, entered }
     }
 
