@@ -30,7 +30,7 @@ export CARGO_TARGET_DIR=target/sanitize
 # into the instrumented process. Leaks are reported at exit.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"
 run() { echo "sanitize: $*" >&2; cargo +nightly test --target "$target" --locked "$@"; }
-run -p polyload --lib reclaim
+run -p polyload --lib
 # (The RSS test is skipped: ASan's quarantine keeps freed memory on purpose.)
 run -p polyload --test all -- native:: reload:: dynamic:: load_errors:: providers:: fuzz_regressions:: \
     --skip ten_thousand_load_unload_cycles_keep_memory_flat
