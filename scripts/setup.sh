@@ -6,7 +6,10 @@ set -euo pipefail
 
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in build-essential pkg-config libffi-dev zlib1g-dev lua-dkjson; do
+# clang, lld, wasi-libc and the wasm32 compiler runtime: C sources built to
+# WebAssembly (`[build] wasm-cc`).
+for pkg in build-essential pkg-config libffi-dev zlib1g-dev lua-dkjson \
+    clang lld wasi-libc libclang-rt-14-dev-wasm32; do
     have_pkg "$pkg" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then
@@ -19,6 +22,6 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-for tool in cargo cc python3 node npm; do
+for tool in cargo cc python3 node npm clang wasm-ld; do
     command -v "$tool" >/dev/null || { echo "setup: \`$tool\` is required but not installed" >&2; exit 1; }
 done

@@ -202,12 +202,21 @@ impl Ctx<'_> {
         field: &str,
         message: impl Into<String>,
     ) -> Result<T> {
-        Err(Error::Manifest {
+        Err(self.error(span, field, message))
+    }
+
+    fn error(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Error {
+        Error::Manifest {
             path: self.path.to_path_buf(),
             line: self.line_of(span.start),
             field: field.to_string(),
             message: one_line(&message.into()),
-        })
+        }
     }
 
     /// The `[table]` header in force at `line`, if any.
@@ -364,6 +373,37 @@ impl Manifest {
             Pick::<T>(name, std::marker::PhantomData),
         )
         .map_err(|e| cx.toml_error(e))
+    }
+
+    /// An error about a field of a loader section, at the line of `span`
+    /// (the byte range a `toml::Spanned` field of the section type
+    /// carries): for what serde cannot check, such as a path that must
+    /// exist or a name the artifact must define.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// #[derive(serde::Deserialize)]
+    /// struct Wasm {
+    ///     imports: std::collections::BTreeMap<toml::Spanned<String>, String>,
+    /// }
+    /// let text = "id = \"w\"\nversion = \"0.1.0\"\nloader = \"wasm\"\nfile = \"m.wasm\"\nabi = \"1.0\"\n\n[wasm.imports]\n\"env.f\" = \"a.f\"\n";
+    /// let m = polyload::Manifest::parse(text, Path::new("b/manifest.toml")).unwrap();
+    /// let w: Wasm = m.section("wasm").unwrap().unwrap();
+    /// let (key, _) = w.imports.iter().next().unwrap();
+    /// let e = m.field_error(key.span(), "wasm.imports", "the module does not import `env.f`");
+    /// assert_eq!(e.to_string(), "b/manifest.toml:8: wasm.imports: the module does not import `env.f`");
+    /// ```
+    pub fn field_error(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Error {
+        let cx = Ctx {
+            path: &self.path,
+            text: &self.text,
+        };
+        cx.error(span, field, message)
     }
 
     /// The declared export `name`, if any.

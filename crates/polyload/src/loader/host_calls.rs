@@ -198,6 +198,18 @@ impl HostFunction {
         Ok(r)
     }
 
+    /// The definition's signature, resolved on first use: for engines
+    /// whose values carry no types of their own (WebAssembly), which lower
+    /// the guest's arguments by it before [`invoke`](Self::invoke). After
+    /// a reload that changed the signature, the first `invoke` with values
+    /// of the old one fails (naming the argument) and resolves again.
+    ///
+    /// # Errors
+    /// [`HostCallError::RuntimeGone`], [`HostCallError::NotFound`].
+    pub fn signature(&self) -> Result<Signature, HostCallError> {
+        Ok(self.resolved(false)?.1.clone())
+    }
+
     /// Converts `args` by the definition's signature (see
     /// [`HostCalls::convert`]).
     ///

@@ -1,0 +1,532 @@
+//! One bundle's live instance: its store, its limits, calls into it, and
+//! recreating it after a trap.
+
+use crate::abi::{self, ResultShape};
+use crate::config::{Abi, Limits};
+use crate::engine::{one_line, TICK};
+use crate::extism::Kernel;
+use polyload::loader::{GuestError, VmLock};
+use polyload::{Signature, Value};
+use std::cell::{Cell, UnsafeCell};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::{
+    AsContext, AsContextMut, Func, InstancePre, Memory, ResourceLimiter, Store, Trap, TypedFunc,
+    ValRaw, WasmBacktrace,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// Table elements an instance may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The guest's memory and allocator (polyload ABI), as host functions
+/// reach them.
+#[derive(Clone)]
+pub(crate) struct GuestMemory {
+    pub(crate) memory: Memory,
+    pub(crate) alloc: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) free: Option<TypedFunc<(i32, i32, i32), ()>>,
+}
+
+/// What a store carries: the limits' accounting, WASI, the error a guest
+/// set, the Extism kernel.
+pub(crate) struct State {
+    pub(crate) bundle: Arc<str>,
+    /// Bytes of linear memory plus Extism memory allowed.
+    pub(crate) max_memory: usize,
+    /// Bytes of linear memory now.
+    pub(crate) linear: usize,
+    /// A `memory.grow` refused by the limit: the size asked for.
+    pub(crate) refused: Option<usize>,
+    pub(crate) wasi: Option<WasiP1Ctx>,
+    /// Set by `polyload.set_error` during a call.
+    pub(crate) error: Option<String>,
+    pub(crate) kernel: Kernel,
+    pub(crate) guest: Option<GuestMemory>,
+}
+
+impl ResourceLimiter for State {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let arena = self.kernel.bytes();
+        if desired.saturating_add(arena) > self.max_memory {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        self.linear = desired;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// WASI as the manifest gives it.
+#[derive(Clone, Debug)]
+pub(crate) struct WasiSpec {
+    /// argv, argv\[0\] first.
+    pub(crate) args: Vec<String>,
+    pub(crate) env: BTreeMap<String, String>,
+    /// Host directory (absolute), guest directory, read-only.
+    pub(crate) dirs: Vec<(PathBuf, String, bool)>,
+}
+
+impl WasiSpec {
+    fn build(&self) -> Result<WasiP1Ctx, String> {
+        let mut b = WasiCtxBuilder::new();
+        b.args(&self.args).allow_blocking_current_thread(true);
+        for (k, v) in &self.env {
+            b.env(k, v);
+        }
+        for (host, guest, read_only) in &self.dirs {
+            let perms = if *read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            b.preopened_dir(host, guest, perms).map_err(|e| {
+                format!(
+                    "cannot give the guest {} as {guest}: {}",
+                    host.display(),
+                    one_line(&e)
+                )
+            })?;
+        }
+        Ok(b.build_p1())
+    }
+}
+
+/// What every instance of a bundle is made from.
+pub(crate) struct Template {
+    pub(crate) bundle: Arc<str>,
+    pub(crate) abi: Abi,
+    pub(crate) limits: Limits,
+    pub(crate) pre: InstancePre<State>,
+    pub(crate) wasi: Option<WasiSpec>,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    /// The wasm export each declared export calls, by index.
+    pub(crate) exports: Vec<String>,
+}
+
+/// A live instance.
+struct Live {
+    store: Store<State>,
+    funcs: Vec<Func>,
+}
+
+/// Why a call did not return a value.
+pub(crate) enum Fault {
+    /// The guest reported an error: the instance is fine.
+    Guest(GuestError),
+    /// A trap (or a failing host function, a limit): the instance is not
+    /// to be trusted and is recreated before the next call.
+    Trap(wasmtime::Error),
+}
+
+impl From<GuestError> for Fault {
+    fn from(e: GuestError) -> Self {
+        Fault::Guest(e)
+    }
+}
+
+impl Template {
+    /// Arms the per-call limits (deadline, fuel).
+    fn arm(&self, store: &mut Store<State>) {
+        let ticks = self
+            .limits
+            .timeout_ms
+            .map_or(u64::MAX / 4, |ms| ms.div_ceil(TICK.as_millis() as u64) + 1);
+        store.set_epoch_deadline(ticks);
+        if let Some(fuel) = self.limits.fuel {
+            // Cannot fail: the fueled engine meters fuel.
+            let _ = store.set_fuel(fuel);
+        }
+    }
+
+    /// A fresh instance: a new store, instantiated, `_initialize` run.
+    fn instantiate(&self) -> Result<Live, GuestError> {
+        let wasi = match &self.wasi {
+            Some(w) => Some(w.build().map_err(GuestError::new)?),
+            None => None,
+        };
+        let state = State {
+            bundle: self.bundle.clone(),
+            max_memory: self.limits.max_memory,
+            linear: 0,
+            refused: None,
+            wasi,
+            error: None,
+            kernel: Kernel::new(self.config.clone(), self.limits.max_memory),
+            guest: None,
+        };
+        let mut store = Store::new(self.pre.module().engine(), state);
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
+        self.arm(&mut store);
+        let fail = |store: &Store<State>, what: &str, e: wasmtime::Error| {
+            trap_error(self, store, what, &e)
+        };
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| fail(&store, "instantiating the module", e))?;
+        if let Some(memory) = instance.get_memory(&mut store, "memory") {
+            let guest = GuestMemory {
+                memory,
+                alloc: instance.get_typed_func(&mut store, "polyload_alloc").ok(),
+                free: instance.get_typed_func(&mut store, "polyload_free").ok(),
+            };
+            store.data_mut().guest = Some(guest);
+        }
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ())
+                .map_err(|e| fail(&store, "running `_initialize`", e))?;
+        }
+        let funcs = self
+            .exports
+            .iter()
+            .map(|name| {
+                instance.get_func(&mut store, name).ok_or_else(|| {
+                    GuestError::new(format!(
+                        "internal error: export `{name}` vanished (this is a bug)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Live { store, funcs })
+    }
+}
+
+/// The error a trap (or a failing host function, or a limit) becomes:
+/// what happened on one line, the wasm backtrace in the traceback.
+fn trap_error(t: &Template, store: &Store<State>, what: &str, e: &wasmtime::Error) -> GuestError {
+    let trap = e.downcast_ref::<Trap>().copied();
+    let mut message = match trap {
+        Some(Trap::Interrupt) => format!(
+            "{what}: timed out after {} ms (timeout_ms)",
+            t.limits.timeout_ms.unwrap_or(0)
+        ),
+        Some(Trap::OutOfFuel) => format!(
+            "{what}: ran out of fuel ({} units, fuel)",
+            t.limits.fuel.unwrap_or(0)
+        ),
+        Some(trap) => format!("{what}: {trap}"),
+        None => format!("{what}: {}", e.root_cause()),
+    };
+    if let Some(asked) = store.data().refused {
+        message.push_str(&format!(
+            " (memory limit: growing memory to {asked} bytes was refused; max_memory is {} bytes)",
+            t.limits.max_memory
+        ));
+    }
+    GuestError {
+        message,
+        traceback: e
+            .downcast_ref::<WasmBacktrace>()
+            .map(|b| b.to_string())
+            .filter(|b| !b.trim().is_empty()),
+    }
+}
+
+/// A declared export, ready to call.
+pub(crate) struct ExportPlan {
+    /// Index into the instance's functions.
+    pub(crate) index: usize,
+    pub(crate) signature: Signature,
+    pub(crate) shape: ResultShape,
+    /// The wasm export's name, for messages.
+    pub(crate) name: String,
+    /// Raw slots a call needs: max(lowered params, results).
+    pub(crate) slots: usize,
+}
+
+/// Most raw slots a call passes on the stack (more go to the heap).
+const STACK_SLOTS: usize = 16;
+
+/// A bundle's instance, shared by its exports and reached under its lock.
+pub(crate) struct Shared {
+    lock: VmLock,
+    /// Set while a call is inside the instance (reached only under `lock`).
+    busy: Cell<bool>,
+    /// `None` after a trap, until the next call recreates it.
+    live: UnsafeCell<Option<Live>>,
+    template: Template,
+}
+
+// SAFETY: `busy` and `live` are only touched by `Shared::enter`, which
+// holds `lock` while it does: one thread at a time, with the lock's
+// atomics ordering successive holders. A thread the lock is handed over
+// to (see `VmLock`) while the owner is inside a call finds `busy` set and
+// returns without touching `live`, so no two `&mut Live` exist at once.
+// The `Store` inside is `Send` (its data is), so using and dropping it on
+// any thread is fine.
+unsafe impl Send for Shared {}
+// SAFETY: as above: `&Shared` reaches `live` only through `enter`.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// A bundle's instance, instantiated now (so a module that does not
+    /// instantiate fails the load).
+    pub(crate) fn new(template: Template) -> Result<Self, GuestError> {
+        let live = template.instantiate()?;
+        Ok(Self {
+            lock: VmLock::new(),
+            busy: Cell::new(false),
+            live: UnsafeCell::new(Some(live)),
+            template,
+        })
+    }
+
+    /// Runs `f` on the live instance (recreated first after a trap), with
+    /// the limits armed; a trap drops the instance.
+    fn enter<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Store<State>, &[Func]) -> Result<R, Fault>,
+    ) -> Result<R, GuestError> {
+        let _lock = self.lock.lock();
+        if self.busy.get() {
+            return Err(GuestError::new(format!(
+                "re-entrant call: wasm bundle `{}` is inside a call already (a call out of it cannot call back into it)",
+                self.template.bundle
+            )));
+        }
+        self.busy.set(true);
+        struct Idle<'a>(&'a Cell<bool>);
+        impl Drop for Idle<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _idle = Idle(&self.busy);
+        // SAFETY: we hold the lock and `busy` was clear, so no other
+        // reference into `live` exists (see the `Send` impl).
+        let slot = unsafe { &mut *self.live.get() };
+        let live = match slot {
+            Some(live) => live,
+            None => slot.insert(self.template.instantiate()?),
+        };
+        self.template.arm(&mut live.store);
+        live.store.data_mut().refused = None;
+        match f(&mut live.store, &live.funcs) {
+            Ok(r) => Ok(r),
+            Err(Fault::Guest(e)) => Err(e),
+            Err(Fault::Trap(e)) => {
+                let err = trap_error(&self.template, &live.store, what, &e);
+                *slot = None;
+                Err(err)
+            }
+        }
+    }
+
+    /// Calls a polyload-ABI export.
+    pub(crate) fn call(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+        self.enter(&e.name, |store, funcs| {
+            let mut stack = [ValRaw::i32(0); STACK_SLOTS];
+            let mut heap = Vec::new();
+            let raw: &mut [ValRaw] = if e.slots <= STACK_SLOTS {
+                &mut stack[..e.slots]
+            } else {
+                heap.resize(e.slots, ValRaw::i32(0));
+                &mut heap
+            };
+            let mut buffers: Vec<(i32, i32)> = Vec::new();
+            let mut n = 0;
+            for (i, v) in args.iter().enumerate() {
+                match abi::lower(v) {
+                    Some(r) => {
+                        raw[n] = r;
+                        n += 1;
+                    }
+                    None => {
+                        let bytes = abi::buffer_bytes(v);
+                        let (p, len) = write_guest(&mut *store, &bytes).map_err(|f| match f {
+                            Fault::Guest(e) => {
+                                Fault::Guest(GuestError::new(format!("argument {}: {e}", i + 1)))
+                            }
+                            trap => trap,
+                        })?;
+                        buffers.push((p, len));
+                        raw[n] = ValRaw::i32(p);
+                        raw[n + 1] = ValRaw::i32(len);
+                        n += 2;
+                    }
+                }
+            }
+            store.data_mut().error = None;
+            // SAFETY: `raw` holds the parameters of the wasm type this
+            // export was checked to have at load (`check_polyload_export`:
+            // one slot per lowered parameter, with room for its results),
+            // written by `lower` with the matching wasm types; no
+            // references are passed.
+            unsafe { funcs[e.index].call_unchecked(&mut *store, raw as *mut [ValRaw]) }
+                .map_err(Fault::Trap)?;
+            for (p, len) in buffers {
+                free_guest(&mut *store, p, len)?;
+            }
+            let ret = &e.signature.ret;
+            let value = match e.shape {
+                ResultShape::Void => Ok(Value::Void),
+                ResultShape::Scalar => abi::lift(raw[0], ret, false),
+                ResultShape::Packed => {
+                    let packed = raw[0].get_u64();
+                    take_guest(
+                        &mut *store,
+                        packed as u32 as i32,
+                        (packed >> 32) as u32 as i32,
+                    )
+                    .and_then(|b| abi::buffer_value(b, ret))
+                }
+                ResultShape::Pair => take_guest(&mut *store, raw[0].get_i32(), raw[1].get_i32())
+                    .and_then(|b| abi::buffer_value(b, ret)),
+            };
+            if let Some(message) = store.data_mut().error.take() {
+                return Err(Fault::Guest(GuestError::new(message)));
+            }
+            value.map_err(|m| Fault::Guest(GuestError::new(format!("return value: {m}"))))
+        })
+    }
+
+    /// Calls an Extism export: the argument is the input, the output the
+    /// result.
+    pub(crate) fn call_extism(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+        self.enter(&e.name, |store, funcs| {
+            let input = args.first().map(abi::buffer_bytes).unwrap_or_default();
+            let linear = store.data().linear;
+            store
+                .data_mut()
+                .kernel
+                .begin(&input, linear)
+                .map_err(GuestError::new)?;
+            let mut raw = [ValRaw::i32(0)];
+            let results = funcs[e.index].ty(&*store).results().len();
+            // SAFETY: the export was checked at load to be `() -> i32` or
+            // `() -> ()` (`check_extism_export`): no parameters, at most one
+            // i32 result, which the one slot holds.
+            unsafe {
+                funcs[e.index].call_unchecked(&mut *store, &mut raw[..results] as *mut [ValRaw])
+            }
+            .map_err(Fault::Trap)?;
+            let rc = if results == 1 { raw[0].get_i32() } else { 0 };
+            let output = store.data().kernel.finish().map_err(GuestError::new)?;
+            if rc != 0 {
+                return Err(GuestError::new(format!("returned non-zero exit code: {rc}")).into());
+            }
+            abi::buffer_value(output, &e.signature.ret)
+                .map_err(|m| Fault::Guest(GuestError::new(format!("output: {m}"))))
+        })
+    }
+
+    /// The template's ABI.
+    pub(crate) fn abi(&self) -> Abi {
+        self.template.abi
+    }
+}
+
+/// The guest's memory and allocator.
+fn guest_memory(store: &impl AsContext<Data = State>) -> Result<GuestMemory, String> {
+    store
+        .as_context()
+        .data()
+        .guest
+        .clone()
+        .ok_or_else(|| "the module exports no `memory`".to_string())
+}
+
+/// Copies `bytes` into memory the guest allocates (`polyload_alloc(len,
+/// 1)`); `(0, 0)` for none.
+pub(crate) fn write_guest(
+    mut store: impl AsContextMut<Data = State>,
+    bytes: &[u8],
+) -> Result<(i32, i32), Fault> {
+    if bytes.is_empty() {
+        return Ok((0, 0));
+    }
+    let g = guest_memory(&store).map_err(|m| Fault::Guest(GuestError::new(m)))?;
+    let alloc = g.alloc.ok_or_else(|| {
+        GuestError::new("the module exports no `polyload_alloc(size: i32, align: i32) -> i32`")
+    })?;
+    let len = i32::try_from(bytes.len())
+        .map_err(|_| GuestError::new(format!("{} bytes do not fit a 32-bit guest", bytes.len())))?;
+    let p = alloc.call(&mut store, (len, 1)).map_err(Fault::Trap)?;
+    if p == 0 {
+        return Err(GuestError::new(format!("polyload_alloc({len}, 1) returned null")).into());
+    }
+    g.memory
+        .write(&mut store, p as u32 as usize, bytes)
+        .map_err(|_| {
+            GuestError::new(format!(
+                "polyload_alloc({len}, 1) returned {p}, outside the guest's memory"
+            ))
+        })?;
+    Ok((p, len))
+}
+
+/// Frees a buffer with the guest's `polyload_free(ptr, len, 1)`, if it
+/// exports one.
+pub(crate) fn free_guest(
+    mut store: impl AsContextMut<Data = State>,
+    p: i32,
+    len: i32,
+) -> Result<(), Fault> {
+    if p == 0 {
+        return Ok(());
+    }
+    let free = store
+        .as_context()
+        .data()
+        .guest
+        .as_ref()
+        .and_then(|g| g.free.clone());
+    if let Some(free) = free {
+        free.call(&mut store, (p, len, 1)).map_err(Fault::Trap)?;
+    }
+    Ok(())
+}
+
+/// Reads a buffer the guest made (`ptr`, `len`) and frees it.
+pub(crate) fn take_guest(
+    mut store: impl AsContextMut<Data = State>,
+    p: i32,
+    len: i32,
+) -> Result<Vec<u8>, String> {
+    let bytes = read_guest(&mut store, p, len)?;
+    free_guest(&mut store, p, len).map_err(|f| match f {
+        Fault::Guest(e) => e.message,
+        Fault::Trap(e) => format!("polyload_free trapped: {}", one_line(&e)),
+    })?;
+    Ok(bytes)
+}
+
+/// Copies `len` bytes at `ptr` out of the guest's memory.
+pub(crate) fn read_guest(
+    store: impl AsContextMut<Data = State>,
+    p: i32,
+    len: i32,
+) -> Result<Vec<u8>, String> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let g = guest_memory(&store)?;
+    let data = g.memory.data(&store);
+    let (start, n) = (p as u32 as usize, len as u32 as usize);
+    data.get(start..start.saturating_add(n))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| {
+            format!(
+                "the buffer at {start} of {n} bytes is outside the guest's memory ({} bytes)",
+                data.len()
+            )
+        })
+}
