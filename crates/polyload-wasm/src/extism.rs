@@ -8,7 +8,8 @@
 //! same functions natively, written from the contract the `extism` crate's
 //! kernel and PDKs follow:
 //!
-//! * `alloc(n) -> handle` (0 when the memory limit is reached), `free`,
+//! * `alloc(n) -> handle` (a trap when the memory limit is reached, as in
+//!   the `extism` crate), `free`,
 //!   `length(handle)` (0 for anything but a live block), `length_unsafe`,
 //!   `load_u8`/`load_u64`/`store_u8`/`store_u64` at any offset inside the
 //!   arena (reads outside it give 0, writes outside it are ignored);
@@ -41,6 +42,9 @@ const BASE: u64 = 8;
 /// Bytes of variables a plugin may keep, in all.
 pub(crate) const MAX_VAR_BYTES: usize = 1 << 20;
 
+/// A plugin's variables, shared by its successive instances.
+pub(crate) type Vars = Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>;
+
 /// Extism memory and the plugin's per-call state.
 #[derive(Debug)]
 pub(crate) struct Kernel {
@@ -51,7 +55,9 @@ pub(crate) struct Kernel {
     input: (u64, u64),
     output: (u64, u64),
     error: u64,
-    vars: BTreeMap<String, Vec<u8>>,
+    /// Kept across instances (a trap recreates the instance, not the
+    /// plugin's variables), as in Extism.
+    vars: Vars,
     config: Arc<BTreeMap<String, String>>,
     /// Bytes the arena may grow to (the bundle's memory limit less the
     /// linear memory, checked at each allocation).
@@ -59,14 +65,14 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
-    pub(crate) fn new(config: Arc<BTreeMap<String, String>>, limit: usize) -> Self {
+    pub(crate) fn new(config: Arc<BTreeMap<String, String>>, vars: Vars, limit: usize) -> Self {
         Self {
             mem: Vec::new(),
             blocks: HashMap::new(),
             input: (0, 0),
             output: (0, 0),
             error: 0,
-            vars: BTreeMap::new(),
+            vars,
             config,
             limit,
         }
@@ -117,6 +123,10 @@ impl Kernel {
         h
     }
 
+    fn vars(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        self.vars.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Bytes the arena takes now (0 until a first Extism call).
     pub(crate) fn bytes(&self) -> usize {
         self.mem.len()
@@ -144,7 +154,12 @@ impl Kernel {
     }
 
     fn free(&mut self, h: u64) {
-        self.blocks.remove(&h);
+        if let Some(n) = self.blocks.remove(&h) {
+            // The last block gives its space back (a bump allocator's pop).
+            if h + n.max(1) == self.mem.len() as u64 {
+                self.mem.truncate(h as usize);
+            }
+        }
     }
 
     /// Takes a key block the plugin handed over (freeing it).
@@ -234,9 +249,15 @@ fn log(c: &mut Caller<'_, State>, level: tracing::Level, h: u64) {
 /// # Errors
 /// Only if a name is defined twice (a bug).
 pub(crate) fn link(linker: &mut Linker<State>) -> Result<()> {
-    linker.func_wrap(ENV, "alloc", |mut c: Caller<'_, State>, n: u64| {
+    linker.func_wrap(ENV, "alloc", |mut c: Caller<'_, State>, n: u64| -> Result<u64> {
         let (k, linear) = kernel(&mut c);
-        k.alloc(n, linear)
+        match k.alloc(n, linear) {
+            0 => wasmtime::bail!(
+                "out of memory: alloc({n}) would pass max_memory ({} bytes, linear memory included)",
+                k.limit
+            ),
+            h => Ok(h),
+        }
     })?;
     linker.func_wrap(ENV, "free", |mut c: Caller<'_, State>, h: u64| {
         c.data_mut().kernel.free(h)
@@ -343,7 +364,7 @@ pub(crate) fn link(linker: &mut Linker<State>) -> Result<()> {
         |mut c: Caller<'_, State>, key: u64| -> Result<u64> {
             let (k, linear) = kernel(&mut c);
             let key = k.take_text(key)?;
-            let value = k.vars.get(&key).cloned();
+            let value = k.vars().get(&key).cloned();
             Ok(match value {
                 Some(v) => k.result_block(&v, linear)?,
                 None => 0,
@@ -357,13 +378,13 @@ pub(crate) fn link(linker: &mut Linker<State>) -> Result<()> {
             let k = &mut c.data_mut().kernel;
             let key = k.take_text(key)?;
             if value == 0 {
-                k.vars.remove(&key);
+                k.vars().remove(&key);
                 return Ok(());
             }
             let bytes = k.block(value).to_vec();
             k.free(value);
-            let used: usize = k
-                .vars
+            let mut vars = k.vars();
+            let used: usize = vars
                 .iter()
                 .filter(|(n, _)| **n != key)
                 .map(|(n, v)| n.len() + v.len())
@@ -373,7 +394,7 @@ pub(crate) fn link(linker: &mut Linker<State>) -> Result<()> {
                     "extism: variables would take more than {MAX_VAR_BYTES} bytes (setting `{key}`)"
                 );
             }
-            k.vars.insert(key, bytes);
+            vars.insert(key, bytes);
             Ok(())
         },
     )?;
@@ -419,7 +440,7 @@ mod tests {
 
     #[test]
     fn arena_blocks_and_limits() {
-        let mut k = Kernel::new(Arc::default(), 1024);
+        let mut k = Kernel::new(Arc::default(), Vars::default(), 1024);
         k.begin(b"hello", 0).unwrap();
         assert_eq!(k.block(k.input.0), b"hello");
         let a = k.alloc(3, 0);

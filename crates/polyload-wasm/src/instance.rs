@@ -40,6 +40,10 @@ pub(crate) struct State {
     pub(crate) linear: usize,
     /// A `memory.grow` refused by the limit: the size asked for.
     pub(crate) refused: Option<usize>,
+    /// Whether passing the limit traps (Extism plugins, as the `extism`
+    /// crate does: their PDKs do not expect an allocation to fail) rather
+    /// than failing the `memory.grow` (polyload guests).
+    pub(crate) trap_on_limit: bool,
     pub(crate) wasi: Option<WasiP1Ctx>,
     /// Set by `polyload.set_error` during a call.
     pub(crate) error: Option<String>,
@@ -57,6 +61,12 @@ impl ResourceLimiter for State {
         let arena = self.kernel.bytes();
         if desired.saturating_add(arena) > self.max_memory {
             self.refused = Some(desired);
+            if self.trap_on_limit {
+                wasmtime::bail!(
+                    "out of memory: growing linear memory to {desired} bytes would pass max_memory ({} bytes, Extism memory included)",
+                    self.max_memory
+                );
+            }
             return Ok(false);
         }
         self.linear = desired;
@@ -116,6 +126,8 @@ pub(crate) struct Template {
     pub(crate) pre: InstancePre<State>,
     pub(crate) wasi: Option<WasiSpec>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
+    /// Extism variables, kept across instances.
+    pub(crate) vars: crate::extism::Vars,
     /// The wasm export each declared export calls, by index.
     pub(crate) exports: Vec<String>,
 }
@@ -166,9 +178,14 @@ impl Template {
             max_memory: self.limits.max_memory,
             linear: 0,
             refused: None,
+            trap_on_limit: self.abi == Abi::Extism,
             wasi,
             error: None,
-            kernel: Kernel::new(self.config.clone(), self.limits.max_memory),
+            kernel: Kernel::new(
+                self.config.clone(),
+                self.vars.clone(),
+                self.limits.max_memory,
+            ),
             guest: None,
         };
         let mut store = Store::new(self.pre.module().engine(), state);

@@ -284,6 +284,7 @@ impl BundleLoader for WasmLoader {
             pre,
             wasi,
             config: Arc::new(section.config.clone()),
+            vars: Default::default(),
             exports: plans.iter().map(|p| p.name.clone()).collect(),
         };
         let shared =
