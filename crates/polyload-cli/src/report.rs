@@ -60,6 +60,7 @@ fn build_json(b: &BuildSpec) -> Value {
         } => {
             json!({"cc": sources, "libs": libs, "cflags": cflags, "cxxflags": cxxflags, "std": cxx_std})
         }
+        BuildSpec::WasmCc { sources, cflags } => json!({"wasm-cc": sources, "cflags": cflags}),
     }
 }
 

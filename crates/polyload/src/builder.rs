@@ -1,11 +1,13 @@
 //! Build on demand: make a bundle's artifact from its sources, cached by a
 //! hash of everything that affects the result.
 //!
-//! The key is SHA-256 over: the bundle's source files (for `cc`, the listed
-//! sources and every `.c`/`.h` file in the bundle directory; for `cargo`,
+//! The key is SHA-256 over: the bundle's source files (for `cc` and
+//! `wasm-cc`, the listed sources and every C/C++ source and header in the
+//! bundle directory; for `cargo`,
 //! every file of the crate outside `target/`, plus the crates it names by
 //! `path = ".."`), the `[build]` section, the toolchain (`rustc -vV` or
-//! `cc --version`, and the target triple) and the polyload ABI version.
+//! `cc --version`, and the target triple; `clang --version` and the
+//! declared exports for `wasm-cc`) and the polyload ABI version.
 //! Artifacts live at `<cache>/<bundle-id>/<hash>/<file>`; a present artifact
 //! is reused without running any tool.
 
@@ -65,6 +67,9 @@ pub struct Artifact {
 /// The polyload C header, written next to cached builds for `cc` bundles.
 const HEADER: &str = include_str!("../../polyload-abi/include/polyload.h");
 
+/// The WebAssembly guest header, for `wasm-cc` bundles.
+const WASM_HEADER: &str = include_str!("../../polyload-abi/include/polyload_wasm.h");
+
 fn tool_output(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
@@ -79,6 +84,11 @@ fn rustc() -> String {
 
 fn cc() -> String {
     std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+/// The compiler for `wasm-cc` builds: `$WASM_CC`, else `clang`.
+fn wasm_cc() -> String {
+    std::env::var("WASM_CC").unwrap_or_else(|_| "clang".into())
 }
 
 fn cxx() -> String {
@@ -184,6 +194,22 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
                 h.update(tool_output(&cxx(), &["--version"]).as_bytes());
             }
             h.update(HEADER.as_bytes());
+        }
+        BuildSpec::WasmCc { sources, .. } => {
+            let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
+            let mut all = Vec::new();
+            walk(dir, &mut all)?;
+            files.extend(all.into_iter().filter(|p| {
+                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
+            }));
+            files.sort();
+            files.dedup();
+            hash_files(&mut h, dir, &files)?;
+            h.update(tool_output(&wasm_cc(), &["--version"]).as_bytes());
+            for e in &manifest.exports {
+                h.update(e.name.as_bytes());
+            }
+            h.update(WASM_HEADER.as_bytes());
         }
         BuildSpec::Cargo { dir: crate_dir, .. } => {
             let crate_dir = dir.join(crate_dir);
@@ -301,7 +327,7 @@ pub fn ensure_artifact(
     let profile = match spec {
         BuildSpec::Cargo { release: true, .. } => Some("release"),
         BuildSpec::Cargo { release: false, .. } => Some("debug"),
-        BuildSpec::Cc { .. } => None,
+        BuildSpec::Cc { .. } | BuildSpec::WasmCc { .. } => None,
     };
     let hash = build_hash(manifest, spec)?;
     let bundle_cache = cache_root.join(&manifest.id);
@@ -400,6 +426,36 @@ pub fn ensure_artifact(
                 let _ = std::fs::remove_dir_all(&objs);
                 linked?;
             }
+        }
+        BuildSpec::WasmCc { sources, cflags } => {
+            let include = cache_root.join("include");
+            std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
+            let header = include.join("polyload_wasm.h");
+            if std::fs::read_to_string(&header).ok().as_deref() != Some(WASM_HEADER) {
+                std::fs::write(&header, WASM_HEADER).map_err(|e| Error::io(&header, e))?;
+            }
+            // A WASI reactor (`_initialize`, no `main`); the declared
+            // exports and the guest allocator are exported when defined.
+            let mut cmd = Command::new(wasm_cc());
+            cmd.current_dir(dir)
+                .args([
+                    "--target=wasm32-wasi",
+                    "-mexec-model=reactor",
+                    "-O2",
+                    "-Wall",
+                    "-std=c11",
+                ])
+                .arg("-I")
+                .arg(&include)
+                .args(cflags)
+                .args(sources)
+                .arg("-o")
+                .arg(&tmp);
+            let names = manifest.exports.iter().map(|e| e.name.as_str());
+            for name in names.chain(["polyload_alloc", "polyload_free"]) {
+                cmd.arg(format!("-Wl,--export-if-defined={name}"));
+            }
+            run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
         }
         BuildSpec::Cargo {
             dir: crate_dir,

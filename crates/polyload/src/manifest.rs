@@ -119,6 +119,18 @@ pub enum BuildSpec {
         /// The C++ standard (`std = "c++20"`; default `c++17`).
         cxx_std: String,
     },
+    /// `wasm-cc = [sources]`: C sources compiled to a WebAssembly module
+    /// (`clang --target=wasm32-wasi`, a WASI reactor) for the `wasm`
+    /// loader. Every declared export, `polyload_alloc` and
+    /// `polyload_free` are exported from the module when the sources
+    /// define them; `polyload_wasm.h` (on the include path) declares the
+    /// guest ABI.
+    WasmCc {
+        /// Source files, relative to the bundle dir.
+        sources: Vec<PathBuf>,
+        /// Extra compiler flags.
+        cflags: Vec<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -170,6 +182,8 @@ struct RawBuild {
     cargo: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
     cc: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "wasm-cc")]
+    wasm_cc: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     libs: Vec<String>,
     #[serde(default)]
@@ -591,8 +605,34 @@ impl Manifest {
             Some(b) => {
                 let span = b.span();
                 let b = b.into_inner();
-                Some(match (b.cargo, b.cc) {
-                    (Some(dir), None) => {
+                let sources = |list: Vec<Spanned<String>>, field: &str| -> Result<Vec<PathBuf>> {
+                    if list.is_empty() {
+                        return cx.err(span.clone(), field, "lists no source files");
+                    }
+                    let mut out = Vec::new();
+                    for s in list {
+                        if !is_contained(Path::new(s.get_ref())) {
+                            return cx.err(
+                                s.span(),
+                                field,
+                                format!(
+                                    "`{}` must be a relative path inside the bundle directory",
+                                    s.get_ref()
+                                ),
+                            );
+                        }
+                        out.push(PathBuf::from(s.into_inner()));
+                    }
+                    Ok(out)
+                };
+                let only = |given: bool, field: &str, what: &str| -> Result<()> {
+                    if given {
+                        return cx.err(span.clone(), field, format!("applies only to {what}"));
+                    }
+                    Ok(())
+                };
+                Some(match (b.cargo, b.cc, b.wasm_cc) {
+                    (Some(dir), None, None) => {
                         if !is_contained(Path::new(dir.get_ref())) {
                             return cx.err(
                                 dir.span(),
@@ -616,24 +656,8 @@ impl Manifest {
                             release,
                         }
                     }
-                    (None, Some(sources)) => {
-                        if sources.is_empty() {
-                            return cx.err(span, "build.cc", "lists no source files");
-                        }
-                        let mut out = Vec::new();
-                        for s in sources {
-                            if !is_contained(Path::new(s.get_ref())) {
-                                return cx.err(
-                                    s.span(),
-                                    "build.cc",
-                                    format!(
-                                        "`{}` must be a relative path inside the bundle directory",
-                                        s.get_ref()
-                                    ),
-                                );
-                            }
-                            out.push(PathBuf::from(s.into_inner()));
-                        }
+                    (None, Some(list), None) => {
+                        let out = sources(list, "build.cc")?;
                         if let Some(p) = b.profile {
                             return cx.err(
                                 p.span(),
@@ -669,14 +693,29 @@ impl Manifest {
                             cxx_std,
                         }
                     }
-                    (Some(_), Some(_)) => {
-                        return cx.err(span, "build", "give either `cargo` or `cc`, not both")
+                    (None, None, Some(list)) => {
+                        let out = sources(list, "build.wasm-cc")?;
+                        only(b.profile.is_some(), "build.profile", "`cargo` builds")?;
+                        only(b.std.is_some(), "build.std", "`cc` builds")?;
+                        only(!b.libs.is_empty(), "build.libs", "`cc` builds")?;
+                        only(!b.cxxflags.is_empty(), "build.cxxflags", "`cc` builds")?;
+                        BuildSpec::WasmCc {
+                            sources: out,
+                            cflags: b.cflags,
+                        }
                     }
-                    (None, None) => {
+                    (None, None, None) => {
                         return cx.err(
                             span,
                             "build",
-                            "needs `cargo = \"DIR\"` or `cc = [\"src/file.c\"]`",
+                            "needs `cargo = \"DIR\"`, `cc = [\"src/file.c\"]` or `wasm-cc = [\"src/file.c\"]`",
+                        )
+                    }
+                    _ => {
+                        return cx.err(
+                            span,
+                            "build",
+                            "give one of `cargo`, `cc` and `wasm-cc`",
                         )
                     }
                 })
