@@ -25,3 +25,6 @@ fi
 for tool in cargo cc python3 node npm clang wasm-ld; do
     command -v "$tool" >/dev/null || { echo "setup: \`$tool\` is required but not installed" >&2; exit 1; }
 done
+
+# zlib's C sources from crates.io, for the WebAssembly example bundle.
+"$(dirname "$0")/fetch-zlib.sh"

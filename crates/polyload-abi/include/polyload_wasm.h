@@ -35,8 +35,8 @@
 extern "C" {
 #endif
 
-/* Exports a function under `name` (the manifest's [exports] are exported
- * by the build anyway; this is for modules built by hand). */
+/* Exports a function from the module under `name` (which may differ from
+ * its C name: POLYLOAD_EXPORT(compress) on zlib_compress). */
 #define POLYLOAD_EXPORT(name) __attribute__((export_name(#name)))
 
 /* Imports `module.name` (bind it in [wasm.imports]). */

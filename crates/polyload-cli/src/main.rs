@@ -102,11 +102,16 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
     {
         b = b.loader(polyload_js::JsLoader::new());
     }
+    #[cfg(feature = "wasm")]
+    {
+        b = b.loader(polyload_wasm::WasmLoader::new());
+    }
     // Loaders this build leaves out: say how to get them.
     for (loader, feature, on) in [
         ("lua", "lua", cfg!(feature = "lua")),
         ("python", "python", cfg!(feature = "python")),
         ("js", "js", cfg!(feature = "js")),
+        ("wasm", "wasm", cfg!(feature = "wasm")),
     ] {
         if !on {
             b = b.loader_hint(

@@ -41,14 +41,15 @@ pub(crate) fn scalar(ty: &FfiType) -> Result<Option<ValType>, String> {
         FfiType::F32 => ValType::F32,
         FfiType::F64 => ValType::F64,
         FfiType::Str | FfiType::Bytes | FfiType::Json | FfiType::Void => return Ok(None),
-        FfiType::Pointer | FfiType::CString | FfiType::Struct(_) | FfiType::Array(_, _) => {
+        FfiType::Pointer
+        | FfiType::CString
+        | FfiType::Struct(_)
+        | FfiType::Array(_, _)
+        | FfiType::Callback(_) => {
             return Err(format!(
                 "`{ty}` cannot cross into WebAssembly (a sandbox has no host addresses); use numbers, bool, str, bytes or json"
             ))
         }
-        // `FfiType` is non-exhaustive upstream of this crate.
-        #[allow(unreachable_patterns)]
-        _ => return Err(format!("`{ty}` cannot cross into WebAssembly")),
     }))
 }
 

@@ -39,11 +39,7 @@ fn bundle(s: &Scratch) -> PathBuf {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::create_dir_all(dir.join("scratch")).unwrap();
     std::fs::write(dir.join("manifest.toml"), MANIFEST).unwrap();
-    std::fs::write(
-        dir.join("src/files.c"),
-        include_str!("guests/files.c"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("src/files.c"), include_str!("guests/files.c")).unwrap();
     std::fs::write(dir.join("data/hello.txt"), "hello from the host").unwrap();
     std::fs::write(dir.join("secret.txt"), "not for guests").unwrap();
     dir
@@ -71,28 +67,55 @@ fn a_guest_gets_the_capabilities_listed_and_nothing_else() {
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
     let read = |p: &str| rt.call("files.read_file", &[Value::from(p)]);
-    let write = |p: &str, t: &str| rt.call("files.write_file", &[Value::from(p), Value::from(t)]).unwrap();
+    let write = |p: &str, t: &str| {
+        rt.call("files.write_file", &[Value::from(p), Value::from(t)])
+            .unwrap()
+    };
 
-    assert_eq!(read("/data/hello.txt").unwrap(), Value::from("hello from the host"));
+    assert_eq!(
+        read("/data/hello.txt").unwrap(),
+        Value::from("hello from the host")
+    );
     // Outside every preopened directory: no such file, as far as the guest knows.
-    for outside in ["/etc/passwd", "/data/../secret.txt", "/secret.txt", "../secret.txt"] {
+    for outside in [
+        "/etc/passwd",
+        "/data/../secret.txt",
+        "/secret.txt",
+        "../secret.txt",
+    ] {
         let m = message(read(outside).unwrap_err());
         assert!(m.starts_with(&format!("cannot open {outside}: ")), "{m}");
     }
     // Read-only stays read-only; the read-write directory is writable.
     assert_ne!(write("/data/new.txt", "x"), Value::I32(0));
     assert!(!dir.join("data/new.txt").exists());
-    assert_eq!(write("/scratch/out.txt", "written by a guest"), Value::I32(0));
+    assert_eq!(
+        write("/scratch/out.txt", "written by a guest"),
+        Value::I32(0)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("scratch/out.txt")).unwrap(),
         "written by a guest"
     );
-    assert_eq!(read("/scratch/out.txt").unwrap(), Value::from("written by a guest"));
+    assert_eq!(
+        read("/scratch/out.txt").unwrap(),
+        Value::from("written by a guest")
+    );
 
     // The environment listed, nothing inherited; argv[0] is the bundle id.
-    assert_eq!(rt.call("files.get_env", &[Value::from("GREETING")]).unwrap(), Value::from("hej"));
+    assert_eq!(
+        rt.call("files.get_env", &[Value::from("GREETING")])
+            .unwrap(),
+        Value::from("hej")
+    );
     assert!(std::env::var("PATH").is_ok());
-    assert_eq!(message(rt.call("files.get_env", &[Value::from("PATH")]).unwrap_err()), "not set");
+    assert_eq!(
+        message(
+            rt.call("files.get_env", &[Value::from("PATH")])
+                .unwrap_err()
+        ),
+        "not set"
+    );
     assert_eq!(rt.call("files.arg_count", &[]).unwrap(), Value::I32(2));
 }
 
@@ -118,14 +141,36 @@ fn the_build_is_cached_by_its_inputs() {
     let dir = bundle(&s);
     let mut events = Vec::new();
     let m = polyload::Manifest::from_dir(&dir).unwrap();
-    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| events.push(e)).unwrap();
-    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| events.push(e)).unwrap();
-    assert!(matches!(events.first(), Some(polyload::builder::BuildEvent::Started { command, .. }) if command.contains("--target=wasm32-wasi")), "{events:?}");
-    assert!(matches!(events.last(), Some(polyload::builder::BuildEvent::Fresh { .. })), "{events:?}");
+    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| events.push(e))
+        .unwrap();
+    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| events.push(e))
+        .unwrap();
+    assert!(
+        matches!(events.first(), Some(polyload::builder::BuildEvent::Started { command, .. }) if command.contains("--target=wasm32-wasi")),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            events.last(),
+            Some(polyload::builder::BuildEvent::Fresh { .. })
+        ),
+        "{events:?}"
+    );
     // A changed source builds again.
-    std::fs::write(dir.join("src/files.c"), format!("{}\n/* changed */\n", include_str!("guests/files.c"))).unwrap();
+    std::fs::write(
+        dir.join("src/files.c"),
+        format!("{}\n/* changed */\n", include_str!("guests/files.c")),
+    )
+    .unwrap();
     let m = polyload::Manifest::from_dir(&dir).unwrap();
     let mut again = Vec::new();
-    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| again.push(e)).unwrap();
-    assert!(matches!(again.first(), Some(polyload::builder::BuildEvent::Started { .. })), "{again:?}");
+    polyload::builder::ensure_artifact(&m, &s.dir.path().join("cache"), &mut |e| again.push(e))
+        .unwrap();
+    assert!(
+        matches!(
+            again.first(),
+            Some(polyload::builder::BuildEvent::Started { .. })
+        ),
+        "{again:?}"
+    );
 }

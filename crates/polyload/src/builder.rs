@@ -6,8 +6,8 @@
 //! bundle directory; for `cargo`,
 //! every file of the crate outside `target/`, plus the crates it names by
 //! `path = ".."`), the `[build]` section, the toolchain (`rustc -vV` or
-//! `cc --version`, and the target triple; `clang --version` and the
-//! declared exports for `wasm-cc`) and the polyload ABI version.
+//! `cc --version`, and the target triple; `clang --version` for
+//! `wasm-cc`) and the polyload ABI version.
 //! Artifacts live at `<cache>/<bundle-id>/<hash>/<file>`; a present artifact
 //! is reused without running any tool.
 
@@ -199,16 +199,14 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
             let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
             let mut all = Vec::new();
             walk(dir, &mut all)?;
-            files.extend(all.into_iter().filter(|p| {
-                matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))
-            }));
+            files.extend(
+                all.into_iter()
+                    .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))),
+            );
             files.sort();
             files.dedup();
             hash_files(&mut h, dir, &files)?;
             h.update(tool_output(&wasm_cc(), &["--version"]).as_bytes());
-            for e in &manifest.exports {
-                h.update(e.name.as_bytes());
-            }
             h.update(WASM_HEADER.as_bytes());
         }
         BuildSpec::Cargo { dir: crate_dir, .. } => {
@@ -434,8 +432,9 @@ pub fn ensure_artifact(
             if std::fs::read_to_string(&header).ok().as_deref() != Some(WASM_HEADER) {
                 std::fs::write(&header, WASM_HEADER).map_err(|e| Error::io(&header, e))?;
             }
-            // A WASI reactor (`_initialize`, no `main`); the declared
-            // exports and the guest allocator are exported when defined.
+            // A WASI reactor (`_initialize`, no `main`). Sources name
+            // their exports (`POLYLOAD_EXPORT(name)`, the `export_name`
+            // attribute), so a C name may differ from its export.
             let mut cmd = Command::new(wasm_cc());
             cmd.current_dir(dir)
                 .args([
@@ -451,10 +450,6 @@ pub fn ensure_artifact(
                 .args(sources)
                 .arg("-o")
                 .arg(&tmp);
-            let names = manifest.exports.iter().map(|e| e.name.as_str());
-            for name in names.chain(["polyload_alloc", "polyload_free"]) {
-                cmd.arg(format!("-Wl,--export-if-defined={name}"));
-            }
             run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
         }
         BuildSpec::Cargo {

@@ -121,10 +121,9 @@ pub enum BuildSpec {
     },
     /// `wasm-cc = [sources]`: C sources compiled to a WebAssembly module
     /// (`clang --target=wasm32-wasi`, a WASI reactor) for the `wasm`
-    /// loader. Every declared export, `polyload_alloc` and
-    /// `polyload_free` are exported from the module when the sources
-    /// define them; `polyload_wasm.h` (on the include path) declares the
-    /// guest ABI.
+    /// loader. `polyload_wasm.h` (on the include path) declares the guest
+    /// ABI; sources mark what the module exports with
+    /// `POLYLOAD_EXPORT(name)`.
     WasmCc {
         /// Source files, relative to the bundle dir.
         sources: Vec<PathBuf>,

@@ -15,7 +15,7 @@ static char *cstring(const char *s, int32_t n) {
     return c;
 }
 
-polyload_buf read_file(const char *path, int32_t n) {
+POLYLOAD_EXPORT(read_file) polyload_buf read_file(const char *path, int32_t n) {
     char *p = cstring(path, n);
     FILE *f = fopen(p, "rb");
     if (!f) {
@@ -31,7 +31,7 @@ polyload_buf read_file(const char *path, int32_t n) {
     return polyload_result_copy(buf, len);
 }
 
-int32_t write_file(const char *path, int32_t n, const char *text, int32_t len) {
+POLYLOAD_EXPORT(write_file) int32_t write_file(const char *path, int32_t n, const char *text, int32_t len) {
     char *p = cstring(path, n);
     FILE *f = fopen(p, "wb");
     free(p);
@@ -41,7 +41,7 @@ int32_t write_file(const char *path, int32_t n, const char *text, int32_t len) {
     return 0;
 }
 
-polyload_buf get_env(const char *name, int32_t n) {
+POLYLOAD_EXPORT(get_env) polyload_buf get_env(const char *name, int32_t n) {
     char *k = cstring(name, n);
     const char *v = getenv(k);
     free(k);
@@ -49,13 +49,13 @@ polyload_buf get_env(const char *name, int32_t n) {
     return polyload_result_copy(v, strlen(v));
 }
 
-int32_t arg_count(void) {
+POLYLOAD_EXPORT(arg_count) int32_t arg_count(void) {
     __wasi_size_t argc = 0, size = 0;
     if (__wasi_args_sizes_get(&argc, &size) != 0) return -1;
     return (int32_t)argc;
 }
 
-polyload_buf hog(void) {
+POLYLOAD_EXPORT(hog) polyload_buf hog(void) {
     size_t mib = 0;
     void **head = NULL;
     for (;;) {
