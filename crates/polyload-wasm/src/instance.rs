@@ -161,6 +161,7 @@ impl Template {
             .timeout_ms
             .map_or(u64::MAX / 4, |ms| ms.div_ceil(TICK.as_millis() as u64) + 1);
         store.set_epoch_deadline(ticks);
+        store.data_mut().refused = None;
         if let Some(fuel) = self.limits.fuel {
             // Cannot fail: the fueled engine meters fuel.
             let _ = store.set_fuel(fuel);
@@ -266,7 +267,15 @@ pub(crate) struct ExportPlan {
     pub(crate) name: String,
     /// Raw slots a call needs: max(lowered params, results).
     pub(crate) slots: usize,
+    /// Whether every parameter and the result are numbers or void, in at
+    /// most [`SCALAR_SLOTS`] slots (the fast path).
+    pub(crate) scalar: bool,
+    /// How many results the wasm function returns.
+    pub(crate) results: usize,
 }
+
+/// Most slots a call on the scalar fast path takes.
+pub(crate) const SCALAR_SLOTS: usize = 8;
 
 /// Most raw slots a call passes on the stack (more go to the heap).
 const STACK_SLOTS: usize = 16;
@@ -314,10 +323,7 @@ impl Shared {
     ) -> Result<R, GuestError> {
         let _lock = self.lock.lock();
         if self.busy.get() {
-            return Err(GuestError::new(format!(
-                "re-entrant call: wasm bundle `{}` is inside a call already (a call out of it cannot call back into it)",
-                self.template.bundle
-            )));
+            return Err(self.reentered());
         }
         self.busy.set(true);
         struct Idle<'a>(&'a Cell<bool>);
@@ -332,23 +338,83 @@ impl Shared {
         let slot = unsafe { &mut *self.live.get() };
         let live = match slot {
             Some(live) => live,
-            None => slot.insert(self.template.instantiate()?),
+            None => self.recreate(slot)?,
         };
         self.template.arm(&mut live.store);
-        live.store.data_mut().refused = None;
         match f(&mut live.store, &live.funcs) {
             Ok(r) => Ok(r),
-            Err(Fault::Guest(e)) => Err(e),
-            Err(Fault::Trap(e)) => {
-                let err = trap_error(&self.template, &live.store, what, &e);
+            Err(fault) => Err(self.fault(slot, what, fault)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reentered(&self) -> GuestError {
+        GuestError::new(format!(
+            "re-entrant call: wasm bundle `{}` is inside a call already (a call out of it cannot call back into it)",
+            self.template.bundle
+        ))
+    }
+
+    /// A fresh instance in `slot` (after a trap dropped the last one).
+    #[cold]
+    #[inline(never)]
+    fn recreate<'s>(&self, slot: &'s mut Option<Live>) -> Result<&'s mut Live, GuestError> {
+        Ok(slot.insert(self.template.instantiate()?))
+    }
+
+    /// The error a failed call returns; after a trap, the instance is
+    /// dropped (it is recreated by the next call).
+    #[cold]
+    #[inline(never)]
+    fn fault(&self, slot: &mut Option<Live>, what: &str, fault: Fault) -> GuestError {
+        match fault {
+            Fault::Guest(e) => e,
+            Fault::Trap(e) => {
+                let err = match slot {
+                    Some(live) => trap_error(&self.template, &live.store, what, &e),
+                    None => GuestError::new(format!("{what}: {}", one_line(&e))),
+                };
                 *slot = None;
-                Err(err)
+                err
             }
         }
     }
 
+    /// Calls a polyload-ABI export whose parameters and result are all
+    /// numbers (or void): no buffers, so no guest allocation.
+    fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+        self.enter(&e.name, |store, funcs| {
+            let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
+            for (slot, v) in raw.iter_mut().zip(args) {
+                // Arguments were checked against the signature (all
+                // scalars) by the caller.
+                *slot = abi::lower(v).unwrap_or(ValRaw::i64(0));
+            }
+            let raw = &mut raw[..e.slots];
+            store.data_mut().error = None;
+            // SAFETY: as in `call`: `raw` holds the parameters of the wasm
+            // type the export was checked to have at load, each lowered
+            // from a value of the signature's scalar type, with room for
+            // its (at most one) result; no references are passed.
+            unsafe { funcs[e.index].call_unchecked(&mut *store, raw as *mut [ValRaw]) }
+                .map_err(Fault::Trap)?;
+            if let Some(message) = store.data_mut().error.take() {
+                return Err(Fault::Guest(GuestError::new(message)));
+            }
+            match e.shape {
+                ResultShape::Scalar => abi::lift(raw[0], &e.signature.ret, false)
+                    .map_err(|m| Fault::Guest(GuestError::new(format!("return value: {m}")))),
+                _ => Ok(Value::Void),
+            }
+        })
+    }
+
     /// Calls a polyload-ABI export.
     pub(crate) fn call(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+        if e.scalar {
+            return self.call_scalar(e, args);
+        }
         self.enter(&e.name, |store, funcs| {
             let mut stack = [ValRaw::i32(0); STACK_SLOTS];
             let mut heap = Vec::new();
@@ -427,7 +493,7 @@ impl Shared {
                 .begin(&input, linear)
                 .map_err(GuestError::new)?;
             let mut raw = [ValRaw::i32(0)];
-            let results = funcs[e.index].ty(&*store).results().len();
+            let results = e.results;
             // SAFETY: the export was checked at load to be `() -> i32` or
             // `() -> ()` (`check_extism_export`): no parameters, at most one
             // i32 result, which the one slot holds.

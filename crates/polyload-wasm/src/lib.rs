@@ -268,12 +268,19 @@ impl BundleLoader for WasmLoader {
                 }
             };
             let lowered = abi::polyload_params(&decl.signature).map_or(0, |p| p.len());
+            let slots = lowered.max(ty.results().len()).max(1);
+            let scalar = section.abi == Abi::Polyload
+                && matches!(shape, abi::ResultShape::Void | abi::ResultShape::Scalar)
+                && !decl.signature.params.iter().any(abi::is_buffer)
+                && slots <= instance::SCALAR_SLOTS;
             plans.push(ExportPlan {
                 index: plans.len(),
                 signature: decl.signature.clone(),
                 shape,
                 name: decl.name.clone(),
-                slots: lowered.max(ty.results().len()).max(1),
+                slots,
+                scalar,
+                results: ty.results().len(),
             });
         }
 
