@@ -18,6 +18,7 @@ fn runtime(tmp: &Path) -> Runtime {
         .loader(polyload_lua::LuaLoader::new())
         .loader(polyload_python::PythonLoader::new())
         .loader(polyload_js::JsLoader::new())
+        .loader(polyload_wasm::WasmLoader::new())
         .build()
         .unwrap()
 }
@@ -288,7 +289,7 @@ fn the_examples_directory_loads_as_a_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let ids = rt.load_dir(repo().join("examples/bundles")).unwrap();
-    for id in ["hello", "luajson", "pyslug", "jsmarkdown"] {
+    for id in ["hello", "luajson", "pyslug", "jsmarkdown", "wzlib"] {
         assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
     }
     let slug = rt
