@@ -502,3 +502,86 @@ fn bad_bundles_are_refused_with_the_reason() {
     assert!(e.contains("nowhere` is not a directory"), "{e}");
     let _ = Path::new("");
 }
+
+#[test]
+fn native_and_lua_bundles_call_into_the_sandbox() {
+    let s = Scratch::new();
+    let rt = Runtime::builder()
+        .cache_dir(s.dir.path().join("cache"))
+        .loader(WasmLoader::new())
+        .loader(polyload_lua::LuaLoader::new())
+        .build()
+        .unwrap();
+    rt.load_bundle(rates(&s)).unwrap();
+    rt.load_bundle(wasm_bundle(
+        &s,
+        "wcalc",
+        "calc.wat",
+        CALC.as_bytes(),
+        CALC_EXPORTS,
+    ))
+    .unwrap();
+    // C, through a slot, as any definition: the wasm export's C entry point.
+    let c = s.c_bundle(
+        "usesw",
+        "[exports]\nsum3 = \"fn(i64, i64, i64) -> i64\"\n",
+        r#"#include <polyload.h>
+typedef int64_t (*add_fn)(int64_t, int64_t);
+static const PolyloadHost *host;
+static const PolyloadSlot *add;
+static int64_t sum3(int64_t a, int64_t b, int64_t c) {
+    add_fn f = (add_fn)polyload_slot_get(add);
+    if (f == NULL) { host->set_error(polyload_str("wcalc.add is gone")); return 0; }
+    return f(f(a, b), c);
+}
+uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
+int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
+    host = h;
+    add = h->lookup(b, polyload_str("wcalc.add"));
+    if (add == NULL) return POLYLOAD_ERR;
+    POLYLOAD_DEFINE(h, b, "sum3", "fn(i64, i64, i64) -> i64", sum3);
+    return POLYLOAD_OK;
+}
+"#,
+    );
+    rt.load_bundle(c).unwrap();
+    assert_eq!(
+        rt.call(
+            "usesw.sum3",
+            &[Value::I64(1), Value::I64(2), Value::I64(39)]
+        )
+        .unwrap(),
+        Value::I64(42)
+    );
+    // Lua, through polyload.call: strings cross the guest's memory both ways,
+    // and a guest error in the sandbox is a Lua error with its message.
+    let lua = s.bundles().join("usesl");
+    std::fs::create_dir_all(&lua).unwrap();
+    std::fs::write(
+        lua.join("manifest.toml"),
+        "id = \"usesl\"\nversion = \"0.1.0\"\nloader = \"lua\"\nfile = \"main.lua\"\nabi = \"1.0\"\n\
+         [exports]\nloud = \"fn(str) -> str\"\nfails = \"fn() -> str\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lua.join("main.lua"),
+        r#"return {
+  loud = function(s) return polyload.call("wcalc.shout", s) .. "!" end,
+  fails = function()
+    local ok, err = pcall(polyload.call, "wcalc.fail", "x")
+    return tostring(ok) .. ": " .. tostring(err)
+  end,
+}"#,
+    )
+    .unwrap();
+    rt.load_bundle(&lua).unwrap();
+    assert_eq!(
+        rt.call("usesl.loud", &[Value::from("sandboxed")]).unwrap(),
+        Value::from("SANDBOXED!!") // `shout` adds one, Lua the other
+    );
+    let Value::Str(text) = rt.call("usesl.fails", &[]).unwrap() else {
+        panic!("expected a string")
+    };
+    assert!(text.starts_with("false: "), "{text}");
+    assert!(text.contains("wcalc.fail"), "{text}");
+}
