@@ -47,10 +47,12 @@ impl Scratch {
 
     /// A runtime with its cache in `DIR/cache`.
     pub fn runtime(&self) -> Runtime {
-        Runtime::builder()
-            .cache_dir(self.dir.path().join("cache"))
-            .build()
-            .unwrap()
+        self.builder().build().unwrap()
+    }
+
+    /// A runtime builder with its cache in `DIR/cache`, for adding loaders.
+    pub fn builder(&self) -> polyload::RuntimeBuilder {
+        Runtime::builder().cache_dir(self.dir.path().join("cache"))
     }
 
     /// Writes a C bundle `id` with the given manifest body (after the common

@@ -6,11 +6,7 @@ use polyload_outside::Scratch;
 use polyload_wasm::WasmLoader;
 
 fn runtime(s: &Scratch) -> Runtime {
-    Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(WasmLoader::new())
-        .build()
-        .unwrap()
+    s.builder().loader(WasmLoader::new()).build().unwrap()
 }
 
 #[test]

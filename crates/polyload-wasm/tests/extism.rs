@@ -15,8 +15,8 @@ const PLUGIN: &str = include_str!("guests/plugin.wat");
 const PAGES: u32 = 64;
 
 fn polyload_host(s: &Scratch) -> Runtime {
-    let rt = Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
+    let rt = s
+        .builder()
         .loader(WasmLoader::new())
         .loader(polyload_lua::LuaLoader::new())
         .build()
@@ -242,11 +242,7 @@ fn limits_hold_for_plugins() {
 #[test]
 fn a_plugin_that_needs_a_host_function_nobody_bound_is_refused() {
     let s = Scratch::new();
-    let rt = Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(WasmLoader::new())
-        .build()
-        .unwrap();
+    let rt = s.builder().loader(WasmLoader::new()).build().unwrap();
     let dir = s.bundles().join("lonely");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("plugin.wat"), PLUGIN).unwrap();

@@ -46,11 +46,7 @@ fn bundle(s: &Scratch) -> PathBuf {
 }
 
 fn runtime(s: &Scratch) -> Runtime {
-    Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(WasmLoader::new())
-        .build()
-        .unwrap()
+    s.builder().loader(WasmLoader::new()).build().unwrap()
 }
 
 fn message(e: Error) -> String {

@@ -42,11 +42,7 @@ timeout_ms = 200
 "#;
 
 fn runtime(s: &Scratch) -> Runtime {
-    Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(WasmLoader::new())
-        .build()
-        .unwrap()
+    s.builder().loader(WasmLoader::new()).build().unwrap()
 }
 
 /// Writes a wasm bundle `id` whose module is `file` with `code`.
@@ -506,8 +502,8 @@ fn bad_bundles_are_refused_with_the_reason() {
 #[test]
 fn native_and_lua_bundles_call_into_the_sandbox() {
     let s = Scratch::new();
-    let rt = Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
+    let rt = s
+        .builder()
         .loader(WasmLoader::new())
         .loader(polyload_lua::LuaLoader::new())
         .build()

@@ -89,11 +89,7 @@ PUBLIC int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
 }
 
 fn runtime(s: &Scratch) -> Runtime {
-    let rt = Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(WasmLoader::new())
-        .build()
-        .unwrap();
+    let rt = s.builder().loader(WasmLoader::new()).build().unwrap();
     vendored();
     rt.load_bundle(repo().join("examples/bundles/wzlib"))
         .unwrap();
