@@ -459,3 +459,19 @@ fn bench_times_a_call_by_its_signature() {
     let e = cli.fails(&["bench", ex, "hello.add", "1"]);
     assert!(e.contains("takes 2 argument(s)"), "{e}");
 }
+
+#[test]
+fn wasm_bundles_are_called_like_any_other() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    let readme = format!("@{}", Path::new(ex).join("../../README.md").display());
+    // zlib built to WebAssembly on demand agrees with the system libz.
+    assert_eq!(
+        cli.ok(&["call", ex, "wzlib.crc32", &readme]),
+        cli.ok(&["call", ex, "zlib.crc32", &readme])
+    );
+    assert_eq!(cli.ok(&["call", ex, "wzlib.version"]), "1.3.1");
+    let listed = cli.ok(&["list", ex]);
+    assert!(listed.contains("wzlib"), "{listed}");
+}
