@@ -144,15 +144,7 @@ pub(crate) unsafe fn read_value(
                 if own == Ownership::Owned && !s.ptr.is_null() && s.len > 0 {
                     alloc::polyload_free(s.ptr as *mut c_void, s.len, 1);
                 }
-                match ty {
-                    FfiType::Bytes => Value::Bytes(bytes),
-                    FfiType::Str => {
-                        Value::Str(String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?)
-                    }
-                    _ => {
-                        Value::Json(serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?)
-                    }
-                }
+                Value::from_buffer(ty, bytes).map_err(|e| bad(e.got))?
             }
             FfiType::Struct(fields) => Value::Struct(
                 fields

@@ -213,6 +213,37 @@ impl Value {
         }
     }
 
+    /// The value of buffer type `ty` (`str`, `bytes` or `json`) whose bytes
+    /// a callee handed back: bytes as they are, text checked as UTF-8, JSON
+    /// parsed. Native bundles return `{ptr, len}` (`PolyloadStr`), guests in
+    /// a sandbox a range of their memory; both end here.
+    ///
+    /// ```
+    /// use polyload_ffi::{FfiType, Value};
+    /// assert_eq!(Value::from_buffer(&FfiType::Str, b"hi".to_vec()), Ok(Value::Str("hi".into())));
+    /// assert!(Value::from_buffer(&FfiType::Json, b"{".to_vec()).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`ValueError`] for text that is not UTF-8, JSON that does not parse,
+    /// or a `ty` that is not a buffer type.
+    pub fn from_buffer(ty: &FfiType, bytes: Vec<u8>) -> Result<Value, ValueError> {
+        let err = |got: String| ValueError {
+            expected: ty.to_string(),
+            got,
+        };
+        match ty {
+            FfiType::Bytes => Ok(Value::Bytes(bytes)),
+            FfiType::Str => String::from_utf8(bytes)
+                .map(Value::Str)
+                .map_err(|e| err(format!("bytes that are not UTF-8 ({})", e.utf8_error()))),
+            FfiType::Json => serde_json::from_slice(&bytes)
+                .map(Value::Json)
+                .map_err(|e| err(format!("text that does not parse as JSON ({e})"))),
+            _ => Err(err("a buffer".into())),
+        }
+    }
+
     /// Converts JSON to a value of type `ty` (numbers range-checked; strings
     /// for `str`/`cstr`; arrays of numbers or a string for `bytes`; arrays for
     /// structs and arrays).

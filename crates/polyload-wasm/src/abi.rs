@@ -311,24 +311,16 @@ pub(crate) fn buffer_bytes(v: &Value) -> Cow<'_, [u8]> {
     }
 }
 
-/// Bytes a guest returned as a value of buffer type `ty`.
+/// Bytes a guest returned as a value of buffer type `ty` (or nothing, for
+/// `void`): [`Value::from_buffer`].
 ///
 /// # Errors
 /// Text that is not UTF-8, JSON that does not parse.
 pub(crate) fn buffer_value(bytes: Vec<u8>, ty: &FfiType) -> Result<Value, String> {
-    match ty {
-        FfiType::Bytes => Ok(Value::Bytes(bytes)),
-        FfiType::Str => String::from_utf8(bytes)
-            .map(Value::Str)
-            .map_err(|e| format!("the text is not UTF-8 ({})", e.utf8_error())),
-        FfiType::Json => serde_json::from_slice(&bytes)
-            .map(Value::Json)
-            .map_err(|e| format!("the JSON does not parse ({e})")),
-        FfiType::Void => Ok(Value::Void),
-        other => Err(format!(
-            "internal error: `{other}` is not a buffer (this is a bug)"
-        )),
+    if *ty == FfiType::Void {
+        return Ok(Value::Void);
     }
+    Value::from_buffer(ty, bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -136,7 +136,15 @@ pub(crate) fn module(
         path: dir.clone(),
         source,
     })?;
-    let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+    // One temporary name per writer: two threads (or bundles) may compile
+    // the same module at once, and the second rename just replaces the
+    // first's identical file.
+    static WRITER: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{key}.{}.{}.tmp",
+        std::process::id(),
+        WRITER.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&tmp, serialized)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .map_err(|source| Error::Io {

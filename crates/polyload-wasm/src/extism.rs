@@ -59,9 +59,9 @@ pub(crate) struct Kernel {
     /// plugin's variables), as in Extism.
     vars: Vars,
     config: Arc<BTreeMap<String, String>>,
-    /// Bytes the arena may grow to (the bundle's memory limit less the
-    /// linear memory, checked at each allocation).
-    pub(crate) limit: usize,
+    /// The bundle's memory limit in bytes: the arena plus the linear
+    /// memory (passed to each allocation) may not pass it.
+    limit: usize,
 }
 
 impl Kernel {

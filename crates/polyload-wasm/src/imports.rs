@@ -31,6 +31,8 @@ pub(crate) struct Binding {
     pub(crate) module: String,
     pub(crate) name: String,
     pub(crate) target: String,
+    /// Where the binding's key is in the manifest, for errors.
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 /// Why the module's imports cannot be satisfied: the message, and the

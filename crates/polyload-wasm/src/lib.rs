@@ -57,13 +57,9 @@ fn load_error(path: &std::path::Path, message: String) -> Error {
     }
 }
 
-/// The `[wasm.imports]` bindings, with the span of each key.
-fn bindings(
-    m: &Manifest,
-    section: &WasmSection,
-) -> Result<(Vec<imports::Binding>, Vec<std::ops::Range<usize>>)> {
+/// The `[wasm.imports]` bindings.
+fn bindings(m: &Manifest, section: &WasmSection) -> Result<Vec<imports::Binding>> {
     let mut out = Vec::new();
-    let mut spans = Vec::new();
     for (key, target) in &section.imports {
         let Some((module, name)) = key.get_ref().rsplit_once('.') else {
             return Err(m.field_error(
@@ -83,10 +79,10 @@ fn bindings(
             module: module.into(),
             name: name.into(),
             target: target.clone(),
+            span: key.span(),
         });
-        spans.push(key.span());
     }
-    Ok((out, spans))
+    Ok(out)
 }
 
 /// WASI as the manifest gives it, or `None`; paths, env and args without
@@ -183,14 +179,14 @@ impl BundleLoader for WasmLoader {
         let section: WasmSection = m.section("wasm")?.unwrap_or_default();
         let limits = section.limits();
         let wasi = wasi_spec(m, &section)?;
-        let (bindings, spans) = bindings(m, &section)?;
+        let bindings = bindings(m, &section)?;
         let source = Source::read(cx)?;
         let engine = engine::engine(limits.fuel.is_some());
         let module = engine::module(engine, &source.bytes, &source.path, cx.cache_dir())?;
 
         imports::check(&module, section.abi, wasi.is_some(), &bindings, cx.host()).map_err(
             |p| match p.binding {
-                Some(i) => m.field_error(spans[i].clone(), "wasm.imports", p.message),
+                Some(i) => m.field_error(bindings[i].span.clone(), "wasm.imports", p.message),
                 None => load_error(&source.path, p.message),
             },
         )?;

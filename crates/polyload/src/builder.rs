@@ -70,6 +70,35 @@ const HEADER: &str = include_str!("../../polyload-abi/include/polyload.h");
 /// The WebAssembly guest header, for `wasm-cc` bundles.
 const WASM_HEADER: &str = include_str!("../../polyload-abi/include/polyload_wasm.h");
 
+/// The inputs of a C-family build: the listed sources and every file in
+/// the bundle directory with one of `extensions` (headers a source
+/// includes), sorted, each once.
+fn c_inputs(dir: &Path, sources: &[PathBuf], extensions: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
+    let mut all = Vec::new();
+    walk(dir, &mut all)?;
+    files.extend(all.into_iter().filter(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e))
+    }));
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Writes header `name` with `text` into `<cache>/include` (unless it
+/// holds that text already) and returns that directory, for `-I`.
+fn install_header(cache_root: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let include = cache_root.join("include");
+    std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
+    let header = include.join(name);
+    if std::fs::read_to_string(&header).ok().as_deref() != Some(text) {
+        std::fs::write(&header, text).map_err(|e| Error::io(&header, e))?;
+    }
+    Ok(include)
+}
+
 fn tool_output(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
@@ -176,17 +205,11 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
     h.update(manifest.file.to_string_lossy().as_bytes());
     match spec {
         BuildSpec::Cc { sources, .. } => {
-            let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
-            let mut all = Vec::new();
-            walk(dir, &mut all)?;
-            files.extend(all.into_iter().filter(|p| {
-                matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("c" | "h" | "cpp" | "cc" | "cxx" | "hpp" | "hh" | "hxx")
-                )
-            }));
-            files.sort();
-            files.dedup();
+            let files = c_inputs(
+                dir,
+                sources,
+                &["c", "h", "cpp", "cc", "cxx", "hpp", "hh", "hxx"],
+            )?;
             hash_files(&mut h, dir, &files)?;
             h.update(tool_output(&cc(), &["--version"]).as_bytes());
             h.update(tool_output(&cc(), &["-dumpmachine"]).as_bytes());
@@ -196,15 +219,7 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
             h.update(HEADER.as_bytes());
         }
         BuildSpec::WasmCc { sources, .. } => {
-            let mut files: Vec<PathBuf> = sources.iter().map(|s| dir.join(s)).collect();
-            let mut all = Vec::new();
-            walk(dir, &mut all)?;
-            files.extend(
-                all.into_iter()
-                    .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h"))),
-            );
-            files.sort();
-            files.dedup();
+            let files = c_inputs(dir, sources, &["c", "h"])?;
             hash_files(&mut h, dir, &files)?;
             h.update(tool_output(&wasm_cc(), &["--version"]).as_bytes());
             h.update(WASM_HEADER.as_bytes());
@@ -366,12 +381,7 @@ pub fn ensure_artifact(
             cxxflags,
             cxx_std,
         } => {
-            let include = cache_root.join("include");
-            std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
-            let header = include.join("polyload.h");
-            if std::fs::read_to_string(&header).ok().as_deref() != Some(HEADER) {
-                std::fs::write(&header, HEADER).map_err(|e| Error::io(&header, e))?;
-            }
+            let include = install_header(cache_root, "polyload.h", HEADER)?;
             let c_args = |cmd: &mut Command| {
                 cmd.args(["-fPIC", "-O2", "-Wall", "-std=c11"])
                     .arg("-I")
@@ -426,12 +436,7 @@ pub fn ensure_artifact(
             }
         }
         BuildSpec::WasmCc { sources, cflags } => {
-            let include = cache_root.join("include");
-            std::fs::create_dir_all(&include).map_err(|e| Error::io(&include, e))?;
-            let header = include.join("polyload_wasm.h");
-            if std::fs::read_to_string(&header).ok().as_deref() != Some(WASM_HEADER) {
-                std::fs::write(&header, WASM_HEADER).map_err(|e| Error::io(&header, e))?;
-            }
+            let include = install_header(cache_root, "polyload_wasm.h", WASM_HEADER)?;
             // A WASI reactor (`_initialize`, no `main`). Sources name
             // their exports (`POLYLOAD_EXPORT(name)`, the `export_name`
             // attribute), so a C name may differ from its export.
