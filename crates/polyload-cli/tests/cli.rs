@@ -474,4 +474,25 @@ fn wasm_bundles_are_called_like_any_other() {
     assert_eq!(cli.ok(&["call", ex, "wzlib.version"]), "1.3.1");
     let listed = cli.ok(&["list", ex]);
     assert!(listed.contains("wzlib"), "{listed}");
+    // A module of the user's own, in WAT, with negative numbers on the
+    // command line.
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("wadd");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(
+        b.join("manifest.toml"),
+        "id = \"wadd\"\nversion = \"0.1.0\"\nloader = \"wasm\"\nfile = \"add.wat\"\nabi = \"1.0\"\n\
+         [exports]\nadd = \"fn(i64, i64) -> i64\"\nhalf = \"fn(f64) -> f64\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("add.wat"),
+        r#"(module
+  (func (export "add") (param i64 i64) (result i64) (i64.add (local.get 0) (local.get 1)))
+  (func (export "half") (param f64) (result f64) (f64.mul (local.get 0) (f64.const 0.5))))"#,
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(cli.ok(&["call", d, "wadd.add", "-40", "-2"]), "-42");
+    assert_eq!(cli.ok(&["call", d, "wadd.half", "-3"]), "-1.5");
 }
