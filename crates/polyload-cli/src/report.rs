@@ -61,6 +61,10 @@ fn build_json(b: &BuildSpec) -> Value {
             json!({"cc": sources, "libs": libs, "cflags": cflags, "cxxflags": cxxflags, "std": cxx_std})
         }
         BuildSpec::WasmCc { sources, cflags } => json!({"wasm-cc": sources, "cflags": cflags}),
+        BuildSpec::Csc {
+            sources,
+            references,
+        } => json!({"csc": sources, "references": references}),
     }
 }
 

@@ -3,11 +3,13 @@
 //!
 //! The key is SHA-256 over: the bundle's source files (for `cc` and
 //! `wasm-cc`, the listed sources and every C/C++ source and header in the
-//! bundle directory; for `cargo`,
+//! bundle directory; for `csc`, the listed sources, every `.cs` file in the
+//! bundle directory and the bytes of each reference; for `cargo`,
 //! every file of the crate outside `target/`, plus the crates it names by
 //! `path = ".."`), the `[build]` section, the toolchain (`rustc -vV` or
 //! `cc --version`, and the target triple; `clang --version` for
-//! `wasm-cc`) and the polyload ABI version.
+//! `wasm-cc`; `mcs --version` and `Polyload.cs` for `csc`) and the
+//! polyload ABI version.
 //! Artifacts live at `<cache>/<bundle-id>/<hash>/<file>`; a present artifact
 //! is reused without running any tool.
 
@@ -69,6 +71,40 @@ const HEADER: &str = include_str!("../../polyload-abi/include/polyload.h");
 
 /// The WebAssembly guest header, for `wasm-cc` bundles.
 const WASM_HEADER: &str = include_str!("../../polyload-abi/include/polyload_wasm.h");
+
+/// The .NET guest API, compiled into every `csc` bundle.
+const POLYLOAD_CS: &str = include_str!("../../polyload-abi/include/Polyload.cs");
+
+/// The C# compiler for `csc` builds: `$MCS`, else `mcs` (Debian's
+/// `mono-mcs`).
+fn mcs() -> String {
+    std::env::var("MCS").unwrap_or_else(|_| "mcs".into())
+}
+
+/// Mono's global assembly cache, where Debian's `lib*-cil` packages
+/// install their assemblies.
+const GAC: &str = "/usr/lib/mono/gac";
+
+/// What `mcs -r:` gets for a `references` entry (see [`BuildSpec::Csc`]):
+/// a path as given (relative ones from `dir`), a name found in the GAC as
+/// its newest version's path, any other name as is (a framework assembly).
+fn csc_reference(dir: &Path, reference: &str) -> String {
+    if reference.contains('/') || reference.ends_with(".dll") {
+        return dir.join(reference).display().to_string();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(Path::new(GAC).join(reference))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(format!("{reference}.dll")))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some(p) => p.display().to_string(),
+        None => reference.to_string(),
+    }
+}
 
 /// The inputs of a C-family build: the listed sources and every file in
 /// the bundle directory with one of `extensions` (headers a source
@@ -224,6 +260,22 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
             h.update(tool_output(&wasm_cc(), &["--version"]).as_bytes());
             h.update(WASM_HEADER.as_bytes());
         }
+        BuildSpec::Csc {
+            sources,
+            references,
+        } => {
+            let files = c_inputs(dir, sources, &["cs"])?;
+            hash_files(&mut h, dir, &files)?;
+            for r in references {
+                let path = csc_reference(dir, r);
+                h.update(path.as_bytes());
+                if let Ok(bytes) = std::fs::read(&path) {
+                    h.update(Sha256::digest(&bytes));
+                }
+            }
+            h.update(tool_output(&mcs(), &["--version"]).as_bytes());
+            h.update(POLYLOAD_CS.as_bytes());
+        }
         BuildSpec::Cargo { dir: crate_dir, .. } => {
             let crate_dir = dir.join(crate_dir);
             let mut files = Vec::new();
@@ -340,7 +392,7 @@ pub fn ensure_artifact(
     let profile = match spec {
         BuildSpec::Cargo { release: true, .. } => Some("release"),
         BuildSpec::Cargo { release: false, .. } => Some("debug"),
-        BuildSpec::Cc { .. } | BuildSpec::WasmCc { .. } => None,
+        BuildSpec::Cc { .. } | BuildSpec::WasmCc { .. } | BuildSpec::Csc { .. } => None,
     };
     let hash = build_hash(manifest, spec)?;
     let bundle_cache = cache_root.join(&manifest.id);
@@ -456,6 +508,33 @@ pub fn ensure_artifact(
                 .arg("-o")
                 .arg(&tmp);
             run(&manifest.id, cmd, on_event, |l| Some(l.to_string()))?;
+        }
+        BuildSpec::Csc {
+            sources,
+            references,
+        } => {
+            let include = install_header(cache_root, "Polyload.cs", POLYLOAD_CS)?;
+            let mut cmd = Command::new(mcs());
+            cmd.current_dir(dir)
+                .args(["-target:library", "-optimize+", "-debug-", "-nologo"])
+                .arg(format!("-out:{}", tmp.display()));
+            for r in references {
+                cmd.arg(format!("-r:{}", csc_reference(dir, r)));
+            }
+            cmd.args(sources).arg(include.join("Polyload.cs"));
+            match run(&manifest.id, cmd, on_event, |l| Some(l.to_string())) {
+                Err(Error::Build { status, .. }) if status.starts_with("could not start") => {
+                    return Err(Error::Build {
+                        bundle: manifest.id.clone(),
+                        command: mcs(),
+                        status,
+                        output: "C# sources build with Mono's C# compiler: install Debian's `mono-mcs` (or set $MCS)".into(),
+                    })
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         BuildSpec::Cargo {
             dir: crate_dir,

@@ -414,10 +414,11 @@ impl<F: CFunction> Function<F> {
 
     #[cold]
     fn guest_error(&self) -> Error {
-        Error::Guest {
+        let e = host::take_guest_error();
+    Error::Guest {
             name: self.name.to_string(),
-            message: host::take_message(),
-            traceback: None,
+            message: e.message,
+            traceback: e.traceback,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::sync::{Mutex, Weak};
 // the message lives here. Threads that are exiting use TEARDOWN_ERROR.
 thread_local! {
     static ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static TRACEBACK: RefCell<Option<String>> = const { RefCell::new(None) };
     static TEARDOWN_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -47,9 +48,27 @@ pub(crate) fn take_error() -> Option<String> {
 
 /// Takes the message after a guard reported the error flag.
 pub(crate) fn take_message() -> String {
+    let _ = TRACEBACK.try_with(|t| t.borrow_mut().take());
     ERROR
         .try_with(|e| std::mem::take(&mut *e.borrow_mut()))
         .unwrap_or_else(|_| "guest error (message lost: thread exiting)".into())
+}
+
+/// Takes the message and traceback after a guard reported the error flag.
+pub(crate) fn take_guest_error() -> crate::loader::GuestError {
+    let traceback = TRACEBACK
+        .try_with(|t| t.borrow_mut().take())
+        .ok()
+        .flatten();
+    let mut e = crate::loader::GuestError::new(take_message());
+    e.traceback = traceback;
+    e
+}
+
+/// Sets the calling thread's guest error with a traceback.
+pub(crate) fn set_guest_error(error: crate::loader::GuestError) {
+    set_error(&error.message);
+    let _ = TRACEBACK.try_with(|t| *t.borrow_mut() = error.traceback);
 }
 
 /// Sets the calling thread's guest error (what `set_error` does).
@@ -59,6 +78,7 @@ pub(crate) fn set_error(message: &str) {
         e.clear();
         e.push_str(message);
     });
+    let _ = TRACEBACK.try_with(|t| t.borrow_mut().take());
     if !reclaim::set_error_flag(true) {
         let _ = TEARDOWN_ERROR.try_with(|f| f.set(true));
     }

@@ -130,6 +130,20 @@ pub enum BuildSpec {
         /// Extra compiler flags.
         cflags: Vec<String>,
     },
+    /// `csc = [sources]`: C# sources compiled into a .NET assembly
+    /// (`mcs -target:library`, Mono's C# compiler) for the `dotnet`
+    /// loader. `Polyload.cs` (the `Polyload` class a bundle calls the
+    /// namespace through) is compiled in with them.
+    Csc {
+        /// Source files, relative to the bundle dir.
+        sources: Vec<PathBuf>,
+        /// Assemblies the sources use (`references = ["Newtonsoft.Json"]`):
+        /// a path (relative to the bundle dir, or absolute; anything with a
+        /// `/` or ending in `.dll`), or a name, looked up in Mono's global
+        /// assembly cache (`/usr/lib/mono/gac`) and then among the
+        /// framework's own (`System.Core`).
+        references: Vec<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -183,6 +197,9 @@ struct RawBuild {
     cc: Option<Vec<Spanned<String>>>,
     #[serde(rename = "wasm-cc")]
     wasm_cc: Option<Vec<Spanned<String>>>,
+    csc: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    references: Vec<String>,
     #[serde(default)]
     libs: Vec<String>,
     #[serde(default)]
@@ -630,8 +647,23 @@ impl Manifest {
                     }
                     Ok(())
                 };
-                Some(match (b.cargo, b.cc, b.wasm_cc) {
-                    (Some(dir), None, None) => {
+                if b.csc.is_none() && !b.references.is_empty() {
+                    return cx.err(span, "build.references", "applies only to `csc` builds");
+                }
+                Some(match (b.cargo, b.cc, b.wasm_cc, b.csc) {
+                    (None, None, None, Some(list)) => {
+                        let out = sources(list, "build.csc")?;
+                        only(b.profile.is_some(), "build.profile", "`cargo` builds")?;
+                        only(b.std.is_some(), "build.std", "`cc` builds")?;
+                        only(!b.libs.is_empty(), "build.libs", "`cc` builds")?;
+                        only(!b.cflags.is_empty(), "build.cflags", "`cc` and `wasm-cc` builds")?;
+                        only(!b.cxxflags.is_empty(), "build.cxxflags", "`cc` builds")?;
+                        BuildSpec::Csc {
+                            sources: out,
+                            references: b.references,
+                        }
+                    }
+                    (Some(dir), None, None, None) => {
                         if !is_contained(Path::new(dir.get_ref())) {
                             return cx.err(
                                 dir.span(),
@@ -655,7 +687,7 @@ impl Manifest {
                             release,
                         }
                     }
-                    (None, Some(list), None) => {
+                    (None, Some(list), None, None) => {
                         let out = sources(list, "build.cc")?;
                         if let Some(p) = b.profile {
                             return cx.err(
@@ -692,7 +724,7 @@ impl Manifest {
                             cxx_std,
                         }
                     }
-                    (None, None, Some(list)) => {
+                    (None, None, Some(list), None) => {
                         let out = sources(list, "build.wasm-cc")?;
                         only(b.profile.is_some(), "build.profile", "`cargo` builds")?;
                         only(b.std.is_some(), "build.std", "`cc` builds")?;
@@ -703,18 +735,18 @@ impl Manifest {
                             cflags: b.cflags,
                         }
                     }
-                    (None, None, None) => {
+                    (None, None, None, None) => {
                         return cx.err(
                             span,
                             "build",
-                            "needs `cargo = \"DIR\"`, `cc = [\"src/file.c\"]` or `wasm-cc = [\"src/file.c\"]`",
+                            "needs `cargo = \"DIR\"`, `cc = [\"src/file.c\"]`, `wasm-cc = [\"src/file.c\"]` or `csc = [\"src/Main.cs\"]`",
                         )
                     }
                     _ => {
                         return cx.err(
                             span,
                             "build",
-                            "give one of `cargo`, `cc` and `wasm-cc`",
+                            "give one of `cargo`, `cc`, `wasm-cc` and `csc`",
                         )
                     }
                 })

@@ -760,10 +760,11 @@ fn unavailable(loaded: bool, name: &str) -> Error {
 #[cold]
 #[inline(never)]
 fn guest_error(entry: &Entry) -> Error {
+    let e = host::take_guest_error();
     Error::Guest {
         name: entry.name.clone(),
-        message: host::take_message(),
-        traceback: None,
+        message: e.message,
+        traceback: e.traceback,
     }
 }
 

@@ -77,6 +77,19 @@ impl fmt::Display for GuestError {
     }
 }
 
+/// Reports a guest error from inside a native entry point
+/// ([`ExportEntry::Native`]), on the thread that runs the call: what a C
+/// bundle's `host->set_error` does, with a traceback as well. The caller
+/// (a typed handle, `Runtime::call`, a C slot) sees it when the entry
+/// returns, as [`Error::Guest`] with both parts; the entry's return value
+/// is then discarded.
+///
+/// For loaders whose native entries catch their engine's exceptions
+/// themselves (the `dotnet` loader's wrappers).
+pub fn report_guest_error(error: GuestError) {
+    crate::host::set_guest_error(error);
+}
+
 /// A code address that may be sent between threads (it is only an address):
 /// a native export's entry point ([`ExportEntry::Native`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
