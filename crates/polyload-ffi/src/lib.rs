@@ -52,6 +52,6 @@ pub use extern_call::{call_extern, Call, CallBuilder};
 pub use ffi_value::{FfiValue, TypedArg};
 pub use library::Library;
 pub use signature::{Signature, SignatureError};
-pub use trampoline::{OutSlotHook, OutSlotTrampoline};
+pub use trampoline::{EnterHook, LeaveHook, OutSlotHook, OutSlotTrampoline};
 pub use types::{FfiType, TypeLayout};
 pub use value::{Value, ValueError};

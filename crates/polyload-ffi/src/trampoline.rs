@@ -64,6 +64,15 @@ use std::ffi::c_void;
 /// returns. It must not unwind.
 pub type OutSlotHook = unsafe extern "C" fn(context: *mut c_void, out: *mut c_void);
 
+/// Called before the target with the trampoline's context; what it
+/// returns is handed to the [`LeaveHook`] after the target returns (a
+/// previous state to restore, say). It must not unwind.
+pub type EnterHook = unsafe extern "C" fn(context: *mut c_void) -> *mut c_void;
+
+/// Called after the target with the context and the [`EnterHook`]'s
+/// token, before the out-slot is looked at. It must not unwind.
+pub type LeaveHook = unsafe extern "C" fn(context: *mut c_void, token: *mut c_void);
+
 /// A compiled out-slot trampoline (see the [module docs](self)). Its code
 /// stays mapped as long as the value lives.
 pub struct OutSlotTrampoline {
@@ -106,6 +115,29 @@ impl OutSlotTrampoline {
         on_out: OutSlotHook,
         context: *mut c_void,
     ) -> Result<Self, FfiError> {
+        // SAFETY: the caller's contract.
+        unsafe { Self::with_hooks(signature, target, on_out, None, context) }
+    }
+
+    /// As [`new`](Self::new), with a pair of hooks around the call of
+    /// `target`: `enter(context)` before it, `leave(context, token)`
+    /// after it with what `enter` returned (to set up and restore
+    /// per-thread state the target needs, such as an engine's current
+    /// domain).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    ///
+    /// # Safety
+    /// As [`new`](Self::new); the hooks too must be safe to call with
+    /// `context` from any thread that calls the trampoline.
+    pub unsafe fn with_hooks(
+        signature: &Signature,
+        target: *const c_void,
+        on_out: OutSlotHook,
+        around: Option<(EnterHook, LeaveHook)>,
+        context: *mut c_void,
+    ) -> Result<Self, FfiError> {
         let unsupported = |what: String| FfiError::Unsupported { what };
         if signature.variadic {
             return Err(unsupported(format!(
@@ -134,7 +166,7 @@ impl OutSlotTrampoline {
                 )));
             }
         }
-        imp::compile(signature, target, on_out, context).ok_or_else(|| {
+        imp::compile(signature, target, on_out, around, context).ok_or_else(|| {
             unsupported(format!(
                 "an out-slot trampoline for `{signature}` on this build (needs the `jit` feature and a cranelift target)"
             ))
@@ -166,7 +198,7 @@ impl Drop for OutSlotTrampoline {
 
 #[cfg(all(feature = "jit", not(windows)))]
 mod imp {
-    use super::{OutSlotHook, OutSlotTrampoline};
+    use super::{EnterHook, LeaveHook, OutSlotHook, OutSlotTrampoline};
     use crate::{FfiType, Signature};
     use cranelift_codegen::ir::{
         types, AbiParam, ArgumentExtension, InstBuilder, StackSlotData, StackSlotKind, Type,
@@ -204,6 +236,7 @@ mod imp {
         signature: &Signature,
         target: *const c_void,
         on_out: OutSlotHook,
+        around: Option<(EnterHook, LeaveHook)>,
         context: *mut c_void,
     ) -> Option<OutSlotTrampoline> {
         let mut flags = settings::builder();
@@ -240,6 +273,16 @@ mod imp {
             let done = b.create_block();
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
+            let cx = b.ins().iconst(ptr, context as i64);
+            let token = around.map(|(enter, _)| {
+                let mut sig = b.func.signature.clone();
+                sig.params = vec![AbiParam::new(ptr)];
+                sig.returns = vec![AbiParam::new(ptr)];
+                let sig = b.import_signature(sig);
+                let f = b.ins().iconst(ptr, enter as usize as i64);
+                let call = b.ins().call_indirect(sig, f, &[cx]);
+                b.inst_results(call)[0]
+            });
             let slot = b.create_sized_stack_slot(StackSlotData::new(
                 StackSlotKind::ExplicitSlot,
                 ptr.bytes(),
@@ -254,13 +297,20 @@ mod imp {
             let callee = b.ins().iconst(ptr, target as i64);
             let call = b.ins().call_indirect(inner_ref, callee, &args);
             let results = b.inst_results(call).to_vec();
+            if let (Some((_, leave)), Some(token)) = (around, token) {
+                let mut sig = b.func.signature.clone();
+                sig.params = vec![AbiParam::new(ptr), AbiParam::new(ptr)];
+                sig.returns = vec![];
+                let sig = b.import_signature(sig);
+                let f = b.ins().iconst(ptr, leave as usize as i64);
+                b.ins().call_indirect(sig, f, &[cx, token]);
+            }
             let out = b.ins().stack_load(ptr, ptr, slot, 0);
             b.ins().brif(out, report, &[], done, &[]);
 
             b.switch_to_block(report);
             let hook_ref = b.import_signature(hook);
             let hook_fn = b.ins().iconst(ptr, on_out as usize as i64);
-            let cx = b.ins().iconst(ptr, context as i64);
             b.ins().call_indirect(hook_ref, hook_fn, &[cx, out]);
             b.ins().jump(done, &[]);
 
@@ -282,7 +332,7 @@ mod imp {
 
 #[cfg(not(all(feature = "jit", not(windows))))]
 mod imp {
-    use super::{OutSlotHook, OutSlotTrampoline};
+    use super::{EnterHook, LeaveHook, OutSlotHook, OutSlotTrampoline};
     use crate::Signature;
     use std::ffi::c_void;
 
@@ -291,6 +341,7 @@ mod imp {
         _signature: &Signature,
         _target: *const c_void,
         _on_out: OutSlotHook,
+        _around: Option<(EnterHook, LeaveHook)>,
         _context: *mut c_void,
     ) -> Option<OutSlotTrampoline> {
         None

@@ -46,6 +46,17 @@ pub(crate) fn take_error() -> Option<String> {
     Some(take_message())
 }
 
+/// Takes the calling thread's guest error with its traceback, if one was
+/// set.
+pub(crate) fn take_pending_guest_error() -> Option<crate::loader::GuestError> {
+    let pending = reclaim::error_flag() || TEARDOWN_ERROR.try_with(Cell::get).unwrap_or(false);
+    if !pending {
+        return None;
+    }
+    clear_error();
+    Some(take_guest_error())
+}
+
 /// Takes the message after a guard reported the error flag.
 pub(crate) fn take_message() -> String {
     let _ = TRACEBACK.try_with(|t| t.borrow_mut().take());

@@ -14,9 +14,12 @@
 //! * [`from_guest`] and [`GuestValue`]: guest values to [`Value`]s by
 //!   signature, one set of rules and messages for every language;
 //! * [`HostCalls`]: the guest's `polyload.call` / `polyload.get`;
+//! * [`report_guest_error`] and [`take_reported_error`]: errors raised by
+//!   guest code that a loader's own native entry catches;
 //! * [`install_once`]: package installs (pip, npm) into the bundle's cache,
 //!   keyed by package list and tool version;
-//! * [`Source::read`], [`init_error`] and [`exports`]: reading the
+//! * [`Source::read`], [`init_error`] and [`exports`] (or
+//!   [`export_entries`]): reading the
 //!   artifact, reporting a failed initialisation, collecting the declared
 //!   exports;
 //! * [`VmLock`]: the lock of a single-threaded VM (Lua, QuickJS), one per
@@ -88,6 +91,15 @@ impl fmt::Display for GuestError {
 /// themselves (the `dotnet` loader's wrappers).
 pub fn report_guest_error(error: GuestError) {
     crate::host::set_guest_error(error);
+}
+
+/// Takes the guest error reported on this thread since the last call
+/// returned (by [`report_guest_error`], or a C bundle's `set_error`),
+/// clearing it: for a loader's dynamic entry ([`ExportEntry::Dynamic`])
+/// that runs code which reports errors that way and returns them as its
+/// `Err`.
+pub fn take_reported_error() -> Option<GuestError> {
+    crate::host::take_pending_guest_error()
 }
 
 /// A code address that may be sent between threads (it is only an address):
@@ -286,13 +298,25 @@ pub fn exports(
     m: &Manifest,
     mut find: impl FnMut(&ExportDecl) -> Result<Option<Arc<DynamicFn>>>,
 ) -> Result<Vec<Export>> {
+    export_entries(m, |decl| Ok(find(decl)?.map(ExportEntry::Dynamic)))
+}
+
+/// As [`exports`], for a loader whose entries may be native code as well
+/// ([`ExportEntry::Native`]).
+///
+/// # Errors
+/// The first error of `find`.
+pub fn export_entries(
+    m: &Manifest,
+    mut find: impl FnMut(&ExportDecl) -> Result<Option<ExportEntry>>,
+) -> Result<Vec<Export>> {
     let mut out = Vec::with_capacity(m.exports.len());
     for decl in &m.exports {
-        if let Some(f) = find(decl)? {
+        if let Some(entry) = find(decl)? {
             out.push(Export {
                 name: decl.name.clone(),
                 signature: decl.signature.clone(),
-                entry: ExportEntry::Dynamic(f),
+                entry,
             });
         }
     }

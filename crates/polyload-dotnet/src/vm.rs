@@ -1,0 +1,353 @@
+//! The one Mono runtime of the process: initialised on first use, never
+//! shut down (Mono cannot be initialised twice in a process), shared by
+//! every `Runtime` and bundle.
+//!
+//! * **Initialisation** runs on a thread of its own, `polyload-mono`, that
+//!   then sleeps for the life of the process: Mono's root domain belongs
+//!   to the thread that called `mono_jit_init_version`, and a host thread
+//!   (a test's, say) may exit while Mono lives on.
+//! * **Suspend policy.** Unless the environment already sets
+//!   `MONO_THREADS_SUSPEND`, it is set to `preemptive` before
+//!   initialisation. Mono 6.8's default (`hybrid`) makes every
+//!   native-to-managed transition switch the thread's GC mode twice, which
+//!   measured ~70 ns per call of an unmanaged thunk against ~10 ns with
+//!   `preemptive` on this machine (`BENCHMARKS.md`).
+//! * **Signals.** Mono is told to chain signals it does not handle
+//!   (`mono_set_signal_chaining`), so Rust's stack-overflow guard and
+//!   wasmtime's trap handlers keep working beside it.
+//! * **Threads.** A thread that calls into .NET is attached to Mono on its
+//!   first call (by the thunk's own wrapper, or by [`attach`] for the
+//!   loader's own API use) and detached when it exits.
+//! * **Internal calls** (`Polyload::CallRaw`, the support assembly's
+//!   `Fail`) are registered once; they find the calling bundle by the
+//!   thread's current application domain.
+
+use crate::mono::{self, Mono, Ptr};
+use crate::values;
+use polyload::loader::{report_guest_error, GuestError, HostCalls};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{OnceLock, RwLock};
+
+/// The support assembly's source (see `cs/Support.cs`).
+const SUPPORT_CS: &str = include_str!("../cs/Support.cs");
+
+/// The initialised runtime.
+pub(crate) struct Vm {
+    pub(crate) api: &'static Mono,
+    root: usize,
+}
+
+static VM: OnceLock<Result<Vm, String>> = OnceLock::new();
+
+/// The bundles' host calls, by the address of their application domain.
+static DOMAINS: RwLock<Option<HashMap<usize, HostCalls>>> = RwLock::new(None);
+
+/// The process's Mono, initialising it on first use.
+///
+/// # Errors
+/// Mono is not installed or failed to initialise: the message says which
+/// Debian packages to install.
+pub(crate) fn vm() -> Result<&'static Vm, String> {
+    VM.get_or_init(init).as_ref().map_err(Clone::clone)
+}
+
+fn init() -> Result<Vm, String> {
+    let api = mono::api()?;
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    std::thread::Builder::new()
+        .name("polyload-mono".into())
+        .spawn(move || {
+            if std::env::var_os("MONO_THREADS_SUSPEND").is_none() {
+                // Read by Mono during `mono_jit_init_version` below, on this
+                // thread. (Setting the environment races with C code reading
+                // it on other threads; this happens once, before Mono runs.)
+                std::env::set_var("MONO_THREADS_SUSPEND", "preemptive");
+            }
+            // SAFETY: Mono's documented initialisation sequence, run once per
+            // process (guarded by `VM`); the strings are NUL-terminated.
+            let root = unsafe {
+                (api.mono_set_signal_chaining)(1);
+                (api.mono_config_parse)(std::ptr::null());
+                (api.mono_jit_init_version)(c"polyload".as_ptr(), c"v4.0.30319".as_ptr())
+            };
+            if !root.is_null() {
+                // SAFETY: the names are the C# declarations' (`Polyload.cs`,
+                // `cs/Support.cs`); the functions have the signatures Mono
+                // calls internal calls with (each reference argument a
+                // `MonoObject *`, `out string` a `MonoString **`).
+                unsafe {
+                    (api.mono_add_internal_call)(
+                        c"Polyload::CallRaw".as_ptr(),
+                        call_raw as *const c_void,
+                    );
+                    (api.mono_add_internal_call)(
+                        c"PolyloadSupport.Wrappers::Fail".as_ptr(),
+                        fail as *const c_void,
+                    );
+                }
+            }
+            let _ = tx.send(root as usize);
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| format!("starting the Mono thread: {e}"))?;
+    let root = rx
+        .recv()
+        .map_err(|_| "the Mono thread exited during initialisation".to_string())?;
+    if root == 0 {
+        return Err(format!(
+            "mono_jit_init_version failed (a broken Mono installation?): {}",
+            mono::PACKAGES
+        ));
+    }
+    Ok(Vm { api, root })
+}
+
+thread_local! {
+    static ATTACHED: Cell<bool> = const { Cell::new(false) };
+    static DETACH: RefCell<Option<Detach>> = const { RefCell::new(None) };
+}
+
+/// Detaches the thread from Mono when the thread exits.
+struct Detach(Ptr);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        if let Ok(vm) = vm() {
+            // SAFETY: `self.0` is the `MonoThread *` `mono_thread_attach`
+            // returned on this thread, which is exiting: Rust's thread-local
+            // destructors run before the pthread key destructors Mono's own
+            // thread bookkeeping uses, so Mono still knows the thread.
+            unsafe { (vm.api.mono_thread_detach)(self.0) };
+        }
+    }
+}
+
+impl Vm {
+    /// The root application domain.
+    pub(crate) fn root(&self) -> Ptr {
+        self.root as Ptr
+    }
+
+    /// Attaches the calling thread to Mono (once per thread; detached when
+    /// the thread exits). Every use of Mono's API outside a thunk call
+    /// follows this.
+    pub(crate) fn attach(&self) {
+        if ATTACHED.with(Cell::get) {
+            return;
+        }
+        // SAFETY: the root domain is alive for the life of the process;
+        // attaching a thread that Mono already knows (a thunk attached it)
+        // returns its existing thread object.
+        let thread = unsafe { (self.api.mono_thread_attach)(self.root()) };
+        let _ = DETACH.try_with(|d| *d.borrow_mut() = Some(Detach(thread)));
+        ATTACHED.with(|a| a.set(true));
+    }
+
+    /// Runs `f` with the calling thread's current domain set to `domain`,
+    /// then restores the previous one.
+    pub(crate) fn in_domain<R>(&self, domain: Ptr, f: impl FnOnce() -> R) -> R {
+        // SAFETY: `domain` is live (the caller owns it).
+        let previous = unsafe { enter(domain) };
+        let r = f();
+        // SAFETY: `previous` is what `enter` returned on this thread.
+        unsafe { leave(domain, previous) };
+        r
+    }
+
+    /// Registers the host calls of the bundle living in `domain`.
+    pub(crate) fn register(&self, domain: Ptr, host: HostCalls) {
+        let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
+        map.get_or_insert_with(HashMap::new)
+            .insert(domain as usize, host);
+    }
+
+    /// Forgets `domain` (before it is unloaded).
+    pub(crate) fn unregister(&self, domain: Ptr) {
+        let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = map.as_mut() {
+            m.remove(&(domain as usize));
+        }
+    }
+
+    fn host_of(&self, domain: Ptr) -> Option<HostCalls> {
+        let map = DOMAINS.read().unwrap_or_else(|e| e.into_inner());
+        map.as_ref()?.get(&(domain as usize)).cloned()
+    }
+}
+
+/// Makes `domain` the calling thread's current application domain (after
+/// attaching the thread), returning the previous one for [`leave`]; does
+/// nothing when it is current already (a bundle calling itself).
+///
+/// Code of a domain must run with its domain current: an unmanaged thunk
+/// does not switch domains, so a method called from another domain would
+/// run against the wrong domain's statics, and an exception in it is fatal.
+/// This is the `enter` hook of every export's trampoline.
+///
+/// # Safety
+/// `domain` is a live domain.
+pub(crate) unsafe extern "C" fn enter(domain: *mut c_void) -> *mut c_void {
+    let Some(Ok(vm)) = VM.get() else {
+        return domain;
+    };
+    vm.attach();
+    // SAFETY: the thread is attached; `domain` is live (the caller's
+    // contract).
+    unsafe {
+        let current = (vm.api.mono_domain_get)();
+        if current != domain {
+            (vm.api.mono_domain_set_internal)(domain);
+        }
+        current
+    }
+}
+
+/// Restores the domain [`enter`] found current.
+///
+/// # Safety
+/// `previous` is what `enter(domain)` returned on this thread.
+pub(crate) unsafe extern "C" fn leave(domain: *mut c_void, previous: *mut c_void) {
+    if previous == domain {
+        return;
+    }
+    if let Some(Ok(vm)) = VM.get() {
+        let back = if previous.is_null() {
+            vm.root()
+        } else {
+            previous
+        };
+        // SAFETY: `back` is the root domain or the domain that was current
+        // before the call, alive while a call from it is running.
+        unsafe { (vm.api.mono_domain_set_internal)(back) };
+    }
+}
+
+/// `PolyloadSupport.Wrappers::Fail(string type, string message, string
+/// stackTrace)`: a bundle's exception, caught by its wrapper, becomes the
+/// calling thread's guest error.
+unsafe extern "C" fn fail(ty: Ptr, message: Ptr, trace: Ptr) {
+    let _ = std::panic::catch_unwind(|| {
+        let Ok(vm) = vm() else { return };
+        // SAFETY: Mono passes the wrapper's three strings (or null), alive
+        // for this call.
+        let (ty, message, trace) = unsafe {
+            (
+                values::string(vm.api, ty).unwrap_or_default(),
+                values::string(vm.api, message).unwrap_or_default(),
+                values::string(vm.api, trace),
+            )
+        };
+        report_guest_error(GuestError {
+            message: format!("{ty}: {message}"),
+            traceback: trace,
+        });
+    });
+}
+
+/// `Polyload::CallRaw(string name, object[] args, out string error)`:
+/// calls a definition of the namespace for C# code.
+unsafe extern "C" fn call_raw(name: Ptr, args: Ptr, error: *mut Ptr) -> Ptr {
+    let outcome = std::panic::catch_unwind(|| -> Result<Ptr, String> {
+        let vm = vm()?;
+        let api = vm.api;
+        // SAFETY: called by Mono on a thread running managed code in the
+        // calling bundle's domain; `name` and `args` are the C# arguments,
+        // alive (and, being on the managed caller's frame, pinned) for the
+        // call.
+        unsafe {
+            let domain = (api.mono_domain_get)();
+            let host = vm
+                .host_of(domain)
+                .ok_or_else(|| "this application domain is not a polyload bundle's".to_string())?;
+            let name =
+                values::string(api, name).ok_or_else(|| "the name is null".to_string())?;
+            let args = values::object_array(api, args);
+            let result = host.call(&name, &args).map_err(|e| e.to_string())?;
+            values::to_object(api, domain, &result)
+        }
+    });
+    let message = match outcome {
+        Ok(Ok(result)) => return result,
+        Ok(Err(message)) => message,
+        Err(_) => "polyload: the host call panicked".to_string(),
+    };
+    if let Ok(vm) = vm() {
+        // SAFETY: `error` is the address of the caller's `out string`; the
+        // store goes through Mono's write barrier.
+        unsafe {
+            let domain = (vm.api.mono_domain_get)();
+            let text = (vm.api.mono_string_new_len)(
+                domain,
+                message.as_ptr().cast(),
+                message.len() as u32,
+            );
+            (vm.api.mono_gc_wbarrier_generic_store)(error.cast(), text);
+        }
+    }
+    std::ptr::null_mut()
+}
+
+/// The support assembly, compiled with `mcs` on first use into
+/// `<cache>/dotnet-support/<hash>/PolyloadSupport.dll` (the hash covers
+/// its source and the compiler's version).
+///
+/// # Errors
+/// `mcs` is missing or failed.
+pub(crate) fn support_assembly(cache: &Path) -> Result<PathBuf, String> {
+    static BUILT: OnceLock<std::sync::Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(cache) {
+        return Ok(p.clone());
+    }
+    let mcs = std::env::var("MCS").unwrap_or_else(|_| "mcs".into());
+    let version = std::process::Command::new(&mcs)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            format!("the support assembly is compiled with `{mcs}`, which could not start ({e}): install Debian's `mono-mcs`")
+        })?;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(SUPPORT_CS.as_bytes());
+    h.update(&version.stdout);
+    let hash: String = h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache.join("dotnet-support").join(hash);
+    let dll = dir.join("PolyloadSupport.dll");
+    if !dll.is_file() {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let src = dir.join(format!("Support.{}.cs", std::process::id()));
+        std::fs::write(&src, SUPPORT_CS).map_err(|e| format!("{}: {e}", src.display()))?;
+        let tmp = dir.join(format!(".PolyloadSupport.dll.tmp{}", std::process::id()));
+        let out = std::process::Command::new(&mcs)
+            .args(["-target:library", "-optimize+", "-nologo"])
+            .arg(format!("-out:{}", tmp.display()))
+            .arg(&src)
+            .output()
+            .map_err(|e| format!("running `{mcs}`: {e}"))?;
+        let _ = std::fs::remove_file(&src);
+        if !out.status.success() {
+            return Err(format!(
+                "compiling the support assembly failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::fs::rename(&tmp, &dll).map_err(|e| format!("{}: {e}", dll.display()))?;
+    }
+    built.insert(cache.to_path_buf(), dll.clone());
+    Ok(dll)
+}
+
+/// A C string for Mono, or an error naming what held a NUL.
+pub(crate) fn c_string(what: &str, s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} `{s}` contains a NUL byte"))
+}
