@@ -106,12 +106,17 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
     {
         b = b.loader(polyload_wasm::WasmLoader::new());
     }
+    #[cfg(feature = "dotnet")]
+    {
+        b = b.loader(polyload_dotnet::DotnetLoader::new());
+    }
     // Loaders this build leaves out: say how to get them.
     for (loader, feature, on) in [
         ("lua", "lua", cfg!(feature = "lua")),
         ("python", "python", cfg!(feature = "python")),
         ("js", "js", cfg!(feature = "js")),
         ("wasm", "wasm", cfg!(feature = "wasm")),
+        ("dotnet", "dotnet", cfg!(feature = "dotnet")),
     ] {
         if !on {
             b = b.loader_hint(

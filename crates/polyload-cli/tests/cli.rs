@@ -496,3 +496,47 @@ fn wasm_bundles_are_called_like_any_other() {
     assert_eq!(cli.ok(&["call", d, "wadd.add", "-40", "-2"]), "-42");
     assert_eq!(cli.ok(&["call", d, "wadd.half", "-3"]), "-1.5");
 }
+
+#[test]
+fn dotnet_bundles_are_called_like_any_other() {
+    let cli = Cli::new();
+    let ex = examples();
+    let ex = ex.to_str().unwrap();
+    let listed = cli.ok(&["list", ex]);
+    assert!(listed.contains("csjson"), "{listed}");
+    assert_eq!(
+        cli.ok(&[
+            "call",
+            ex,
+            "csjson.select",
+            r#"{"a": [{"n": -1}, {"n": 2}]}"#,
+            "$.a[?(@.n < 0)].n"
+        ]),
+        "[-1]"
+    );
+    assert_eq!(
+        cli.ok(&["call", ex, "csjson.canonical", r#"{"b": 1, "a": {"d": 2, "c": 3}}"#]),
+        r#"{"a":{"c":3,"d":2},"b":1}"#
+    );
+    // A .NET exception is one error line naming its type.
+    let e = cli.fails(&["call", ex, "csjson.select", "{}", "$.[[["]);
+    assert!(e.contains("csjson.select") && e.contains("Newtonsoft.Json.JsonException"), "{e}");
+    // A C# bundle of the user's own, with negative numbers.
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("csadd");
+    std::fs::create_dir_all(b.join("src")).unwrap();
+    std::fs::write(
+        b.join("manifest.toml"),
+        "id = \"csadd\"\nversion = \"0.1.0\"\nloader = \"dotnet\"\nfile = \"Add.dll\"\nabi = \"1.0\"\n\
+         [build]\ncsc = [\"src/Add.cs\"]\n[dotnet]\nclass = \"Add\"\n\
+         [exports]\nadd = \"fn(i64, i64) -> i64\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("src/Add.cs"),
+        "public static class Add { public static long add(long a, long b) { return a + b; } }",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(cli.ok(&["call", d, "csadd.add", "-40", "-2"]), "-42");
+}

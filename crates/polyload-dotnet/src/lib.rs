@@ -1,8 +1,9 @@
 //! .NET bundles for polyload: C# assemblies run by Mono, loaded at run time
 //! through its embedding API, one application domain per bundle version.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> polyload::Result<()> {
+//! # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
 //! use polyload::Value;
 //! let rt = polyload::Runtime::builder()
 //!     .loader(polyload_dotnet::DotnetLoader::new())

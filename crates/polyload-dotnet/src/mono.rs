@@ -32,7 +32,8 @@ pub(crate) const METHOD_ATTRIBUTE_MEMBER_ACCESS_MASK: u32 = 0x0007;
 pub(crate) const METHOD_ATTRIBUTE_PUBLIC: u32 = 0x0006;
 pub(crate) const METHOD_ATTRIBUTE_STATIC: u32 = 0x0010;
 
-/// The libraries tried, in order.
+/// The libraries tried, in order, unless `$POLYLOAD_MONO` names one (a
+/// Mono installed outside the loader's search path, `/opt/mono/lib/...`).
 const LIBRARIES: [&str; 2] = ["libmonosgen-2.0.so.1", "libmonosgen-2.0.so"];
 
 /// The Debian packages a `dotnet` bundle needs, for error messages.
@@ -137,7 +138,12 @@ static MONO: OnceLock<Result<Mono, String>> = OnceLock::new();
 pub(crate) fn api() -> Result<&'static Mono, String> {
     MONO.get_or_init(|| {
         let mut tried = Vec::new();
-        for name in LIBRARIES {
+        let own = std::env::var("POLYLOAD_MONO").ok();
+        let names: Vec<&str> = match &own {
+            Some(p) => vec![p.as_str()],
+            None => LIBRARIES.to_vec(),
+        };
+        for name in names {
             // SAFETY: loading Mono runs its ELF constructors, which only
             // set up its own globals; nothing else is started until
             // `mono_jit_init_version`. RTLD_GLOBAL: the native libraries

@@ -19,6 +19,7 @@ fn runtime(tmp: &Path) -> Runtime {
         .loader(polyload_python::PythonLoader::new())
         .loader(polyload_js::JsLoader::new())
         .loader(polyload_wasm::WasmLoader::new())
+        .loader(polyload_dotnet::DotnetLoader::new())
         .build()
         .unwrap()
 }
@@ -258,7 +259,7 @@ fn threads_cross_languages_in_opposite_directions() {
 }
 
 #[test]
-fn pipeline_example_flows_through_three_languages() {
+fn pipeline_example_flows_through_four_languages() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     rt.load_dir(repo().join("examples/pipeline/bundles"))
@@ -276,7 +277,8 @@ fn pipeline_example_flows_through_three_languages() {
     assert_eq!(
         doc,
         json!({
-            "generator": "polyload pipeline (python -> js -> lua)",
+            "generator": "polyload pipeline (python -> js -> lua -> c#)",
+            "stamped_by": "Newtonsoft.Json 6.0.0.0",
             "html": "<h1>Hello, Wörld</h1>\n<p>Some <em>Markdown</em> text.</p>\n",
             "slug": "hello-world",
             "words": 5
@@ -289,7 +291,7 @@ fn the_examples_directory_loads_as_a_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let ids = rt.load_dir(repo().join("examples/bundles")).unwrap();
-    for id in ["hello", "luajson", "pyslug", "jsmarkdown", "wzlib"] {
+    for id in ["hello", "luajson", "pyslug", "jsmarkdown", "wzlib", "csjson"] {
         assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
     }
     let slug = rt
