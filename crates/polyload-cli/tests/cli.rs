@@ -515,12 +515,20 @@ fn dotnet_bundles_are_called_like_any_other() {
         "[-1]"
     );
     assert_eq!(
-        cli.ok(&["call", ex, "csjson.canonical", r#"{"b": 1, "a": {"d": 2, "c": 3}}"#]),
+        cli.ok(&[
+            "call",
+            ex,
+            "csjson.canonical",
+            r#"{"b": 1, "a": {"d": 2, "c": 3}}"#
+        ]),
         r#"{"a":{"c":3,"d":2},"b":1}"#
     );
     // A .NET exception is one error line naming its type.
     let e = cli.fails(&["call", ex, "csjson.select", "{}", "$.[[["]);
-    assert!(e.contains("csjson.select") && e.contains("Newtonsoft.Json.JsonException"), "{e}");
+    assert!(
+        e.contains("csjson.select") && e.contains("Newtonsoft.Json.JsonException"),
+        "{e}"
+    );
     // A C# bundle of the user's own, with negative numbers.
     let dir = tempfile::tempdir().unwrap();
     let b = dir.path().join("csadd");

@@ -78,7 +78,10 @@ impl Domain {
                 // SAFETY: the thread is attached and in this domain.
                 let a = unsafe { (api.mono_domain_assembly_open)(self.ptr(), c.as_ptr()) };
                 if a.is_null() {
-                    return Err(format!("{} is not a .NET assembly Mono can load", p.display()));
+                    return Err(format!(
+                        "{} is not a .NET assembly Mono can load",
+                        p.display()
+                    ));
                 }
                 // SAFETY: `a` is a loaded assembly.
                 Ok(unsafe { (api.mono_assembly_get_image)(a) })
@@ -166,9 +169,7 @@ impl Method {
 /// What keeps an export callable; dropped before its domain.
 pub(crate) enum Entry {
     /// Numbers and `bool` only: native code in front of the thunk.
-    Native {
-        trampoline: OutSlotTrampoline,
-    },
+    Native { trampoline: OutSlotTrampoline },
     /// Values that are .NET objects.
     Dynamic(Arc<DynamicCall>),
 }
@@ -247,9 +248,7 @@ fn expected(ty: &FfiType) -> Option<(c_int, &'static str)> {
 
 /// Whether a signature is numbers and `bool` only (the native path).
 fn scalar(sig: &Signature) -> bool {
-    let s = |t: &FfiType| {
-        matches!(expected(t), Some((code, _)) if code != mono::TYPE_STRING && code != mono::TYPE_SZARRAY)
-    };
+    let s = |t: &FfiType| matches!(expected(t), Some((code, _)) if code != mono::TYPE_STRING && code != mono::TYPE_SZARRAY);
     sig.params.iter().all(s) && s(&sig.ret)
 }
 

@@ -188,7 +188,6 @@ impl BundleLoader for DotnetLoader {
             entries.push(entry);
             Ok(Some(code))
         })?;
-        drop(assembly);
         Ok(LoadedBundle {
             exports,
             instance: Box::new(DotnetBundle {

@@ -43,8 +43,7 @@ pub(crate) const PACKAGES: &str =
 macro_rules! api {
     ($( $name:ident : fn($($arg:ty),*) $(-> $ret:ty)?; )*) => {
         /// The bound functions (C ABI, as Mono's headers declare them).
-        #[allow(non_snake_case)]
-        pub(crate) struct Mono {
+                pub(crate) struct Mono {
             $( pub(crate) $name: unsafe extern "C" fn($($arg),*) $(-> $ret)?, )*
         }
 

@@ -236,11 +236,15 @@ impl GuestValue for Arg {
 pub(crate) unsafe fn to_object(api: &Mono, domain: Ptr, v: &Value) -> Result<Ptr, String> {
     // SAFETY: each box copies a value of the class's type.
     unsafe {
-        let boxed = |class: Ptr, mut x: [u8; 8]| (api.mono_value_box)(domain, class, x.as_mut_ptr().cast());
+        let boxed =
+            |class: Ptr, mut x: [u8; 8]| (api.mono_value_box)(domain, class, x.as_mut_ptr().cast());
         let long = |x: i64| boxed((api.mono_get_int64_class)(), x.to_ne_bytes());
         Ok(match v {
             Value::Void => std::ptr::null_mut(),
-            Value::Bool(b) => boxed((api.mono_get_boolean_class)(), [u8::from(*b), 0, 0, 0, 0, 0, 0, 0]),
+            Value::Bool(b) => boxed(
+                (api.mono_get_boolean_class)(),
+                [u8::from(*b), 0, 0, 0, 0, 0, 0, 0],
+            ),
             Value::I8(x) => long((*x).into()),
             Value::I16(x) => long((*x).into()),
             Value::I32(x) => long((*x).into()),
@@ -257,7 +261,12 @@ pub(crate) unsafe fn to_object(api: &Mono, domain: Ptr, v: &Value) -> Result<Ptr
             Value::Str(s) => new_string(api, domain, s),
             Value::Json(j) => new_string(api, domain, &j.to_string()),
             Value::Bytes(b) => new_bytes(api, domain, b),
-            other => return Err(format!("a result of type {} does not cross into .NET", other.kind())),
+            other => {
+                return Err(format!(
+                    "a result of type {} does not cross into .NET",
+                    other.kind()
+                ))
+            }
         })
     }
 }

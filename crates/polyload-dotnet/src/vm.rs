@@ -109,6 +109,11 @@ fn init() -> Result<Vm, String> {
 
 thread_local! {
     static ATTACHED: Cell<bool> = const { Cell::new(false) };
+    /// The thread's current domain as [`enter`] and [`leave`] last set it
+    /// (the root domain once attached): only they switch domains, so
+    /// this mirror saves asking Mono (`mono_domain_get`, a call and a
+    /// dynamic TLS lookup) on every call.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
     static DETACH: RefCell<Option<Detach>> = const { RefCell::new(None) };
 }
 
@@ -146,6 +151,8 @@ impl Vm {
         let thread = unsafe { (self.api.mono_thread_attach)(self.root()) };
         let _ = DETACH.try_with(|d| *d.borrow_mut() = Some(Detach(thread)));
         ATTACHED.with(|a| a.set(true));
+        // SAFETY: the thread is attached.
+        CURRENT.with(|c| c.set(unsafe { (self.api.mono_domain_get)() } as usize));
     }
 
     /// Runs `f` with the calling thread's current domain set to `domain`,
@@ -196,15 +203,14 @@ pub(crate) unsafe extern "C" fn enter(domain: *mut c_void) -> *mut c_void {
         return domain;
     };
     vm.attach();
-    // SAFETY: the thread is attached; `domain` is live (the caller's
-    // contract).
-    unsafe {
-        let current = (vm.api.mono_domain_get)();
-        if current != domain {
-            (vm.api.mono_domain_set_internal)(domain);
-        }
-        current
+    let current = CURRENT.with(Cell::get) as *mut c_void;
+    if current != domain {
+        // SAFETY: the thread is attached; `domain` is live (the caller's
+        // contract).
+        unsafe { (vm.api.mono_domain_set_internal)(domain) };
+        CURRENT.with(|c| c.set(domain as usize));
     }
+    current
 }
 
 /// Restores the domain [`enter`] found current.
@@ -224,6 +230,7 @@ pub(crate) unsafe extern "C" fn leave(domain: *mut c_void, previous: *mut c_void
         // SAFETY: `back` is the root domain or the domain that was current
         // before the call, alive while a call from it is running.
         unsafe { (vm.api.mono_domain_set_internal)(back) };
+        CURRENT.with(|c| c.set(back as usize));
     }
 }
 
@@ -264,8 +271,7 @@ unsafe extern "C" fn call_raw(name: Ptr, args: Ptr, error: *mut Ptr) -> Ptr {
             let host = vm
                 .host_of(domain)
                 .ok_or_else(|| "this application domain is not a polyload bundle's".to_string())?;
-            let name =
-                values::string(api, name).ok_or_else(|| "the name is null".to_string())?;
+            let name = values::string(api, name).ok_or_else(|| "the name is null".to_string())?;
             let args = values::object_array(api, args);
             let result = host.call(&name, &args).map_err(|e| e.to_string())?;
             values::to_object(api, domain, &result)
@@ -281,11 +287,8 @@ unsafe extern "C" fn call_raw(name: Ptr, args: Ptr, error: *mut Ptr) -> Ptr {
         // store goes through Mono's write barrier.
         unsafe {
             let domain = (vm.api.mono_domain_get)();
-            let text = (vm.api.mono_string_new_len)(
-                domain,
-                message.as_ptr().cast(),
-                message.len() as u32,
-            );
+            let text =
+                (vm.api.mono_string_new_len)(domain, message.as_ptr().cast(), message.len() as u32);
             (vm.api.mono_gc_wbarrier_generic_store)(error.cast(), text);
         }
     }

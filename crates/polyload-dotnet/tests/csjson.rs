@@ -15,19 +15,36 @@ fn root() -> PathBuf {
 /// and the JSON schema of target specs that ships with the Rust toolchain.
 fn documents() -> Vec<(String, String)> {
     let meta = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .unwrap();
-    assert!(meta.status.success(), "{}", String::from_utf8_lossy(&meta.stderr));
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().unwrap();
+    assert!(
+        meta.status.success(),
+        "{}",
+        String::from_utf8_lossy(&meta.stderr)
+    );
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
     let schema = Path::new(String::from_utf8(sysroot.stdout).unwrap().trim())
         .join("etc/target-spec-json-schema.json");
     vec![
-        ("cargo metadata".into(), String::from_utf8(meta.stdout).unwrap()),
+        (
+            "cargo metadata".into(),
+            String::from_utf8(meta.stdout).unwrap(),
+        ),
         (
             schema.display().to_string(),
-            std::fs::read_to_string(&schema).unwrap_or_else(|e| panic!("{}: {e}", schema.display())),
+            std::fs::read_to_string(&schema)
+                .unwrap_or_else(|e| panic!("{}: {e}", schema.display())),
         ),
     ]
 }
@@ -41,7 +58,12 @@ fn python(script: &str, input: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 (installed by scripts/setup.sh)");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
@@ -49,7 +71,8 @@ fn python(script: &str, input: &str) -> String {
 
 fn runtime(s: &Scratch) -> Runtime {
     let rt = s.builder().loader(DotnetLoader::new()).build().unwrap();
-    rt.load_bundle(root().join("examples/bundles/csjson")).unwrap();
+    rt.load_bundle(root().join("examples/bundles/csjson"))
+        .unwrap();
     rt
 }
 
@@ -58,14 +81,25 @@ fn pretty_and_canonical_forms_parse_back_to_the_same_document_in_python() {
     let s = Scratch::new();
     let rt = runtime(&s);
     let v = rt.call("csjson.version", &[]).unwrap().to_string();
-    assert!(v.starts_with("6."), "Newtonsoft.Json from Debian's GAC: {v}");
+    assert!(
+        v.starts_with("6."),
+        "Newtonsoft.Json from Debian's GAC: {v}"
+    );
     for (name, doc) in documents() {
         let parsed: serde_json::Value = serde_json::from_str(&doc).unwrap();
-        let pretty = rt.call("csjson.pretty", &[Value::Json(parsed.clone())]).unwrap();
-        let Value::Str(pretty) = pretty else { panic!("{pretty:?}") };
+        let pretty = rt
+            .call("csjson.pretty", &[Value::Json(parsed.clone())])
+            .unwrap();
+        let Value::Str(pretty) = pretty else {
+            panic!("{pretty:?}")
+        };
         assert!(pretty.contains("\n  \""), "{name}: indented by two");
-        let canonical = rt.call("csjson.canonical", &[Value::Json(parsed.clone())]).unwrap();
-        let Value::Str(canonical) = canonical else { panic!() };
+        let canonical = rt
+            .call("csjson.canonical", &[Value::Json(parsed.clone())])
+            .unwrap();
+        let Value::Str(canonical) = canonical else {
+            panic!()
+        };
         // Python reads both back as the original document, and the
         // canonical form has its keys sorted at every level.
         let verdict = python(
@@ -112,9 +146,14 @@ fn jsonpath_queries_select_what_python_finds() {
     ];
     for (path, expr) in cases {
         let got = rt
-            .call("csjson.select", &[Value::Json(meta.clone()), Value::from(path)])
+            .call(
+                "csjson.select",
+                &[Value::Json(meta.clone()), Value::from(path)],
+            )
             .unwrap();
-        let Value::Json(got) = got else { panic!("{got:?}") };
+        let Value::Json(got) = got else {
+            panic!("{got:?}")
+        };
         let want = python(
             &format!("import json,sys\nd = json.load(sys.stdin)\nprint(json.dumps({expr}))"),
             &docs[0].1,

@@ -83,32 +83,49 @@ fn csharp_exports_are_called_with_every_value_type() {
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
 
-    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("calc.add").unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
+        .unwrap();
     assert_eq!(add.call((2, -45)).unwrap(), -43);
     assert_eq!(add.call((i64::MAX, 0)).unwrap(), i64::MAX);
-    let not = rt.function::<extern "C" fn(bool) -> bool>("calc.not").unwrap();
+    let not = rt
+        .function::<extern "C" fn(bool) -> bool>("calc.not")
+        .unwrap();
     assert!(not.call((false,)).unwrap());
     assert!(!not.call((true,)).unwrap());
-    assert_eq!(rt.call("calc.half", &[Value::F32(5.0)]).unwrap(), Value::F64(2.5));
+    assert_eq!(
+        rt.call("calc.half", &[Value::F32(5.0)]).unwrap(),
+        Value::F64(2.5)
+    );
     assert_eq!(
         rt.call(
             "calc.narrow",
-            &[Value::I8(-100), Value::I16(-30000), Value::U8(200), Value::U16(60000)]
+            &[
+                Value::I8(-100),
+                Value::I16(-30000),
+                Value::U8(200),
+                Value::U16(60000)
+            ]
         )
         .unwrap(),
         Value::I32(-100 - 30000 + 200 + 60000)
     );
-    assert_eq!(rt.call("calc.big", &[Value::U64(u64::MAX)]).unwrap(), Value::U64(u64::MAX));
+    assert_eq!(
+        rt.call("calc.big", &[Value::U64(u64::MAX)]).unwrap(),
+        Value::U64(u64::MAX)
+    );
     assert_eq!(
         rt.call("calc.greet", &[Value::from("wörld")]).unwrap(),
         Value::from("héllo wörld ✓")
     );
     assert_eq!(
-        rt.call("calc.reverse", &[Value::Bytes(vec![1, 2, 0, 255])]).unwrap(),
+        rt.call("calc.reverse", &[Value::Bytes(vec![1, 2, 0, 255])])
+            .unwrap(),
         Value::Bytes(vec![255, 0, 2, 1])
     );
     assert_eq!(
-        rt.call("calc.keys", &[Value::Json(serde_json::json!({"a": 1}))]).unwrap(),
+        rt.call("calc.keys", &[Value::Json(serde_json::json!({"a": 1}))])
+            .unwrap(),
         Value::Json(serde_json::json!(["7"]))
     );
     assert_eq!(rt.call("calc.reset", &[]).unwrap(), Value::Void);
@@ -122,7 +139,9 @@ fn a_dotnet_exception_is_an_error_with_type_message_and_stack_trace() {
     let dir = write_calc(&s.bundles(), CALC, MANIFEST);
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
-    let checked = rt.function::<extern "C" fn(i64) -> i64>("calc.checked").unwrap();
+    let checked = rt
+        .function::<extern "C" fn(i64) -> i64>("calc.checked")
+        .unwrap();
     for _ in 0..3 {
         match checked.call((-1,)) {
             Err(Error::Guest {
@@ -144,13 +163,18 @@ fn a_dotnet_exception_is_an_error_with_type_message_and_stack_trace() {
         assert_eq!(checked.call((5,)).unwrap(), 5);
     }
     match rt.call("calc.fails", &[Value::from("x")]) {
-        Err(Error::Guest { message, traceback, .. }) => {
+        Err(Error::Guest {
+            message, traceback, ..
+        }) => {
             assert_eq!(message, "System.FormatException: bad: x");
             assert!(traceback.unwrap().contains("Demo.Calc.Fails"));
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(rt.call("calc.greet", &[Value::from("a")]).unwrap(), Value::from("héllo a ✓"));
+    assert_eq!(
+        rt.call("calc.greet", &[Value::from("a")]).unwrap(),
+        Value::from("héllo a ✓")
+    );
 }
 
 #[test]
@@ -190,7 +214,9 @@ fn csharp_calls_other_bundles_through_polyload_call() {
     let rt = runtime(&s);
     rt.load_bundle(&hello).unwrap();
     rt.load_bundle(&dir).unwrap();
-    let via = rt.function::<extern "C" fn(i64) -> i64>("calc.via_host").unwrap();
+    let via = rt
+        .function::<extern "C" fn(i64) -> i64>("calc.via_host")
+        .unwrap();
     assert_eq!(via.call((-42,)).unwrap(), 58);
     let e = rt.call("calc.host_error", &[]).unwrap().to_string();
     assert!(e.contains("hello.nothing"), "{e}");
@@ -216,12 +242,20 @@ fn reload_unload_and_failed_reloads_of_several_bundles_in_one_process() {
         MANIFEST.replace("id = \"calc\"", "id = \"other\""),
     )
     .unwrap();
-    std::fs::write(other.join("src/Calc.cs"), CALC.replace("OFFSET = 0", "OFFSET = 1000")).unwrap();
+    std::fs::write(
+        other.join("src/Calc.cs"),
+        CALC.replace("OFFSET = 0", "OFFSET = 1000"),
+    )
+    .unwrap();
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
     rt.load_bundle(&other).unwrap();
-    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("calc.add").unwrap();
-    let other_add = rt.function::<extern "C" fn(i64, i64) -> i64>("other.add").unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
+        .unwrap();
+    let other_add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("other.add")
+        .unwrap();
     assert_eq!(add.call((1, 2)).unwrap(), 3);
     assert_eq!(other_add.call((1, 2)).unwrap(), 1003);
     rt.call("calc.count", &[]).unwrap();
@@ -254,7 +288,10 @@ fn reload_unload_and_failed_reloads_of_several_bundles_in_one_process() {
     )
     .unwrap();
     let e = rt.reload("calc").unwrap_err().to_string();
-    assert!(e.contains("parameter 2 of `Demo.Calc::Add` is `System.Int32`"), "{e}");
+    assert!(
+        e.contains("parameter 2 of `Demo.Calc::Add` is `System.Int32`"),
+        "{e}"
+    );
     assert_eq!(add.call((1, 2)).unwrap(), 33);
 
     // Unload: the handle goes stale, the other bundle keeps serving.
@@ -264,7 +301,9 @@ fn reload_unload_and_failed_reloads_of_several_bundles_in_one_process() {
     // And the bundle loads again.
     std::fs::write(dir.join("src/Calc.cs"), CALC).unwrap();
     rt.load_bundle(&dir).unwrap();
-    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("calc.add").unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
+        .unwrap();
     assert_eq!(add.call((1, 2)).unwrap(), 3);
     drop(rt);
     assert!(matches!(add.call((1, 2)), Err(Error::Stale { .. })));
@@ -277,7 +316,9 @@ fn threads_call_in_parallel_attach_once_and_exit_cleanly() {
     let dir = write_calc(&s.bundles(), CALC, MANIFEST);
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
-    let add = rt.function::<extern "C" fn(i64, i64) -> i64>("calc.add").unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
+        .unwrap();
     // Many short-lived threads, each attached on its first call and
     // detached when it exits; a GC afterwards must not wait for them.
     for wave in 0..10 {

@@ -15,12 +15,19 @@ fn a_machine_without_mono_gets_an_error_naming_the_packages() {
     let e = rt.load_bundle(csjson).unwrap_err().to_string();
     assert!(e.contains("Mono is not installed"), "{e}");
     assert!(e.contains("/nonexistent/libmonosgen-2.0.so.1"), "{e}");
-    assert!(e.contains("`mono-runtime`") && e.contains("`mono-mcs`"), "{e}");
+    assert!(
+        e.contains("`mono-runtime`") && e.contains("`mono-mcs`"),
+        "{e}"
+    );
     // Native bundles still load.
     let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/bundles/hello");
     rt.load_bundle(hello).unwrap();
     assert_eq!(
-        rt.call("hello.add", &[polyload::Value::I64(2), polyload::Value::I64(3)]).unwrap(),
+        rt.call(
+            "hello.add",
+            &[polyload::Value::I64(2), polyload::Value::I64(3)]
+        )
+        .unwrap(),
         polyload::Value::I64(5)
     );
 }

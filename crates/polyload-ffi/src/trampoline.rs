@@ -78,7 +78,7 @@ pub type LeaveHook = unsafe extern "C" fn(context: *mut c_void, token: *mut c_vo
 pub struct OutSlotTrampoline {
     code: *const c_void,
     #[cfg(all(feature = "jit", not(windows)))]
-    module: std::sync::Mutex<Option<cranelift_jit::JITModule>>,
+    module: std::sync::Mutex<Option<Box<cranelift_jit::JITModule>>>,
 }
 
 // SAFETY: the trampoline is immutable machine code plus the module that
@@ -325,7 +325,7 @@ mod imp {
         let code = module.get_finalized_function(id).cast::<c_void>();
         Some(OutSlotTrampoline {
             code,
-            module: std::sync::Mutex::new(Some(module)),
+            module: std::sync::Mutex::new(Some(Box::new(module))),
         })
     }
 }

@@ -291,7 +291,14 @@ fn the_examples_directory_loads_as_a_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = runtime(tmp.path());
     let ids = rt.load_dir(repo().join("examples/bundles")).unwrap();
-    for id in ["hello", "luajson", "pyslug", "jsmarkdown", "wzlib", "csjson"] {
+    for id in [
+        "hello",
+        "luajson",
+        "pyslug",
+        "jsmarkdown",
+        "wzlib",
+        "csjson",
+    ] {
         assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
     }
     let slug = rt

@@ -415,7 +415,7 @@ impl<F: CFunction> Function<F> {
     #[cold]
     fn guest_error(&self) -> Error {
         let e = host::take_guest_error();
-    Error::Guest {
+        Error::Guest {
             name: self.name.to_string(),
             message: e.message,
             traceback: e.traceback,

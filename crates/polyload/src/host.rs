@@ -67,10 +67,7 @@ pub(crate) fn take_message() -> String {
 
 /// Takes the message and traceback after a guard reported the error flag.
 pub(crate) fn take_guest_error() -> crate::loader::GuestError {
-    let traceback = TRACEBACK
-        .try_with(|t| t.borrow_mut().take())
-        .ok()
-        .flatten();
+    let traceback = TRACEBACK.try_with(|t| t.borrow_mut().take()).ok().flatten();
     let mut e = crate::loader::GuestError::new(take_message());
     e.traceback = traceback;
     e
