@@ -72,16 +72,22 @@ fn write_calc(dir: &Path, source: &str, manifest: &str) -> PathBuf {
     b
 }
 
+/// A runtime with the calc bundle loaded (and the scratch dir it lives in).
+fn calc() -> (Scratch, Runtime) {
+    let s = Scratch::new();
+    let dir = write_calc(&s.bundles(), CALC, MANIFEST);
+    let rt = runtime(&s);
+    rt.load_bundle(&dir).unwrap();
+    (s, rt)
+}
+
 fn runtime(s: &Scratch) -> Runtime {
     s.builder().loader(DotnetLoader::new()).build().unwrap()
 }
 
 #[test]
 fn csharp_exports_are_called_with_every_value_type() {
-    let s = Scratch::new();
-    let dir = write_calc(&s.bundles(), CALC, MANIFEST);
-    let rt = runtime(&s);
-    rt.load_bundle(&dir).unwrap();
+    let (_s, rt) = calc();
 
     let add = rt
         .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
@@ -135,10 +141,7 @@ fn csharp_exports_are_called_with_every_value_type() {
 
 #[test]
 fn a_dotnet_exception_is_an_error_with_type_message_and_stack_trace() {
-    let s = Scratch::new();
-    let dir = write_calc(&s.bundles(), CALC, MANIFEST);
-    let rt = runtime(&s);
-    rt.load_bundle(&dir).unwrap();
+    let (_s, rt) = calc();
     let checked = rt
         .function::<extern "C" fn(i64) -> i64>("calc.checked")
         .unwrap();
@@ -312,10 +315,7 @@ fn reload_unload_and_failed_reloads_of_several_bundles_in_one_process() {
 
 #[test]
 fn threads_call_in_parallel_attach_once_and_exit_cleanly() {
-    let s = Scratch::new();
-    let dir = write_calc(&s.bundles(), CALC, MANIFEST);
-    let rt = runtime(&s);
-    rt.load_bundle(&dir).unwrap();
+    let (_s, rt) = calc();
     let add = rt
         .function::<extern "C" fn(i64, i64) -> i64>("calc.add")
         .unwrap();

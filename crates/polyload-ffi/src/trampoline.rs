@@ -6,10 +6,12 @@
 //! A caller that knows only the plain signature (a typed handle, a C
 //! bundle's slot) cannot pass it. An [`OutSlotTrampoline`] is machine
 //! code, compiled with cranelift for the one signature, that
-//! 1. stores null in a slot in its own stack frame,
+//! 1. calls an optional enter hook (see [`OutSlotTrampoline::with_hooks`]),
+//!    and stores null in a slot in its own stack frame,
 //! 2. calls `target(args..., &slot)` with every argument still in the
 //!    register (or stack word) the caller put it in,
-//! 3. calls `on_out(context, slot)` if the target left a non-null
+//! 3. calls the leave hook, if any, then `on_out(context, slot)` if the
+//!    target left a non-null
 //!    pointer there, and
 //! 4. returns the target's result unchanged.
 //!
@@ -145,21 +147,10 @@ impl OutSlotTrampoline {
             )));
         }
         for ty in signature.params.iter().chain([&signature.ret]) {
-            let scalar = matches!(
-                ty,
-                FfiType::Bool
-                    | FfiType::I8
-                    | FfiType::I16
-                    | FfiType::I32
-                    | FfiType::I64
-                    | FfiType::U8
-                    | FfiType::U16
-                    | FfiType::U32
-                    | FfiType::U64
-                    | FfiType::F32
-                    | FfiType::F64
-                    | FfiType::Pointer
-            ) || (std::ptr::eq(ty, &signature.ret) && *ty == FfiType::Void);
+            let scalar = ty.is_integer()
+                || ty.is_float()
+                || *ty == FfiType::Pointer
+                || (std::ptr::eq(ty, &signature.ret) && *ty == FfiType::Void);
             if !scalar {
                 return Err(unsupported(format!(
                     "`{ty}` in an out-slot trampoline (`{signature}`): only scalars cross"
