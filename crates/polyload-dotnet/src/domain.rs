@@ -405,12 +405,14 @@ fn check_signature(
     Ok(())
 }
 
-/// An exception left a wrapper (it catches all, so only Mono's own
-/// re-raised aborts can): reported as the call's error.
+/// The error when an exception leaves a wrapper (it catches all, so only
+/// Mono's own re-raised aborts can).
+const ESCAPED: &str =
+    "a .NET exception escaped the export's wrapper (was its domain being unloaded?)";
+
+/// The native path's out-slot hook: [`ESCAPED`] as the call's error.
 unsafe extern "C" fn escaped(_context: *mut c_void, _exception: *mut c_void) {
-    report_guest_error(GuestError::new(
-        "a .NET exception escaped the export's wrapper (was its domain being unloaded?)",
-    ));
+    report_guest_error(GuestError::new(ESCAPED));
 }
 
 /// An export called with .NET objects.
@@ -482,9 +484,7 @@ impl DynamicCall {
             return Err(e);
         }
         if !exc.is_null() {
-            return Err(GuestError::new(
-                "a .NET exception escaped the export's wrapper",
-            ));
+            return Err(GuestError::new(ESCAPED));
         }
         let result = result.map_err(|e| GuestError::new(e.to_string()))?;
         drop(pinned);
@@ -506,7 +506,7 @@ impl DynamicCall {
                 }
                 FfiType::Bytes if ptr.is_null() => Err(bad("the method returned null".into())),
                 FfiType::Bytes => Ok(Value::Bytes(values::byte_array(api, ptr))),
-                _ => Ok(Value::Ptr(ptr as usize)),
+                other => unreachable!("a `{other}` result is not an object"),
             }
         }
     }

@@ -150,7 +150,7 @@ impl BundleLoader for DotnetLoader {
         let source = Source::read(cx)?;
         let shadow = domain::shadow_copy(cx.cache_dir(), &source).map_err(|e| error(m, e))?;
         let cache_root = cx.cache_dir().parent().unwrap_or(cx.cache_dir());
-        let support = vm::support_assembly(cache_root).map_err(|e| error(m, e))?;
+        let support = vm::support_assembly(cache_root, &m.id)?;
         let domain = Domain::create(vm, &m.id, cx.host().clone()).map_err(|e| error(m, e))?;
         let assembly = domain
             .open(&support, &shadow)

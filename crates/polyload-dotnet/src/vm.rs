@@ -24,12 +24,14 @@
 
 use crate::mono::{self, Mono, Ptr};
 use crate::values;
-use polyload::loader::{report_guest_error, GuestError, HostCalls};
+use polyload::loader::{
+    install_once, report_guest_error, tool_version, GuestError, HostCalls, Install,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{LazyLock, OnceLock, RwLock};
 
 /// The support assembly's source (see `cs/Support.cs`).
 const SUPPORT_CS: &str = include_str!("../cs/Support.cs");
@@ -43,7 +45,7 @@ pub(crate) struct Vm {
 static VM: OnceLock<Result<Vm, String>> = OnceLock::new();
 
 /// The bundles' host calls, by the address of their application domain.
-static DOMAINS: RwLock<Option<HashMap<usize, HostCalls>>> = RwLock::new(None);
+static DOMAINS: LazyLock<RwLock<HashMap<usize, HostCalls>>> = LazyLock::new(Default::default);
 
 /// The process's Mono, initialising it on first use.
 ///
@@ -108,11 +110,11 @@ fn init() -> Result<Vm, String> {
 }
 
 thread_local! {
-    static ATTACHED: Cell<bool> = const { Cell::new(false) };
     /// The thread's current domain as [`enter`] and [`leave`] last set it
-    /// (the root domain once attached): only they switch domains, so
-    /// this mirror saves asking Mono (`mono_domain_get`, a call and a
-    /// dynamic TLS lookup) on every call.
+    /// (the root domain once attached; 0 before): only they switch
+    /// domains, so this mirror saves asking Mono (`mono_domain_get`, a
+    /// call and a dynamic TLS lookup) on every call, and tells whether the
+    /// thread is attached.
     static CURRENT: Cell<usize> = const { Cell::new(0) };
     static DETACH: RefCell<Option<Detach>> = const { RefCell::new(None) };
 }
@@ -142,7 +144,7 @@ impl Vm {
     /// the thread exits). Every use of Mono's API outside a thunk call
     /// follows this.
     pub(crate) fn attach(&self) {
-        if ATTACHED.with(Cell::get) {
+        if CURRENT.with(Cell::get) != 0 {
             return;
         }
         // SAFETY: the root domain is alive for the life of the process;
@@ -150,7 +152,6 @@ impl Vm {
         // returns its existing thread object.
         let thread = unsafe { (self.api.mono_thread_attach)(self.root()) };
         let _ = DETACH.try_with(|d| *d.borrow_mut() = Some(Detach(thread)));
-        ATTACHED.with(|a| a.set(true));
         // SAFETY: the thread is attached.
         CURRENT.with(|c| c.set(unsafe { (self.api.mono_domain_get)() } as usize));
     }
@@ -169,21 +170,18 @@ impl Vm {
     /// Registers the host calls of the bundle living in `domain`.
     pub(crate) fn register(&self, domain: Ptr, host: HostCalls) {
         let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
-        map.get_or_insert_with(HashMap::new)
-            .insert(domain as usize, host);
+        map.insert(domain as usize, host);
     }
 
     /// Forgets `domain` (before it is unloaded).
     pub(crate) fn unregister(&self, domain: Ptr) {
         let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = map.as_mut() {
-            m.remove(&(domain as usize));
-        }
+        map.remove(&(domain as usize));
     }
 
     fn host_of(&self, domain: Ptr) -> Option<HostCalls> {
         let map = DOMAINS.read().unwrap_or_else(|e| e.into_inner());
-        map.as_ref()?.get(&(domain as usize)).cloned()
+        map.get(&(domain as usize)).cloned()
     }
 }
 
@@ -296,58 +294,46 @@ unsafe extern "C" fn call_raw(name: Ptr, args: Ptr, error: *mut Ptr) -> Ptr {
 }
 
 /// The support assembly, compiled with `mcs` on first use into
-/// `<cache>/dotnet-support/<hash>/PolyloadSupport.dll` (the hash covers
-/// its source and the compiler's version).
+/// `<cache>/dotnet-support/<key>/PolyloadSupport.dll` by the toolkit's
+/// [`install_once`] (the key covers its source and the compiler's version).
 ///
 /// # Errors
-/// `mcs` is missing or failed.
-pub(crate) fn support_assembly(cache: &Path) -> Result<PathBuf, String> {
-    static BUILT: OnceLock<std::sync::Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(cache) {
-        return Ok(p.clone());
-    }
+/// `mcs` is missing (the message names `mono-mcs`) or failed.
+pub(crate) fn support_assembly(cache: &Path, bundle: &str) -> polyload::Result<PathBuf> {
     let mcs = std::env::var("MCS").unwrap_or_else(|_| "mcs".into());
-    let version = std::process::Command::new(&mcs)
-        .arg("--version")
-        .output()
-        .map_err(|e| {
-            format!("the support assembly is compiled with `{mcs}`, which could not start ({e}): install Debian's `mono-mcs`")
-        })?;
+    let version = tool_version(&mcs, &["--version"]).ok_or_else(|| polyload::Error::Build {
+        bundle: bundle.to_string(),
+        command: format!("{mcs} --version"),
+        status: "could not start".into(),
+        output: "the dotnet loader's support assembly is compiled with Mono's C# compiler: install Debian's `mono-mcs` (or set $MCS)".into(),
+    })?;
     use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(SUPPORT_CS.as_bytes());
-    h.update(&version.stdout);
-    let hash: String = h.finalize()[..12]
+    let digest: String = Sha256::digest(SUPPORT_CS.as_bytes())[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let dir = cache.join("dotnet-support").join(hash);
-    let dll = dir.join("PolyloadSupport.dll");
-    if !dll.is_file() {
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let src = dir.join(format!("Support.{}.cs", std::process::id()));
-        std::fs::write(&src, SUPPORT_CS).map_err(|e| format!("{}: {e}", src.display()))?;
-        let tmp = dir.join(format!(".PolyloadSupport.dll.tmp{}", std::process::id()));
-        let out = std::process::Command::new(&mcs)
-            .args(["-target:library", "-optimize+", "-nologo"])
-            .arg(format!("-out:{}", tmp.display()))
-            .arg(&src)
-            .output()
-            .map_err(|e| format!("running `{mcs}`: {e}"))?;
-        let _ = std::fs::remove_file(&src);
-        if !out.status.success() {
-            return Err(format!(
-                "compiling the support assembly failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        std::fs::rename(&tmp, &dll).map_err(|e| format!("{}: {e}", dll.display()))?;
-    }
-    built.insert(cache.to_path_buf(), dll.clone());
-    Ok(dll)
+    // Named in errors as what could not be made, and part of the key.
+    let source = [format!("PolyloadSupport.dll from Support.cs {digest}")];
+    let install = Install {
+        bundle,
+        root: &cache.join("dotnet-support"),
+        tool: &version,
+        packages: &source,
+    };
+    let dir = install_once(&install, |tmp| {
+        let src = tmp.join("Support.cs");
+        // A write that fails shows as mcs not finding the file.
+        let _ = std::fs::write(&src, SUPPORT_CS);
+        let mut cmd = std::process::Command::new(&mcs);
+        cmd.args(["-target:library", "-optimize+", "-nologo"])
+            .arg(format!(
+                "-out:{}",
+                tmp.join("PolyloadSupport.dll").display()
+            ))
+            .arg(&src);
+        cmd
+    })?;
+    Ok(dir.join("PolyloadSupport.dll"))
 }
 
 /// A C string for Mono, or an error naming what held a NUL.

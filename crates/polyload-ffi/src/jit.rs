@@ -69,10 +69,9 @@ use cranelift_codegen::ir::{
     StackSlotKind, Type, Value as ClifValue,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
-use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module};
+use cranelift_jit::JITModule;
+use cranelift_module::Module;
 use std::ffi::c_void;
 use std::mem::size_of;
 use std::sync::Mutex;
@@ -180,21 +179,11 @@ impl Marshaller {
     }
 }
 
-/// A module for the host ISA (System V only), optimising for speed.
+/// A module for the host ISA, optimising for speed (the trampolines'
+/// own), System V only.
 fn new_module() -> Option<JITModule> {
-    let mut flags = settings::builder();
-    flags.set("opt_level", "speed").ok()?;
-    let isa = cranelift_native::builder()
-        .ok()?
-        .finish(settings::Flags::new(flags))
-        .ok()?;
-    if isa.default_call_conv() != CallConv::SystemV {
-        return None;
-    }
-    Some(JITModule::new(JITBuilder::with_isa(
-        isa,
-        default_libcall_names(),
-    )))
+    let module = crate::trampoline::new_module()?;
+    (module.isa().default_call_conv() == CallConv::SystemV).then_some(module)
 }
 
 /// Where a returned struct's bytes are: the returned registers' words

@@ -223,6 +223,21 @@ mod imp {
         }
     }
 
+    /// A JIT module for the host ISA, optimising for speed (also the
+    /// struct marshallers' in `jit.rs`).
+    pub(crate) fn new_module() -> Option<JITModule> {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").ok()?;
+        let isa = cranelift_native::builder()
+            .ok()?
+            .finish(settings::Flags::new(flags))
+            .ok()?;
+        Some(JITModule::new(JITBuilder::with_isa(
+            isa,
+            default_libcall_names(),
+        )))
+    }
+
     pub(super) fn compile(
         signature: &Signature,
         target: *const c_void,
@@ -230,15 +245,9 @@ mod imp {
         around: Option<(EnterHook, LeaveHook)>,
         context: *mut c_void,
     ) -> Option<OutSlotTrampoline> {
-        let mut flags = settings::builder();
-        flags.set("opt_level", "speed").ok()?;
-        let isa = cranelift_native::builder()
-            .ok()?
-            .finish(settings::Flags::new(flags))
-            .ok()?;
-        let cc = isa.default_call_conv();
-        let ptr = isa.pointer_type();
-        let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut module = new_module()?;
+        let cc = module.isa().default_call_conv();
+        let ptr = module.isa().pointer_type();
         let target_config = module.target_config();
 
         let mut outer = module.make_signature();
@@ -320,6 +329,9 @@ mod imp {
         })
     }
 }
+
+#[cfg(all(feature = "jit", not(windows)))]
+pub(crate) use imp::new_module;
 
 #[cfg(not(all(feature = "jit", not(windows))))]
 mod imp {

@@ -522,19 +522,16 @@ pub fn ensure_artifact(
                 cmd.arg(format!("-r:{}", csc_reference(dir, r)));
             }
             cmd.args(sources).arg(include.join("Polyload.cs"));
-            match run(&manifest.id, cmd, on_event, |l| Some(l.to_string())) {
-                Err(Error::Build { status, .. }) if status.starts_with("could not start") => {
-                    return Err(Error::Build {
-                        bundle: manifest.id.clone(),
-                        command: mcs(),
-                        status,
-                        output: "C# sources build with Mono's C# compiler: install Debian's `mono-mcs` (or set $MCS)".into(),
-                    })
-                }
-                other => {
-                    other?;
-                }
-            }
+            run(&manifest.id, cmd, on_event, |l| Some(l.to_string())).map_err(|e| match e {
+                // No compiler at all: say which package has it.
+                Error::Build { bundle, command, status, .. } if status.starts_with("could not start") => Error::Build {
+                    bundle,
+                    command,
+                    status,
+                    output: "C# sources build with Mono's C# compiler: install Debian's `mono-mcs` (or set $MCS)".into(),
+                },
+                other => other,
+            })?;
         }
         BuildSpec::Cargo {
             dir: crate_dir,

@@ -38,12 +38,7 @@ pub(crate) fn teardown_error_pending() -> bool {
 
 /// Takes the calling thread's guest error message, if one was set.
 pub(crate) fn take_error() -> Option<String> {
-    let pending = reclaim::error_flag() || TEARDOWN_ERROR.try_with(Cell::get).unwrap_or(false);
-    if !pending {
-        return None;
-    }
-    clear_error();
-    Some(take_message())
+    take_pending_guest_error().map(|e| e.message)
 }
 
 /// Takes the calling thread's guest error with its traceback, if one was
