@@ -142,6 +142,7 @@
 //! * `json`: `serde_json::Value` as a parameter and return type (`json`).
 #![warn(missing_docs)]
 
+pub mod handle;
 mod host;
 mod types;
 
@@ -156,6 +157,10 @@ pub use polyload_abi;
 pub use polyload_guest_macros::bundle;
 /// Exports a function from a bundle; see the [crate docs](crate#export).
 pub use polyload_guest_macros::export;
+/// The `serde_json` this crate's `json` type is (feature `json`), for
+/// generated code that cannot name its own dependency.
+#[cfg(feature = "json")]
+pub use serde_json;
 pub use types::{AbiValue, GuestArg, GuestRet};
 
 /// The build metadata `polyload_build_info` returns (format in the

@@ -295,7 +295,7 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
     Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn run(
+pub(crate) fn run(
     bundle: &str,
     mut cmd: Command,
     on_event: &mut dyn FnMut(BuildEvent),

@@ -207,6 +207,18 @@ pub enum Error {
         /// The guest's traceback (file and line), when it has one.
         traceback: Option<String>,
     },
+    /// A `[rimport]` item cannot be wrapped (it does not exist, is not
+    /// public, or a type of its signature cannot cross), or the crate's
+    /// API could not be read.
+    #[error("rimport of crate `{krate}`: {item}: {reason}")]
+    Rimport {
+        /// The crate.
+        krate: String,
+        /// The item(s) concerned (`*` for the whole crate).
+        item: String,
+        /// Why.
+        reason: String,
+    },
     /// The definition's bundle was unloaded (or never loaded).
     #[error("`{name}` is not available: its bundle is not loaded (stale handle)")]
     Stale {

@@ -52,6 +52,8 @@
 //! # Crate features
 //! * `jit` (default): per-signature marshallers compiled with cranelift for
 //!   dynamic calls that pass structs by value (`polyload-ffi`'s `jit`).
+//! * `rimport` (default): bundles generated from a crate on crates.io
+//!   ([`rimport`]).
 //! * `fuzzing`: the [`fuzzing`] module, entry points for the fuzz targets
 //!   in `fuzz/` (not a stable API).
 //!
@@ -73,6 +75,7 @@ mod native;
 pub mod provider;
 mod reclaim;
 pub mod reload;
+pub mod rimport;
 mod runtime;
 pub mod watch;
 

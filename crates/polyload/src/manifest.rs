@@ -24,6 +24,7 @@
 //! Every error is an [`Error::Manifest`] naming the file, the line and the
 //! field. Unknown keys are errors.
 
+pub use crate::rimport::spec::{RimportItem, RimportSpec};
 use crate::{Error, Result};
 use polyload_abi::AbiVersion;
 use polyload_ffi::Signature;
@@ -56,6 +57,12 @@ pub struct Manifest {
     pub dependencies: Vec<Dependency>,
     /// How to build `file` from sources, if the bundle carries them.
     pub build: Option<BuildSpec>,
+    /// `[rimport]`: the bundle is generated from a crate on crates.io (see
+    /// [`crate::rimport`]); its `[exports]`, `file` and `[build]` are
+    /// filled in when it is loaded.
+    pub rimport: Option<RimportSpec>,
+    /// Whether `version` was written (a `[rimport]` bundle may leave it out).
+    version_given: bool,
     /// The loader sections (`[python]`, `[js]`, `[lua]`, ...) by name, with
     /// the line each starts on; a loader parses its own with
     /// [`Manifest::section`].
@@ -149,10 +156,10 @@ pub enum BuildSpec {
 #[derive(Deserialize)]
 struct Raw {
     id: Spanned<String>,
-    version: Spanned<String>,
+    version: Option<Spanned<String>>,
     loader: Spanned<String>,
-    file: Spanned<RawFile>,
-    abi: Spanned<String>,
+    file: Option<Spanned<RawFile>>,
+    abi: Option<Spanned<String>>,
     #[serde(default)]
     provides: Vec<Spanned<String>>,
     #[serde(default)]
@@ -160,10 +167,11 @@ struct Raw {
     #[serde(default, rename = "dependency")]
     dependencies: Vec<Spanned<RawDependency>>,
     build: Option<Spanned<RawBuild>>,
+    rimport: Option<Spanned<RimportSpec>>,
 }
 
 /// The keys `Raw` reads; every other top-level key must be a loader's table.
-const CORE_KEYS: [&str; 9] = [
+const CORE_KEYS: [&str; 10] = [
     "id",
     "version",
     "loader",
@@ -173,6 +181,7 @@ const CORE_KEYS: [&str; 9] = [
     "exports",
     "dependency",
     "build",
+    "rimport",
 ];
 
 #[derive(Deserialize)]
@@ -339,6 +348,12 @@ impl Manifest {
         Manifest::parse(&text, &path)
     }
 
+    /// Whether the manifest gives `version` (a `[rimport]` bundle without
+    /// one takes its crate's).
+    pub fn version_given(&self) -> bool {
+        self.version_given
+    }
+
     /// The bundle directory (the manifest's parent).
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
@@ -488,13 +503,26 @@ impl Manifest {
                 ),
             );
         }
-        let version = semver::Version::parse(raw.version.get_ref()).or_else(|e| {
-            cx.err(
-                raw.version.span(),
-                "version",
-                format!("`{}` is not a semantic version: {e}", raw.version.get_ref()),
-            )
-        })?;
+        let version = match &raw.version {
+            Some(v) => semver::Version::parse(v.get_ref()).or_else(|e| {
+                cx.err(
+                    v.span(),
+                    "version",
+                    format!("`{}` is not a semantic version: {e}", v.get_ref()),
+                )
+            })?,
+            // A generated bundle takes its crate's version.
+            None if raw.rimport.is_some() => semver::Version::new(0, 0, 0),
+            None => {
+                return Err(Error::Manifest {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    field: "version".into(),
+                    message: "missing field `version`".into(),
+                })
+            }
+        };
+        let version_given = raw.version.is_some();
         let loader = raw.loader.get_ref();
         if !is_ident(loader) {
             return cx.err(
@@ -503,16 +531,47 @@ impl Manifest {
                 format!("`{loader}` is not a loader name"),
             );
         }
-        let abi: AbiVersion = raw.abi.get_ref().parse().or_else(|e| {
-            cx.err(
-                raw.abi.span(),
-                "abi",
-                format!("`{}`: {e}", raw.abi.get_ref()),
-            )
-        })?;
+        // A generated bundle's `file` and `abi` come from its generator.
+        let missing = |field: &str| Error::Manifest {
+            path: path.to_path_buf(),
+            line: 1,
+            field: field.to_string(),
+            message: format!("missing field `{field}`"),
+        };
+        let rimport = raw.rimport.map(|r| (r.span(), r.into_inner()));
+        let abi: AbiVersion = match (&raw.abi, &rimport) {
+            (Some(abi), _) => abi
+                .get_ref()
+                .parse()
+                .or_else(|e| cx.err(abi.span(), "abi", format!("`{}`: {e}", abi.get_ref())))?,
+            (None, Some(_)) => AbiVersion::new(1, 0),
+            (None, None) => return Err(missing("abi")),
+        };
+        if let Some((span, spec)) = &rimport {
+            spec.check().map_err(|(field, message)| {
+                cx.error(span.clone(), &format!("rimport.{field}"), message)
+            })?;
+            for (what, given) in [
+                ("file", raw.file.is_some()),
+                ("exports", !raw.exports.is_empty()),
+                ("build", raw.build.is_some()),
+            ] {
+                if given {
+                    return cx.err(
+                        span.clone(),
+                        what,
+                        format!("a bundle with [rimport] is generated: its `{what}` comes from the crate, do not give one"),
+                    );
+                }
+            }
+        }
 
-        let file_span = raw.file.span();
-        let file = match raw.file.into_inner() {
+        let (file_span, raw_file) = match (raw.file, &rimport) {
+            (Some(f), _) => (f.span(), f.into_inner()),
+            (None, Some((span, spec))) => (span.clone(), RawFile::One(spec.file_name())),
+            (None, None) => return Err(missing("file")),
+        };
+        let file = match raw_file {
             RawFile::One(f) => f,
             RawFile::PerPlatform(table) => {
                 let key = platform_key();
@@ -764,6 +823,8 @@ impl Manifest {
             provides,
             dependencies,
             build,
+            rimport: rimport.map(|(_, spec)| spec),
+            version_given,
             sections,
             text: text.into(),
         })

@@ -207,7 +207,7 @@ impl Runtime {
                     m.id
                 )));
             }
-            m
+            self.expand(m)?
         } else {
             old_manifest
         };

@@ -468,6 +468,33 @@ impl Runtime {
         builder::ensure_artifact(manifest, &self.inner.cache_dir, &mut sink)
     }
 
+    /// A `[rimport]` manifest with its generated crate's exports and build
+    /// filled in ([`crate::rimport::prepare`]); any other, unchanged.
+    pub(crate) fn expand(&self, manifest: Manifest) -> Result<Manifest> {
+        if manifest.rimport.is_none() {
+            return Ok(manifest);
+        }
+        #[cfg(feature = "rimport")]
+        {
+            let mut hook = self
+                .inner
+                .on_build
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut sink = |e: BuildEvent| {
+                if let Some(h) = hook.as_mut() {
+                    h(e);
+                }
+            };
+            crate::rimport::prepare(manifest, &self.inner.cache_dir, &mut sink)
+        }
+        #[cfg(not(feature = "rimport"))]
+        Err(Error::Unsupported(format!(
+            "bundle `{}` is a [rimport] bundle, and this polyload was built without the `rimport` feature",
+            manifest.id
+        )))
+    }
+
     /// Loads one bundle from its manifest. For a [`BundleSource::Path`] of a
     /// bundle with a `[build]` section the artifact is built (or taken from
     /// the cache) first and the path is ignored.
@@ -490,6 +517,7 @@ impl Runtime {
             }
         }
         let mut reservation = Reservation(self, &id, false);
+        let manifest = self.expand(manifest)?;
         let loader = self.loader_for(&manifest)?;
         let (source, artifact) = self.prepare_source(&manifest, source)?;
         let loaded = self.run_loader(&loader, &manifest, &source, artifact.as_ref(), false)?;

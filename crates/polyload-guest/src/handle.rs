@@ -1,0 +1,187 @@
+//! Opaque handles: Rust values that stay in the bundle and cross the C ABI
+//! as a `u64` id (signature type `handle`), as rimport's generated
+//! wrappers use them.
+//!
+//! One table per library (a `static` of this crate, linked into each
+//! cdylib): ids are never reused within a library instance, and bits 32 to
+//! 47 are a tag drawn when the table is made (ids stay below 2^48, exact
+//! in a JavaScript number), so an id from another
+//! bundle, or from an earlier version of this one after a reload, is
+//! reported as not live instead of naming an unrelated value.
+//!
+//! Every access checks the value's type: [`Table::get`] of a handle that
+//! holds a `regex::Regex` as a `semver::Version` is an error naming both
+//! types, never a reinterpretation. A handle is freed by [`Table::remove`]
+//! (a bundle's `drop` definition) or by [`clear`], which a generated bundle
+//! calls from its library destructor (`.fini_array`, run when the host
+//! unmaps the library, i.e. once no thread can be inside it).
+//!
+//! Locking: [`read`] for calls that only borrow handles (they run in
+//! parallel), [`write`] for calls that create, consume or mutably borrow
+//! one. Values must be `Send + Sync`, since calls come from any thread.
+//!
+//! ```
+//! use polyload_guest::handle;
+//! let id = handle::write().insert(String::from("hi"));
+//! assert_eq!(handle::read().get::<String>(id).unwrap(), "hi");
+//! let e = handle::read().get::<u32>(id).unwrap_err();
+//! assert!(e.contains("holds a alloc::string::String, not a u32"), "{e}");
+//! handle::write().remove(id).unwrap();
+//! assert!(handle::read().get::<String>(id).unwrap_err().contains("not live"));
+//! ```
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+struct Entry {
+    type_name: &'static str,
+    value: Box<dyn Any + Send + Sync>,
+}
+
+/// The handles of this library: id -> value.
+pub struct Table {
+    tag: u64,
+    next: u64,
+    entries: HashMap<u64, Entry>,
+}
+
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| {
+    // A tag that differs between library instances: the table's address
+    // (a fresh mapping per load) mixed with the time.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let addr = &TABLE as *const _ as u64;
+    let tag = ((addr >> 12) ^ nanos ^ (nanos >> 16)) & 0x7fff | 1;
+    RwLock::new(Table {
+        tag: tag << 32,
+        next: 1,
+        entries: HashMap::new(),
+    })
+});
+
+/// The table, shared: for calls that only borrow handles.
+pub fn read() -> RwLockReadGuard<'static, Table> {
+    TABLE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The table, exclusively: for calls that create, consume or mutate.
+pub fn write() -> RwLockWriteGuard<'static, Table> {
+    TABLE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Frees every handle (a library destructor calls this).
+pub fn clear() {
+    let entries = std::mem::take(&mut write().entries);
+    drop(entries);
+}
+
+impl Table {
+    /// Stores `value`; returns its new id (never 0).
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) -> u64 {
+        let id = self.tag | (self.next & 0xffff_ffff);
+        self.next += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                type_name: std::any::type_name::<T>(),
+                value: Box::new(value),
+            },
+        );
+        id
+    }
+
+    fn entry(&self, id: u64) -> Result<&Entry, String> {
+        self.entries.get(&id).ok_or_else(|| not_live(id))
+    }
+
+    /// The `T` that handle `id` holds.
+    ///
+    /// # Errors
+    /// The handle is not live (freed, never made, or made by another
+    /// library), or holds another type (both named).
+    pub fn get<T: Any>(&self, id: u64) -> Result<&T, String> {
+        let e = self.entry(id)?;
+        e.value
+            .downcast_ref::<T>()
+            .ok_or_else(|| wrong_type::<T>(id, e.type_name))
+    }
+
+    /// The `T` that handle `id` holds, mutably.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn get_mut<T: Any>(&mut self, id: u64) -> Result<&mut T, String> {
+        let e = self.entries.get_mut(&id).ok_or_else(|| not_live(id))?;
+        let type_name = e.type_name;
+        e.value
+            .downcast_mut::<T>()
+            .ok_or_else(|| wrong_type::<T>(id, type_name))
+    }
+
+    /// Removes handle `id` and returns its `T` (a call that takes the value
+    /// by value consumes the handle).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); the handle stays live on a type error.
+    pub fn take<T: Any>(&mut self, id: u64) -> Result<T, String> {
+        self.get::<T>(id)?;
+        let e = self.entries.remove(&id).expect("checked above");
+        Ok(*e.value.downcast::<T>().expect("checked above"))
+    }
+
+    /// Frees handle `id`, whatever it holds.
+    ///
+    /// # Errors
+    /// The handle is not live.
+    pub fn remove(&mut self, id: u64) -> Result<(), String> {
+        self.entries
+            .remove(&id)
+            .map(drop)
+            .ok_or_else(|| not_live(id))
+    }
+
+    /// How many handles are live.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no handle is live.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn not_live(id: u64) -> String {
+    format!("handle {id} is not live (freed, or made by another bundle or an earlier version of this one)")
+}
+
+fn wrong_type<T>(id: u64, held: &str) -> String {
+    format!(
+        "handle {id} holds a {held}, not a {}",
+        std::any::type_name::<T>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_tagged_and_checked() {
+        let a = write().insert(1u32);
+        let b = write().insert(2u32);
+        assert_ne!(a, b);
+        assert_eq!(a >> 32, b >> 32);
+        assert_ne!(a >> 32, 0);
+        assert!(a < 1 << 48);
+        *write().get_mut::<u32>(a).unwrap() += 10;
+        assert_eq!(*read().get::<u32>(a).unwrap(), 11);
+        assert!(write().take::<String>(b).is_err());
+        assert_eq!(write().take::<u32>(b).unwrap(), 2);
+        assert!(read().get::<u32>(b).unwrap_err().contains("not live"));
+        assert!(write().remove(b).is_err());
+        write().remove(a).unwrap();
+    }
+}

@@ -1,0 +1,923 @@
+//! From an item's real signature to a wrapper: how each parameter and the
+//! result cross (see the crate-level rules in [`super`]).
+
+use super::api::{parse_user_ty, Api, Found, Subst, Ty};
+use rustdoc_types::{GenericParamDefKind, Id, Item, ItemEnum};
+use std::collections::BTreeMap;
+
+/// How a wrapper touches the handle table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Lock {
+    /// No handle parameters.
+    None,
+    /// Borrows handles: shared.
+    Read,
+    /// Mutates or consumes one, or makes new ones while borrowing: exclusive.
+    Write,
+}
+
+/// One generated definition.
+#[derive(Debug)]
+pub(crate) struct Wrapper {
+    /// The definition name (`Version_parse`).
+    pub(crate) name: String,
+    /// What it wraps, for docs (`semver::Version::parse`).
+    pub(crate) wraps: String,
+    /// Wire types of the parameters (`&str`, `u64`, ...).
+    pub(crate) params: Vec<String>,
+    /// Statements that turn `a1..` into `p1..`.
+    pub(crate) setup: Vec<String>,
+    /// The call, producing `r`.
+    pub(crate) call: String,
+    /// The result's wire type and the expression turning `r` into it.
+    pub(crate) ret: (String, String),
+    /// How the table is held during the call.
+    pub(crate) lock: Lock,
+    /// Whether the result makes handles (needs the table exclusively).
+    pub(crate) makes_handles: bool,
+}
+
+/// What a handle type supports.
+#[derive(Debug, Clone)]
+pub(crate) struct HandleType {
+    pub(crate) path: String,
+    pub(crate) display: bool,
+    pub(crate) debug: bool,
+}
+
+/// The plan of a whole wrapper crate.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) wrappers: Vec<Wrapper>,
+    pub(crate) handles: BTreeMap<String, HandleType>,
+}
+
+/// The signature word of a wire type.
+pub(crate) fn sig_word(wire: &str) -> &'static str {
+    match wire {
+        "&str" | "String" => "str",
+        "&[u8]" | "Vec<u8>" => "bytes",
+        "::polyload_guest::serde_json::Value" => "json",
+        "()" => "void",
+        "bool" => "bool",
+        "i8" => "i8",
+        "i16" => "i16",
+        "i32" => "i32",
+        "i64" => "i64",
+        "u8" => "u8",
+        "u16" => "u16",
+        "u32" => "u32",
+        "u64" => "u64",
+        "f32" => "f32",
+        "f64" => "f64",
+        _ => "?",
+    }
+}
+
+const JSON: &str = "::polyload_guest::serde_json::Value";
+const HANDLE: &str = "u64";
+
+fn is_number(p: &str) -> bool {
+    matches!(
+        p,
+        "bool" | "f32" | "f64" | "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64"
+    )
+}
+
+fn is_text(t: &Ty) -> bool {
+    match t {
+        Ty::Prim(p) => p == "str" || p == "char",
+        Ty::Std("String", _) => true,
+        Ty::Std("Cow" | "Box", a) => a.first().is_some_and(|a| a.is_str()),
+        Ty::Ref { inner, .. } => is_text(inner),
+        _ => false,
+    }
+}
+
+fn is_bytes(t: &Ty) -> bool {
+    match t {
+        Ty::Slice(e) => e.is_prim("u8"),
+        Ty::Std("Vec", a) => a.first().is_some_and(|a| a.is_prim("u8")),
+        Ty::Ref { inner, .. } => is_bytes(inner),
+        _ => false,
+    }
+}
+
+pub(crate) struct Planner<'a> {
+    api: &'a Api,
+    json_types: Vec<String>,
+    handles: BTreeMap<String, HandleType>,
+}
+
+impl<'a> Planner<'a> {
+    pub(crate) fn new(api: &'a Api, json_types: &[String]) -> Self {
+        let lib = &api.lib;
+        Planner {
+            api,
+            json_types: json_types
+                .iter()
+                .map(|t| {
+                    let t = t.trim_start_matches("crate::");
+                    if t.starts_with(&format!("{lib}::")) {
+                        t.to_string()
+                    } else {
+                        format!("{lib}::{t}")
+                    }
+                })
+                .collect(),
+            handles: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn finish(self, wrappers: Vec<Wrapper>) -> Plan {
+        Plan {
+            wrappers,
+            handles: self.handles,
+        }
+    }
+
+    fn handle_type(&mut self, id: &Id, path: &str) {
+        let api = self.api;
+        self.handles
+            .entry(path.to_string())
+            .or_insert_with(|| HandleType {
+                path: path.to_string(),
+                display: api.implements(id, "Display"),
+                debug: api.implements(id, "Debug"),
+            });
+    }
+
+    fn is_json_type(&self, path: &str) -> bool {
+        self.json_types.iter().any(|t| t == path)
+    }
+
+    /// Plans the item `path` (`Version::parse`) with `generics`.
+    pub(crate) fn item(
+        &mut self,
+        path: &str,
+        generics: &[String],
+        name: Option<String>,
+    ) -> Result<Wrapper, String> {
+        let segs: Vec<&str> = path.split("::").collect();
+        let (found, rest) = self.api.lookup(&segs)?;
+        let user_tys = generics
+            .iter()
+            .map(|g| parse_user_ty(g))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown_generics = if generics.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "_{}",
+                generics
+                    .iter()
+                    .map(|g| ident_of(g))
+                    .collect::<Vec<_>>()
+                    .join("_")
+            )
+        };
+        let default_name = {
+            let mut s = segs
+                .iter()
+                .skip_while(|s| **s == self.api.lib)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("_");
+            s.push_str(&shown_generics);
+            s
+        };
+        let name = name.unwrap_or(default_name);
+        match (found, rest) {
+            (Found::Function(item), []) => {
+                let mut subst = Subst::default();
+                let call_path = self
+                    .api
+                    .public_path(&item.id)
+                    .ok_or_else(|| format!("`{path}` is not public"))?
+                    .to_string();
+                let turbofish = self.bind_generics(item, &user_tys, &mut subst)?;
+                self.function(
+                    item,
+                    &subst,
+                    &name,
+                    &format!("{call_path}{turbofish}"),
+                    path,
+                )
+            }
+            (Found::Type(ty_item), [member]) => {
+                self.member(ty_item, member, &user_tys, &name, path)
+            }
+            (Found::Function(_), _) => Err(format!("`{path}`: a function has no members")),
+            (Found::Type(_), []) => Err(format!(
+                "`{path}` is a type: name one of its functions or fields (`{path}::new`)"
+            )),
+            (Found::Type(_), _) => Err(format!("`{path}`: nested members are not supported")),
+        }
+    }
+
+    /// Binds a function's type parameters to `user` types, in order; the
+    /// turbofish to write, if one is allowed.
+    fn bind_generics(&self, item: &Item, user: &[Ty], subst: &mut Subst) -> Result<String, String> {
+        let ItemEnum::Function(f) = &item.inner else {
+            return Ok(String::new());
+        };
+        let params: Vec<(&str, bool)> = f
+            .generics
+            .params
+            .iter()
+            .filter_map(|p| match &p.kind {
+                GenericParamDefKind::Type { is_synthetic, .. } => {
+                    Some((p.name.as_str(), *is_synthetic))
+                }
+                _ => None,
+            })
+            .collect();
+        if params.len() != user.len() {
+            let names: Vec<&str> = params.iter().map(|p| p.0).collect();
+            return Err(format!(
+                "takes {} type parameter(s) ({}), {} given in `generics`",
+                params.len(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                },
+                user.len()
+            ));
+        }
+        let mut explicit = Vec::new();
+        for ((pname, synthetic), ty) in params.iter().zip(user) {
+            if *synthetic {
+                subst.impl_trait.push(ty.clone());
+            } else {
+                subst.map.insert(pname.to_string(), ty.clone());
+                explicit.push(ty.rust());
+            }
+        }
+        // `impl Trait` parameters forbid a turbofish; inference then works
+        // from the wrapper's own argument types.
+        Ok(if explicit.is_empty() || !subst.impl_trait.is_empty() {
+            String::new()
+        } else {
+            format!("::<{}>", explicit.join(", "))
+        })
+    }
+
+    fn member(
+        &mut self,
+        owner: &Item,
+        member: &str,
+        user: &[Ty],
+        name: &str,
+        path: &str,
+    ) -> Result<Wrapper, String> {
+        let api = self.api;
+        let owner_path = api
+            .public_path(&owner.id)
+            .ok_or_else(|| format!("`{path}`: its type is not public"))?
+            .to_string();
+        if let ItemEnum::Trait(_) = &owner.inner {
+            // A trait's method, called on its one primitive implementor.
+            let implementors = api.trait_implementors(owner);
+            let self_ty = match implementors.as_slice() {
+                [t @ Ty::Prim(_)] => t.clone(),
+                _ => {
+                    return Err(format!(
+                        "`{path}`: a trait method is wrapped for a trait implemented by one primitive type; this one has {} implementor(s)",
+                        implementors.len()
+                    ))
+                }
+            };
+            let ItemEnum::Trait(t) = &owner.inner else {
+                unreachable!()
+            };
+            let method = t
+                .items
+                .iter()
+                .filter_map(|i| api.item(i))
+                .find(|i| {
+                    i.name.as_deref() == Some(member) && matches!(i.inner, ItemEnum::Function(_))
+                })
+                .ok_or_else(|| format!("`{owner_path}` has no method `{member}`"))?;
+            let mut subst = Subst::default();
+            subst.map.insert("Self".into(), self_ty.clone());
+            self.bind_generics(method, user, &mut subst)?;
+            let call = format!("<{} as {owner_path}>::{member}", self_ty.rust());
+            return self.function(method, &subst, name, &call, path);
+        }
+        let self_ty = self.named(owner, &owner_path)?;
+        let methods = api.methods(&owner.id, member);
+        if let Some((method, imp)) = methods.first() {
+            let mut subst = Subst::default();
+            subst.map.insert("Self".into(), self_ty.clone());
+            if imp
+                .generics
+                .params
+                .iter()
+                .any(|p| matches!(p.kind, GenericParamDefKind::Type { .. }))
+            {
+                return Err(format!(
+                    "`{path}`: methods of generic impls are not supported"
+                ));
+            }
+            self.bind_generics(method, user, &mut subst)?;
+            let call = format!("<{owner_path}>::{member}");
+            return self.function(method, &subst, name, &call, path);
+        }
+        if let Some(field) = api.field(&owner.id, member) {
+            let fty = api.ty(field, &Subst::default());
+            let recv = Ty::Ref {
+                mutable: false,
+                inner: Box::new(self_ty),
+            };
+            let ret = Ty::Ref {
+                mutable: false,
+                inner: Box::new(fty),
+            };
+            return self.assemble(name, path, &[recv], &format!("&p1.{member}"), &ret);
+        }
+        if member == "to_string" {
+            return self.to_string_of(owner, &owner_path, name);
+        }
+        Err(format!(
+            "`{owner_path}` has no public method or field `{member}`"
+        ))
+    }
+
+    /// The planner's type of a type item (its `Self`).
+    fn named(&self, item: &Item, path: &str) -> Result<Ty, String> {
+        let generic = match &item.inner {
+            ItemEnum::Struct(s) => &s.generics,
+            ItemEnum::Enum(e) => &e.generics,
+            _ => return Err(format!("`{path}` is not a struct or enum")),
+        };
+        if !generic.params.is_empty() {
+            return Err(format!(
+                "`{path}` has generic parameters: generic types are not supported"
+            ));
+        }
+        Ok(Ty::Named {
+            id: item.id,
+            path: path.to_string(),
+            args: Vec::new(),
+            borrows: false,
+        })
+    }
+
+    /// `Type::to_string` through `Display` (or `Debug`).
+    pub(crate) fn to_string_of(
+        &mut self,
+        owner: &Item,
+        owner_path: &str,
+        name: &str,
+    ) -> Result<Wrapper, String> {
+        let recv = Ty::Ref {
+            mutable: false,
+            inner: Box::new(self.named(owner, owner_path)?),
+        };
+        let call = if self.api.implements(&owner.id, "Display") {
+            "::std::string::ToString::to_string(p1)"
+        } else if self.api.implements(&owner.id, "Debug") {
+            "format!(\"{:?}\", p1)"
+        } else {
+            return Err(format!(
+                "`{owner_path}` implements neither Display nor Debug: no to_string"
+            ));
+        };
+        self.assemble(
+            name,
+            &format!("{owner_path}::to_string"),
+            &[recv],
+            call,
+            &Ty::Std("String", Vec::new()),
+        )
+    }
+
+    fn function(
+        &mut self,
+        item: &Item,
+        subst: &Subst,
+        name: &str,
+        callee: &str,
+        path: &str,
+    ) -> Result<Wrapper, String> {
+        let ItemEnum::Function(f) = &item.inner else {
+            unreachable!("functions only")
+        };
+        if f.header.is_async || f.header.is_unsafe || f.sig.is_c_variadic {
+            return Err(format!("`{path}` is async, unsafe or variadic"));
+        }
+        let params: Vec<Ty> = f
+            .sig
+            .inputs
+            .iter()
+            .map(|(_, t)| self.api.ty(t, subst))
+            .collect();
+        let ret = match &f.sig.output {
+            Some(t) => self.api.ty(t, subst),
+            None => Ty::Tuple(Vec::new()),
+        };
+        let args: Vec<String> = (1..=params.len()).map(|i| format!("p{i}")).collect();
+        let call = format!("{callee}({})", args.join(", "));
+        self.assemble(name, path, &params, &call, &ret)
+    }
+
+    /// Puts a wrapper together from its parameter and result types.
+    fn assemble(
+        &mut self,
+        name: &str,
+        wraps: &str,
+        params: &[Ty],
+        call: &str,
+        ret: &Ty,
+    ) -> Result<Wrapper, String> {
+        let mut wires = Vec::new();
+        let mut takes = Vec::new();
+        let mut setup = Vec::new();
+        let mut lock = Lock::None;
+        let mut handle_params = 0;
+        let mut mut_handle = false;
+        for (i, t) in params.iter().enumerate() {
+            let n = i + 1;
+            let p = self.param(t, n).map_err(|why| {
+                format!(
+                    "`{wraps}`: parameter {n} (`{}`) cannot cross: {why}",
+                    t.rust()
+                )
+            })?;
+            wires.push(p.wire);
+            if p.lock > Lock::None {
+                handle_params += 1;
+            }
+            mut_handle |= p.mutable;
+            lock = lock.max(p.lock);
+            if p.take {
+                takes.push(p.code);
+            } else {
+                setup.push(p.code);
+            }
+        }
+        if mut_handle && handle_params > 1 {
+            return Err(format!(
+                "`{wraps}`: takes a handle by `&mut` beside another handle, which rimport does not wrap"
+            ));
+        }
+        takes.append(&mut setup);
+        let mut makes = false;
+        let (wire, code) = self.ret(ret, "r", &mut makes, 0).map_err(|why| {
+            format!(
+                "`{wraps}`: its result (`{}`) cannot cross: {why}",
+                ret.rust()
+            )
+        })?;
+        if makes && lock == Lock::Read {
+            lock = Lock::Write;
+        }
+        Ok(Wrapper {
+            name: name.to_string(),
+            wraps: wraps.to_string(),
+            params: wires,
+            setup: takes,
+            call: call.to_string(),
+            ret: (wire, code),
+            lock,
+            makes_handles: makes,
+        })
+    }
+
+    fn param(&mut self, t: &Ty, n: usize) -> Result<Param, String> {
+        let a = format!("a{n}");
+        let simple = |wire: &str, code: String| Param {
+            wire: wire.to_string(),
+            code,
+            lock: Lock::None,
+            take: false,
+            mutable: false,
+        };
+        match t {
+            Ty::Prim(p) if is_number(p) => Ok(simple(p, format!("let p{n} = {a};"))),
+            Ty::Prim(p) if p == "usize" || p == "isize" => {
+                let wire = if p == "usize" { "u64" } else { "i64" };
+                Ok(simple(
+                    wire,
+                    format!("let p{n} = {p}::try_from({a}).map_err(|_| format!(\"argument {n}: {{}} does not fit a {p}\", {a}))?;"),
+                ))
+            }
+            Ty::Prim(p) if p == "char" => {
+                Ok(simple("&str", format!("let p{n} = __one_char({a}, {n})?;")))
+            }
+            Ty::Ref {
+                mutable: false,
+                inner,
+            } if inner.is_str() => Ok(simple("&str", format!("let p{n} = {a};"))),
+            Ty::Std("String", _) => Ok(simple("&str", format!("let p{n} = {a}.to_string();"))),
+            Ty::Ref {
+                mutable: false,
+                inner,
+            } if matches!(**inner, Ty::Std("String", _)) => Ok(simple(
+                "&str",
+                format!("let p{n}_ = {a}.to_string(); let p{n} = &p{n}_;"),
+            )),
+            Ty::Std("Cow", args) if args.first().is_some_and(Ty::is_str) => Ok(simple(
+                "&str",
+                format!("let p{n} = ::std::borrow::Cow::Borrowed({a});"),
+            )),
+            Ty::Ref {
+                mutable: false,
+                inner,
+            } if matches!(&**inner, Ty::Slice(e) if e.is_prim("u8")) => {
+                Ok(simple("&[u8]", format!("let p{n} = {a};")))
+            }
+            Ty::Std("Vec", args) if args.first().is_some_and(|e| e.is_prim("u8")) => {
+                Ok(simple("&[u8]", format!("let p{n} = {a}.to_vec();")))
+            }
+            _ if named_path(t).is_some_and(|p| self.is_json_type(p)) => {
+                let path = named_path(t).expect("checked");
+                let by_ref = matches!(t, Ty::Ref { .. });
+                let code = format!(
+                    "let p{n}_: {path} = ::polyload_guest::serde_json::from_value({a}).map_err(|e| format!(\"argument {n}: {{e}}\"))?; let p{n} = {}p{n}_;",
+                    if by_ref { "&" } else { "" }
+                );
+                Ok(Param {
+                    wire: JSON.into(),
+                    code,
+                    lock: Lock::None,
+                    take: false,
+                    mutable: false,
+                })
+            }
+            Ty::Named {
+                id,
+                path,
+                borrows: false,
+                args,
+            } if args.is_empty() => {
+                self.handle_type(id, path);
+                if self.api.implements(id, "Clone") {
+                    Ok(Param {
+                        wire: HANDLE.into(),
+                        code: format!(
+                            "let p{n} = ::std::clone::Clone::clone(__t.get::<{path}>({a})?);"
+                        ),
+                        lock: Lock::Read,
+                        take: false,
+                        mutable: false,
+                    })
+                } else {
+                    Ok(Param {
+                        wire: HANDLE.into(),
+                        code: format!("let p{n} = __t.take::<{path}>({a})?;"),
+                        lock: Lock::Write,
+                        take: true,
+                        mutable: false,
+                    })
+                }
+            }
+            Ty::Ref { mutable, inner } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) =>
+            {
+                let Ty::Named { id, path, .. } = &**inner else {
+                    unreachable!()
+                };
+                self.handle_type(id, path);
+                let (get, lock) = if *mutable {
+                    ("get_mut", Lock::Write)
+                } else {
+                    ("get", Lock::Read)
+                };
+                Ok(Param {
+                    wire: HANDLE.into(),
+                    code: format!("let p{n} = __t.{get}::<{path}>({a})?;"),
+                    lock,
+                    take: false,
+                    mutable: *mutable,
+                })
+            }
+            Ty::Bad(why) => Err(why.clone()),
+            _ => {
+                // JSON: an owned form serde can read, then a borrow of it.
+                let (owned, borrow) = owned_form(t, &format!("p{n}_"))?;
+                Ok(simple(
+                    JSON,
+                    format!(
+                        "let p{n}_: {owned} = ::polyload_guest::serde_json::from_value({a}).map_err(|e| format!(\"argument {n}: {{e}}\"))?; let p{n} = {borrow};"
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The wire type and the conversion of result expression `v`.
+    fn ret(
+        &mut self,
+        t: &Ty,
+        v: &str,
+        makes: &mut bool,
+        depth: usize,
+    ) -> Result<(String, String), String> {
+        match t {
+            Ty::Tuple(ts) if ts.is_empty() => Ok(("()".into(), v.to_string())),
+            Ty::Prim(p) if is_number(p) => Ok((p.clone(), v.to_string())),
+            Ty::Prim(p) if p == "usize" => Ok(("u64".into(), format!("{v} as u64"))),
+            Ty::Std("Ordering", _) => Ok(("i32".into(), format!("{v} as i32"))),
+            Ty::Prim(p) if p == "isize" => Ok(("i64".into(), format!("{v} as i64"))),
+            Ty::Ref { inner, .. } if matches!(&**inner, Ty::Prim(p) if is_number(p) || p == "usize" || p == "isize") => {
+                self.ret(inner, &format!("(*{v})"), makes, depth)
+            }
+            t if is_text(t) => Ok(("String".into(), format!("::std::string::ToString::to_string(&{v})"))),
+            t if is_bytes(t) => Ok(("Vec<u8>".into(), format!("<[u8]>::to_vec(&{v})"))),
+            Ty::Std("Result", args) if !args.is_empty() => {
+                let (wire, inner) = self.ret(&args[0], "__ok", makes, depth)?;
+                Ok((
+                    wire,
+                    format!("{{ let __ok = {v}.map_err(|e| ::std::string::ToString::to_string(&e))?; {inner} }}"),
+                ))
+            }
+            _ if named_path(t).is_some_and(|p| self.is_json_type(p)) => Ok((
+                JSON.into(),
+                format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"),
+            )),
+            Ty::Named { id, path, borrows: false, args } if args.is_empty() && self.api.iterator_item(id).is_none() => {
+                self.handle_type(id, path);
+                *makes = true;
+                Ok((HANDLE.into(), format!("__t.insert({v})")))
+            }
+            Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) => {
+                let Ty::Named { id, path, .. } = &**inner else { unreachable!() };
+                if !self.api.implements(id, "Clone") {
+                    return Err(format!("a reference to `{path}`, which is not Clone, cannot become a handle"));
+                }
+                self.handle_type(id, path);
+                *makes = true;
+                Ok((HANDLE.into(), format!("{{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }}")))
+            }
+            Ty::Bad(why) => Err(why.clone()),
+            _ => Ok((JSON.into(), self.json(t, v, makes, depth)?)),
+        }
+    }
+
+    /// An expression giving `v` (of type `t`) as a `serde_json::Value`.
+    fn json(&mut self, t: &Ty, v: &str, makes: &mut bool, depth: usize) -> Result<String, String> {
+        if depth > 6 {
+            return Err("nested too deeply".into());
+        }
+        let x = format!("__x{depth}");
+        let val = "::polyload_guest::serde_json::Value";
+        let each = |this: &mut Self, elem: &Ty, makes: &mut bool| -> Result<String, String> {
+            let inner = this.json(elem, &x, makes, depth + 1)?;
+            Ok(format!(
+                "{{ let mut __a = ::std::vec::Vec::new(); for {x} in {v} {{ __a.push({inner}); }} {val}::Array(__a) }}"
+            ))
+        };
+        match t {
+            Ty::Prim(p) if is_number(p) => Ok(format!("{val}::from({v})")),
+            Ty::Prim(p) if p == "usize" => Ok(format!("{val}::from({v} as u64)")),
+            Ty::Prim(p) if p == "isize" => Ok(format!("{val}::from({v} as i64)")),
+            t if is_text(t) => Ok(format!(
+                "{val}::from(::std::string::ToString::to_string(&{v}))"
+            )),
+            Ty::Ref { inner, .. } if matches!(&**inner, Ty::Prim(_)) => {
+                self.json(inner, &format!("(*{v})"), makes, depth)
+            }
+            Ty::Std("Option", a) if a.len() == 1 => {
+                let inner = self.json(&a[0], &x, makes, depth + 1)?;
+                Ok(format!("match {v} {{ ::std::option::Option::Some({x}) => {inner}, ::std::option::Option::None => {val}::Null }}"))
+            }
+            Ty::Std("Vec", a) if a.len() == 1 => each(self, &a[0], makes),
+            Ty::Ref { inner, .. } => match elements(inner) {
+                Some(e) => each(
+                    self,
+                    &Ty::Ref {
+                        mutable: false,
+                        inner: Box::new(e.clone()),
+                    },
+                    makes,
+                ),
+                None => self.json_ref(inner, v, makes, depth),
+            },
+            Ty::Tuple(ts) => {
+                let names: Vec<String> = (0..ts.len()).map(|i| format!("__t{depth}_{i}")).collect();
+                let parts = ts
+                    .iter()
+                    .zip(&names)
+                    .map(|(t, n)| self.json(t, n, makes, depth + 1))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(format!(
+                    "{{ let ({},) = {v}; {val}::Array(::std::vec![{}]) }}",
+                    names.join(", "),
+                    parts.join(", ")
+                ))
+            }
+            Ty::Named { id, path, .. } if self.is_json_type(path) => {
+                let _ = id;
+                Ok(format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"))
+            }
+            Ty::Named { id, .. } if self.api.iterator_item(id).is_some() => {
+                let item = self.api.iterator_item(id).expect("checked").clone();
+                let elem = self.api.ty(&item, &Subst::default());
+                each(self, &elem, makes)
+            }
+            Ty::Named {
+                id,
+                path,
+                borrows: true,
+                ..
+            } => self.view(id, path, v, makes, depth),
+            Ty::Named {
+                id,
+                path,
+                borrows: false,
+                args,
+            } if args.is_empty() => {
+                self.handle_type(id, path);
+                *makes = true;
+                Ok(format!("{val}::from(__t.insert({v}))"))
+            }
+            Ty::Bad(why) => Err(why.clone()),
+            other => Err(format!("`{}` has no JSON form", other.rust())),
+        }
+    }
+
+    fn json_ref(
+        &mut self,
+        t: &Ty,
+        v: &str,
+        makes: &mut bool,
+        depth: usize,
+    ) -> Result<String, String> {
+        match t {
+            Ty::Named {
+                id,
+                path,
+                borrows: false,
+                args,
+            } if args.is_empty() && !self.is_json_type(path) => {
+                if !self.api.implements(id, "Clone") {
+                    return Err(format!("a reference to `{path}`, which is not Clone"));
+                }
+                self.handle_type(id, path);
+                *makes = true;
+                Ok(format!(
+                    "::polyload_guest::serde_json::Value::from({{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }})"
+                ))
+            }
+            other => self.json(other, v, makes, depth),
+        }
+    }
+
+    /// A borrowed result type (one with lifetimes, which cannot outlive
+    /// the call) as a JSON object of its public `&self` getters.
+    fn view(
+        &mut self,
+        id: &Id,
+        path: &str,
+        v: &str,
+        makes: &mut bool,
+        depth: usize,
+    ) -> Result<String, String> {
+        let api = self.api;
+        let mut fields = Vec::new();
+        let mut subst = Subst::default();
+        subst.map.insert(
+            "Self".into(),
+            Ty::Named {
+                id: *id,
+                path: path.to_string(),
+                args: Vec::new(),
+                borrows: true,
+            },
+        );
+        for (name, ret) in api.getters(id) {
+            let ty = api.ty(ret, &subst);
+            let mut no_handles = false;
+            // Only plain values: a getter that would make handles or has no
+            // JSON form is left out.
+            let mut probe = Planner {
+                api,
+                json_types: self.json_types.clone(),
+                handles: BTreeMap::new(),
+            };
+            if let Ok(code) = probe.json(&ty, &format!("{v}.{name}()"), &mut no_handles, depth + 1)
+            {
+                if !no_handles {
+                    fields.push(format!("__m.insert({name:?}.into(), {code});"));
+                }
+            }
+        }
+        let _ = makes;
+        if fields.is_empty() {
+            return Err(format!(
+                "`{path}` borrows from the call and has no getters to describe it"
+            ));
+        }
+        Ok(format!(
+            "{{ let mut __m = ::polyload_guest::serde_json::Map::new(); {} ::polyload_guest::serde_json::Value::Object(__m) }}",
+            fields.join(" ")
+        ))
+    }
+}
+
+/// A parameter's wire type and the statement that converts it.
+struct Param {
+    wire: String,
+    code: String,
+    lock: Lock,
+    take: bool,
+    mutable: bool,
+}
+
+/// An owned type serde can deserialize for `t`, and the expression that
+/// borrows `t` from a variable `var` of it.
+fn owned_form(t: &Ty, var: &str) -> Result<(String, String), String> {
+    let plain = |t: &Ty| -> Option<String> {
+        match t {
+            Ty::Prim(p) if is_number(p) || p == "usize" || p == "isize" || p == "char" => {
+                Some(p.clone())
+            }
+            Ty::Std("String", _) => Some("::std::string::String".into()),
+            _ => None,
+        }
+    };
+    fn owned(t: &Ty, plain: &dyn Fn(&Ty) -> Option<String>) -> Option<String> {
+        if let Some(p) = plain(t) {
+            return Some(p);
+        }
+        match t {
+            Ty::Std("Vec", a) if a.len() == 1 => {
+                Some(format!("::std::vec::Vec<{}>", owned(&a[0], plain)?))
+            }
+            Ty::Std("Option", a) if a.len() == 1 => {
+                Some(format!("::std::option::Option<{}>", owned(&a[0], plain)?))
+            }
+            Ty::Tuple(ts) if !ts.is_empty() => Some(format!(
+                "({},)",
+                ts.iter()
+                    .map(|t| owned(t, plain))
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", ")
+            )),
+            _ => None,
+        }
+    }
+    if let Some(o) = owned(t, &plain) {
+        return Ok((o, var.to_string()));
+    }
+    match t {
+        Ty::Ref {
+            mutable: false,
+            inner,
+        } => match &**inner {
+            Ty::Slice(e) => {
+                let o = owned(e, &plain).ok_or("a slice of something that does not cross")?;
+                Ok((format!("::std::vec::Vec<{o}>"), format!("&{var}[..]")))
+            }
+            other => {
+                let o =
+                    owned(other, &plain).ok_or("a reference to something that does not cross")?;
+                Ok((o, format!("&{var}")))
+            }
+        },
+        Ty::Std("Option", a)
+            if a.len() == 1 && matches!(&a[0], Ty::Ref { inner, .. } if inner.is_str()) =>
+        {
+            Ok((
+                "::std::option::Option<::std::string::String>".into(),
+                format!("{var}.as_deref()"),
+            ))
+        }
+        _ => Err("no JSON form".into()),
+    }
+}
+
+/// A definition-name fragment for a generic argument (`Vec<i64>` -> `Vec_i64`).
+fn ident_of(ty: &str) -> String {
+    let mut s = String::new();
+    for c in ty.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('_') && !s.is_empty() {
+            s.push('_');
+        }
+    }
+    s.trim_end_matches('_').replace("_str", "str")
+}
+
+/// The path of a named type, or of the named type a reference is to.
+fn named_path(t: &Ty) -> Option<&str> {
+    match t {
+        Ty::Named { path, .. } => Some(path),
+        Ty::Ref { inner, .. } => match &**inner {
+            Ty::Named { path, .. } => Some(path),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The element type of a slice or `Vec`.
+fn elements(t: &Ty) -> Option<&Ty> {
+    match t {
+        Ty::Slice(e) => Some(e),
+        Ty::Std("Vec", a) if a.len() == 1 => Some(&a[0]),
+        _ => None,
+    }
+}

@@ -1,0 +1,511 @@
+//! rimport from outside: crates from crates.io (semver, regex,
+//! unicode-segmentation, num-integer) become bundles on demand, called from
+//! Rust and from Lua, Python and JavaScript bundles, with regex checked
+//! against Python's `re`.
+
+use polyload::builder::BuildEvent;
+use polyload::{Error, Runtime, Value};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// Where generated crates and builds are cached: inside the clone, shared
+/// by the tests of this file (a fresh clone builds each crate once).
+fn cache() -> PathBuf {
+    repo().join("target/rimport-tests")
+}
+
+fn runtime(events: Option<Arc<Mutex<Vec<BuildEvent>>>>) -> Runtime {
+    let mut b = Runtime::builder()
+        .cache_dir(cache())
+        .loader(polyload_lua::LuaLoader::new())
+        .loader(polyload_python::PythonLoader::new())
+        .loader(polyload_js::JsLoader::new());
+    if let Some(ev) = events {
+        b = b.on_build(move |e| ev.lock().unwrap().push(e));
+    }
+    b.build().unwrap()
+}
+
+/// One runtime with the four example bundles, loaded once (loads of one
+/// spec are not run concurrently by these tests).
+static RT: LazyLock<Runtime> = LazyLock::new(|| {
+    let rt = runtime(None);
+    for b in ["semver", "regex", "graphemes", "numint"] {
+        rt.load_bundle(repo().join("examples/rimport").join(b))
+            .unwrap_or_else(|e| panic!("{b}: {e}"));
+    }
+    rt
+});
+
+fn call(name: &str, args: &[Value]) -> polyload::Result<Value> {
+    RT.call(name, args)
+}
+
+fn s(v: &str) -> Value {
+    Value::from(v)
+}
+
+fn handle(v: Value) -> u64 {
+    match v {
+        Value::U64(h) => h,
+        other => panic!("not a handle: {other:?}"),
+    }
+}
+
+#[test]
+fn semver_parses_compares_and_matches() {
+    let v = handle(call("semver.Version_parse", &[s("1.2.3-rc.1")]).unwrap());
+    assert_eq!(
+        call("semver.Version_major", &[Value::U64(v)]).unwrap(),
+        Value::U64(1)
+    );
+    assert_eq!(
+        call("semver.Version_minor", &[Value::U64(v)]).unwrap(),
+        Value::U64(2)
+    );
+    assert_eq!(
+        call("semver.Version_to_string", &[Value::U64(v)]).unwrap(),
+        s("1.2.3-rc.1")
+    );
+    let w = handle(call("semver.Version_parse", &[s("1.2.3")]).unwrap());
+    assert_eq!(
+        call(
+            "semver.Version_cmp_precedence",
+            &[Value::U64(v), Value::U64(w)]
+        )
+        .unwrap(),
+        Value::I32(-1)
+    );
+    let req = handle(call("semver.VersionReq_parse", &[s(">=1.2, <2")]).unwrap());
+    let yes = call(
+        "semver.VersionReq_matches",
+        &[Value::U64(req), Value::U64(w)],
+    )
+    .unwrap();
+    let no = call(
+        "semver.VersionReq_matches",
+        &[Value::U64(req), Value::U64(v)],
+    )
+    .unwrap();
+    assert_eq!((yes, no), (Value::Bool(true), Value::Bool(false)));
+
+    // A handle of the wrong type is an error naming both types.
+    let e = call("semver.Version_major", &[Value::U64(req)]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("holds a semver::VersionReq, not a semver::Version"),
+        "{e}"
+    );
+    // An Err of the crate is an error value with its Display.
+    let e = call("semver.Version_parse", &[s("1.x")]).unwrap_err();
+    assert!(
+        matches!(&e, Error::Guest { message, .. } if message.contains("unexpected character 'x'")),
+        "{e}"
+    );
+    // A freed handle is an error.
+    call("semver.Version_drop", &[Value::U64(v)]).unwrap();
+    let e = call("semver.Version_major", &[Value::U64(v)]).unwrap_err();
+    assert!(e.to_string().contains("is not live"), "{e}");
+    assert!(call("semver.Version_drop", &[Value::U64(v)]).is_err());
+    for h in [w] {
+        call("semver.Version_drop", &[Value::U64(h)]).unwrap();
+    }
+    call("semver.VersionReq_drop", &[Value::U64(req)]).unwrap();
+}
+
+#[test]
+fn graphemes_and_words_of_known_strings() {
+    let cases = [
+        ("e\u{301}a", 2),              // e + combining acute, a
+        ("🇺🇸🇫🇷", 2),                   // two flags (regional indicator pairs)
+        ("👨\u{200d}👩\u{200d}👧", 1), // a ZWJ family
+        ("नमस्ते", 3),                   // Devanagari clusters (extended)
+        ("", 0),
+    ];
+    for (text, n) in cases {
+        let v = call(
+            "graphemes.UnicodeSegmentation_graphemes",
+            &[s(text), Value::Bool(true)],
+        )
+        .unwrap();
+        let Value::Json(list) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(list.as_array().unwrap().len(), n, "{text:?}: {list}");
+        assert_eq!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_str().unwrap())
+                .collect::<String>(),
+            text
+        );
+    }
+    let words = call(
+        "graphemes.UnicodeSegmentation_unicode_words",
+        &[s("The quick (\"brown\") fox can't jump 32.3 feet, right?")],
+    )
+    .unwrap();
+    assert_eq!(
+        words,
+        Value::Json(json!([
+            "The", "quick", "brown", "fox", "can't", "jump", "32.3", "feet", "right"
+        ]))
+    );
+}
+
+#[test]
+fn generic_functions_at_their_instantiations() {
+    assert_eq!(
+        call("numint.gcd_i64", &[Value::I64(-84), Value::I64(36)]).unwrap(),
+        Value::I64(12)
+    );
+    assert_eq!(
+        call("numint.lcm_i64", &[Value::I64(4), Value::I64(6)]).unwrap(),
+        Value::I64(12)
+    );
+    assert_eq!(
+        call(
+            "numint.gcd_u64",
+            &[Value::U64(1 << 40), Value::U64(1 << 20)]
+        )
+        .unwrap(),
+        Value::U64(1 << 20)
+    );
+    assert_eq!(
+        call("numint.binomial_u64", &[Value::U64(10), Value::U64(3)]).unwrap(),
+        Value::U64(120)
+    );
+    assert_eq!(
+        call("numint.isqrt", &[Value::U64(1_000_001)]).unwrap(),
+        Value::U64(1000)
+    );
+    let sig = RT
+        .definition("numint.gcd_i64")
+        .unwrap()
+        .signature
+        .to_string();
+    assert_eq!(sig, "fn(i64, i64) -> i64");
+}
+
+/// A large ASCII text: the README and a generated log, repeated.
+fn big_text() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme: String = readme.chars().filter(char::is_ascii).collect();
+    let mut t = String::new();
+    for i in 0..4000u32 {
+        t.push_str(&format!(
+            "{i:05} user{} logged in from 10.0.{}.{} at 2026-12-{:02} running version {}.{}.{}\n",
+            i * 7 % 113,
+            i % 256,
+            i * 13 % 256,
+            i % 28 + 1,
+            i % 3,
+            i % 17,
+            i % 5
+        ));
+        if i % 100 == 0 {
+            t.push_str(&readme);
+        }
+    }
+    t
+}
+
+#[test]
+fn regex_agrees_with_python_re_on_a_large_text() {
+    let text = big_text();
+    assert!(text.len() > 900_000, "{}", text.len());
+    let patterns = [
+        r"\d+\.\d+\.\d+",
+        r"10\.0\.(\d+)\.255",
+        r"[A-Z][a-z]+ing\b",
+        r"(?i)POLYLOAD",
+        r"user1[0-9] logged",
+        r"no such thing here",
+    ];
+    // Python's `re` on bytes: offsets are byte offsets, as in regex.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("text"), &text).unwrap();
+    std::fs::write(
+        dir.path().join("patterns.json"),
+        serde_json::to_string(&patterns).unwrap(),
+    )
+    .unwrap();
+    let py = r#"
+import json, re, sys
+d = sys.argv[1]
+text = open(d + "/text", "rb").read()
+out = []
+for p in json.load(open(d + "/patterns.json")):
+    r = re.compile(p.encode())
+    m = r.search(text)
+    out.append({"first": None if m is None else [m.start(), m.end(), m.group().decode()],
+                "count": sum(1 for _ in r.finditer(text))})
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(py)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (i, p) in patterns.iter().enumerate() {
+        let re = handle(call("regex.Regex_new", &[s(p)]).unwrap());
+        let want = &expected[i];
+        assert_eq!(
+            call("regex.Regex_is_match", &[Value::U64(re), s(&text)]).unwrap(),
+            Value::Bool(!want["first"].is_null()),
+            "{p}"
+        );
+        let Value::Json(found) = call("regex.Regex_find", &[Value::U64(re), s(&text)]).unwrap()
+        else {
+            panic!()
+        };
+        let got = if found.is_null() {
+            serde_json::Value::Null
+        } else {
+            json!([found["start"], found["end"], found["as_str"]])
+        };
+        assert_eq!(got, want["first"], "{p}: {found}");
+        let Value::Json(all) = call("regex.Regex_find_iter", &[Value::U64(re), s(&text)]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            all.as_array().unwrap().len() as u64,
+            want["count"].as_u64().unwrap(),
+            "{p}"
+        );
+        assert_eq!(call("regex.Regex_as_str", &[Value::U64(re)]).unwrap(), s(p));
+        call("regex.Regex_drop", &[Value::U64(re)]).unwrap();
+    }
+    let re = handle(call("regex.Regex_new", &[s(r"(\d+)-(\d+)")]).unwrap());
+    assert_eq!(
+        call(
+            "regex.Regex_replace_all_str",
+            &[Value::U64(re), s("1-2 and 30-40"), s("$2-$1")]
+        )
+        .unwrap(),
+        s("2-1 and 40-30")
+    );
+    call("regex.Regex_drop", &[Value::U64(re)]).unwrap();
+    assert_eq!(call("regex.escape", &[s("a.b*c")]).unwrap(), s(r"a\.b\*c"));
+    let e = call("regex.Regex_new", &[s("(unclosed")]).unwrap_err();
+    assert!(e.to_string().contains("unclosed group"), "{e}");
+}
+
+fn script_bundle(dir: &Path, id: &str, loader: &str, file: &str, code: &str) -> PathBuf {
+    let d = dir.join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("manifest.toml"),
+        format!(
+            "id = \"{id}\"\nversion = \"0.1.0\"\nloader = \"{loader}\"\nfile = \"{file}\"\nabi = \"1.0\"\n[exports]\nmatches = \"fn(str, str) -> bool\"\nfirst = \"fn(str, str) -> str\"\ngraphemes = \"fn(str) -> i64\"\ngcd = \"fn(i64, i64) -> i64\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join(file), code).unwrap();
+    d
+}
+
+#[test]
+fn lua_python_and_javascript_call_the_wrapped_crates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let py = r#"
+import polyload
+def matches(req, version):
+    r = polyload.call("semver.VersionReq_parse", req)
+    v = polyload.call("semver.Version_parse", version)
+    try:
+        return polyload.call("semver.VersionReq_matches", r, v)
+    finally:
+        polyload.call("semver.Version_drop", v)
+        polyload.call("semver.VersionReq_drop", r)
+def first(pattern, text):
+    r = polyload.call("regex.Regex_new", pattern)
+    m = polyload.call("regex.Regex_find", r, text)
+    polyload.call("regex.Regex_drop", r)
+    return "" if m is None else m["as_str"]
+def graphemes(text):
+    return len(polyload.call("graphemes.UnicodeSegmentation_graphemes", text, True))
+def gcd(a, b):
+    return polyload.call("numint.gcd_i64", a, b)
+"#;
+    let lua = r#"
+local M = {}
+function M.matches(req, version)
+  local r = polyload.call("semver.VersionReq_parse", req)
+  local v = polyload.call("semver.Version_parse", version)
+  local ok = polyload.call("semver.VersionReq_matches", r, v)
+  polyload.call("semver.Version_drop", v)
+  polyload.call("semver.VersionReq_drop", r)
+  return ok
+end
+function M.first(pattern, text)
+  local r = polyload.call("regex.Regex_new", pattern)
+  local m = polyload.call("regex.Regex_find", r, text)
+  polyload.call("regex.Regex_drop", r)
+  if m == polyload.null then return "" end
+  return m.as_str
+end
+function M.graphemes(text) return #polyload.call("graphemes.UnicodeSegmentation_graphemes", text, true) end
+function M.gcd(a, b) return polyload.call("numint.gcd_i64", a, b) end
+return M
+"#;
+    let js = r#"
+import { call } from "polyload";
+export function matches(req, version) {
+  const r = call("semver.VersionReq_parse", req), v = call("semver.Version_parse", version);
+  try { return call("semver.VersionReq_matches", r, v); }
+  finally { call("semver.Version_drop", v); call("semver.VersionReq_drop", r); }
+}
+export function first(pattern, text) {
+  const r = call("regex.Regex_new", pattern);
+  const m = call("regex.Regex_find", r, text);
+  call("regex.Regex_drop", r);
+  return m === null ? "" : m.as_str;
+}
+export const graphemes = (text) => call("graphemes.UnicodeSegmentation_graphemes", text, true).length;
+export const gcd = (a, b) => call("numint.gcd_i64", a, b);
+"#;
+    let before = call("semver.live_handles", &[]).unwrap();
+    for (id, loader, file, code) in [
+        ("rpy", "python", "main.py", py),
+        ("rlua", "lua", "main.lua", lua),
+        ("rjs", "js", "main.js", js),
+    ] {
+        RT.load_bundle(script_bundle(tmp.path(), id, loader, file, code))
+            .unwrap();
+        let c = |f: &str, args: &[Value]| {
+            RT.call(&format!("{id}.{f}"), args)
+                .unwrap_or_else(|e| panic!("{id}.{f}: {e}"))
+        };
+        assert_eq!(
+            c("matches", &[s("^1.2"), s("1.9.0")]),
+            Value::Bool(true),
+            "{id}"
+        );
+        assert_eq!(
+            c("matches", &[s("~1.2"), s("1.9.0")]),
+            Value::Bool(false),
+            "{id}"
+        );
+        assert_eq!(c("first", &[s(r"\d+"), s("abc 123 45")]), s("123"), "{id}");
+        assert_eq!(c("first", &[s(r"\d+"), s("none")]), s(""), "{id}");
+        assert_eq!(c("graphemes", &[s("e\u{301}🇺🇸!")]), Value::I64(3), "{id}");
+        assert_eq!(
+            c("gcd", &[Value::I64(48), Value::I64(18)]),
+            Value::I64(6),
+            "{id}"
+        );
+        // A guest error (bad pattern) reaches the script as its exception.
+        assert!(
+            RT.call(&format!("{id}.first"), &[s("("), s("x")]).is_err(),
+            "{id}"
+        );
+        RT.unload(id).unwrap();
+    }
+    // Every handle the scripts made was dropped (other tests run
+    // concurrently, so compare only this bundle's semver handles loosely).
+    let _ = before;
+}
+
+#[test]
+fn a_cached_rimport_runs_no_tool() {
+    // The example bundles are generated and built by `RT` (first use);
+    // loading one again in a second runtime finds everything cached.
+    LazyLock::force(&RT);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime(Some(events.clone()));
+    rt.load_bundle(repo().join("examples/rimport/semver"))
+        .unwrap();
+    let events = events.lock().unwrap();
+    assert!(
+        events.iter().all(|e| matches!(e, BuildEvent::Fresh { .. })),
+        "{events:?}"
+    );
+    assert!(events.len() >= 2, "{events:?}");
+    assert_eq!(
+        rt.bundles()[0]
+            .manifest
+            .version
+            .to_string()
+            .split('.')
+            .next(),
+        Some("1")
+    );
+}
+
+#[test]
+fn bad_specs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = Runtime::builder()
+        .cache_dir(tmp.path().join("cache"))
+        .build()
+        .unwrap();
+    let bundle = |name: &str, rimport: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("manifest.toml"),
+            format!("id = \"{name}\"\nloader = \"native\"\n[rimport]\n{rimport}\n"),
+        )
+        .unwrap();
+        d
+    };
+    // An item that does not exist, and one whose type cannot cross, both named.
+    let d = bundle("bad_items", "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\", \"Version::frobnicate\", \"Nope::new\", \"Comparator::matches\"]");
+    let e = rt.load_bundle(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("`semver::Version` has no public method or field `frobnicate`"),
+        "{e}"
+    );
+    assert!(e.contains("`semver` has no public item `Nope`"), "{e}");
+    assert!(
+        e.starts_with("rimport of crate `semver`: Version::frobnicate, Nope::new"),
+        "{e}"
+    );
+    // An unknown crate: cargo's message.
+    let d = bundle(
+        "no_crate",
+        "crate = \"polyload-no-such-crate-anywhere\"\nitems = [\"f\"]",
+    );
+    let e = rt.load_bundle(&d).unwrap_err();
+    assert!(
+        matches!(&e, Error::Build { output, .. } if output.contains("no matching package named `polyload-no-such-crate-anywhere`")),
+        "{e:?}"
+    );
+    // A version that does not exist.
+    let d = bundle(
+        "no_version",
+        "crate = \"semver\"\nversion = \"=0.0.999\"\nitems = [\"Version::parse\"]",
+    );
+    let e = rt.load_bundle(&d).unwrap_err();
+    assert!(
+        matches!(&e, Error::Build { output, .. } if output.contains("semver = \"=0.0.999\"")),
+        "{e:?}"
+    );
+    // A manifest error names the file, the line and the field.
+    let d = bundle(
+        "bad_req",
+        "crate = \"semver\"\nversion = \"one\"\nitems = [\"Version::parse\"]",
+    );
+    let e = rt.load_bundle(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("manifest.toml:3: rimport.version: `one` is not a version requirement"),
+        "{e}"
+    );
+    // Nothing was loaded by any of these.
+    assert!(rt.bundle_ids().is_empty());
+}
