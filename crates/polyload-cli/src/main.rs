@@ -59,6 +59,10 @@ enum Command {
     },
     /// Call a C function in any shared library by its signature.
     Ffi(ffi_cmd::FfiCmd),
+    /// Write a bundle that wraps ITEMs of a crate from crates.io, then
+    /// generate, build and load it: `polyload call DIR CRATE.Item_name ..`
+    /// works at once (names: `Version::parse` -> `Version_parse`).
+    Rimport(RimportCmd),
     /// Build the bundles in DIR that carry sources (no loading).
     Build {
         /// A bundle directory, or a directory of bundle directories.
@@ -77,6 +81,33 @@ struct CallCmd {
     /// `str`, `bytes` or `json` parameter (`@@x` is the literal `@x`).
     #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RimportCmd {
+    /// The crate and an optional version requirement: `semver`,
+    /// `semver@1.0`, `regex@=1.11.1`.
+    #[arg(value_name = "CRATE[@VERSION]")]
+    krate: String,
+    /// Items to wrap, as paths from the crate root (`Version::parse`,
+    /// `Version::major`, `gcd::<i64>`).
+    #[arg(required = true, value_name = "ITEM")]
+    items: Vec<String>,
+    /// The bundle directory to write (default: ./CRATE).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The bundle id (default: the crate's name).
+    #[arg(long)]
+    id: Option<String>,
+    /// Cargo features of the crate (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// Leave the crate's default features off.
+    #[arg(long)]
+    no_default_features: bool,
+    /// Types that cross as JSON through their serde impls, not as handles.
+    #[arg(long = "json-type", value_name = "TYPE", value_delimiter = ',')]
+    json_types: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +211,7 @@ fn run(cli: &Cli) -> Result<String> {
         Command::Call(c) => call(&runtime(cli)?, c, cli.json),
         Command::Bench(b) => bench(&runtime(cli)?, b, cli.json),
         Command::Build { dir } => build(&runtime(cli)?, dir, cli.json),
+        Command::Rimport(r) => rimport(&runtime(cli)?, r, cli.json),
         Command::Ffi(f) => f.run(cli.json),
         Command::Watch { dir, max_events } => watch(&runtime(cli)?, dir, *max_events, cli.json),
     }
@@ -275,9 +307,43 @@ fn list(dir: &Path, as_json: bool) -> Result<String> {
     Ok(out.trim_end().to_string())
 }
 
+fn rimport(rt: &Runtime, r: &RimportCmd, as_json: bool) -> Result<String> {
+    let (krate, version) = match r.krate.split_once('@') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => (r.krate.clone(), "*".to_string()),
+    };
+    let spec = polyload::manifest::RimportSpec {
+        krate: krate.clone(),
+        version,
+        features: r.features.clone(),
+        default_features: !r.no_default_features,
+        items: r
+            .items
+            .iter()
+            .cloned()
+            .map(polyload::manifest::RimportItem::Path)
+            .collect(),
+        json: r.json_types.clone(),
+    };
+    let dir = r.out.clone().unwrap_or_else(|| PathBuf::from(&krate));
+    let id = r.id.clone().unwrap_or(krate);
+    let path = polyload::rimport::write_bundle(&dir, &id, &spec)?;
+    if !as_json {
+        eprintln!("   Wrote {}", path.display());
+    }
+    inspect(rt, &dir, as_json)
+}
+
 fn inspect(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
-    let manifest = Manifest::from_dir(dir)?;
+    let id = Manifest::from_dir(dir)?.id;
     rt.load_bundle(dir)?;
+    // The loaded manifest: a [rimport] bundle's is filled in on load.
+    let manifest = rt
+        .bundles()
+        .into_iter()
+        .find(|b| b.manifest.id == id)
+        .map(|b| b.manifest)
+        .ok_or_else(|| anyhow!("bundle `{id}` did not stay loaded"))?;
     let prefix = format!("{}.", manifest.id);
     let defs: Vec<_> = rt
         .definitions()
@@ -371,7 +437,7 @@ fn bench(rt: &Runtime, b: &BenchCmd, as_json: bool) -> Result<String> {
 fn build(rt: &Runtime, dir: &Path, as_json: bool) -> Result<String> {
     let mut rows = Vec::new();
     for m in polyload::scan_dir(dir)? {
-        if m.build.is_none() {
+        if m.build.is_none() && m.rimport.is_none() {
             continue;
         }
         let artifact = rt.build(&m)?;

@@ -548,3 +548,54 @@ fn dotnet_bundles_are_called_like_any_other() {
     let d = dir.path().to_str().unwrap();
     assert_eq!(cli.ok(&["call", d, "csadd.add", "-40", "-2"]), "-42");
 }
+
+#[test]
+fn rimport_writes_a_bundle_that_calls_at_once() {
+    let cli = Cli::fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sv");
+    let shown = cli.ok(&[
+        "rimport",
+        "semver@1",
+        "Version::parse",
+        "Version::major",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        shown.contains("semver.Version_parse: fn(str) -> u64"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("semver.Version_major: fn(u64) -> u64"),
+        "{shown}"
+    );
+    assert!(shown.starts_with("bundle   semver 1."), "{shown}");
+    let manifest = std::fs::read_to_string(out.join("manifest.toml")).unwrap();
+    assert!(manifest.contains("crate = \"semver\""), "{manifest}");
+    // `call` works on it at once (from the cache); a crate error is one line.
+    let h = cli.ok(&[
+        "call",
+        out.to_str().unwrap(),
+        "semver.Version_parse",
+        "1.2.3",
+    ]);
+    assert!(h.parse::<u64>().is_ok(), "{h}");
+    let e = cli.fails(&["call", out.to_str().unwrap(), "semver.Version_parse", "x"]);
+    assert!(e.contains("unexpected character 'x'"), "{e}");
+    // A handle from another process is not live there.
+    let e = cli.fails(&["call", out.to_str().unwrap(), "semver.Version_major", &h]);
+    assert!(e.contains("is not live"), "{e}");
+    // An item the crate does not have is named.
+    let e = cli.fails(&[
+        "rimport",
+        "semver@1",
+        "Version::nope",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("`semver::Version` has no public method or field `nope`"),
+        "{e}"
+    );
+}

@@ -449,12 +449,17 @@ impl Runtime {
         Ok(ids)
     }
 
-    /// Builds `manifest`'s artifact if it has a `[build]` section and the
-    /// cache has no artifact for its current inputs; returns the artifact.
+    /// Builds `manifest`'s artifact if it has a `[build]` section (or is a
+    /// `[rimport]` bundle, whose crate is generated first) and the cache
+    /// has no artifact for its current inputs; returns the artifact.
     ///
     /// # Errors
-    /// As [`builder::ensure_artifact`].
+    /// As [`builder::ensure_artifact`] and [`crate::rimport::prepare`].
     pub fn build(&self, manifest: &Manifest) -> Result<Artifact> {
+        if manifest.rimport.is_some() && manifest.build.is_none() {
+            let expanded = self.expand(manifest.clone())?;
+            return self.build(&expanded);
+        }
         let mut hook = self
             .inner
             .on_build
@@ -641,7 +646,30 @@ impl Runtime {
         if !matches!(source, BundleSource::Path(_)) || manifest.build.is_none() {
             return Ok((source, None));
         }
-        let artifact = self.build(manifest)?;
+        let artifact = self
+            .build(manifest)
+            .map_err(|e| match (e, &manifest.build) {
+                // A generated crate that does not build: say where it is, so
+                // the compiler's `src/lib.rs:LINE` can be found.
+                (
+                    Error::Build {
+                        bundle,
+                        command,
+                        status,
+                        output,
+                    },
+                    Some(crate::manifest::BuildSpec::Cargo { dir, .. }),
+                ) if manifest.rimport.is_some() => Error::Build {
+                    bundle,
+                    command,
+                    status,
+                    output: format!(
+                    "{output}\n(the generated crate: {}; its src/lib.rs is the file named above)",
+                    dir.display()
+                ),
+                },
+                (e, _) => e,
+            })?;
         Ok((BundleSource::Path(artifact.path.clone()), Some(artifact)))
     }
 

@@ -115,9 +115,11 @@ pub(crate) fn parse_user_ty(s: &str) -> Result<Ty, String> {
             "Vec" => "Vec",
             "Option" => "Option",
             "Box" => "Box",
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "`{other}<..>` is not a type rimport can instantiate with (use Vec, Option, Box)"
-            )),
+            ))
+            }
         };
         return Ok(Ty::Std(name, args));
     }

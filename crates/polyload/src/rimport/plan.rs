@@ -337,7 +337,7 @@ impl<'a> Planner<'a> {
             return self.assemble(name, path, &[recv], &format!("&p1.{member}"), &ret);
         }
         if member == "to_string" {
-            return self.to_string_of(owner, &owner_path, name);
+            return self.display_of(owner, &owner_path, name);
         }
         Err(format!(
             "`{owner_path}` has no public method or field `{member}`"
@@ -365,7 +365,7 @@ impl<'a> Planner<'a> {
     }
 
     /// `Type::to_string` through `Display` (or `Debug`).
-    pub(crate) fn to_string_of(
+    pub(crate) fn display_of(
         &mut self,
         owner: &Item,
         owner_path: &str,
