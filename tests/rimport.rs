@@ -458,8 +458,9 @@ fn bad_specs_are_clear_errors() {
         .unwrap();
         d
     };
-    // An item that does not exist, and one whose type cannot cross, both named.
-    let d = bundle("bad_items", "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\", \"Version::frobnicate\", \"Nope::new\", \"Comparator::matches\"]");
+    // Items that do not exist, and one that cannot be wrapped as asked (an
+    // open generic parameter), all named in one error.
+    let d = bundle("bad_items", "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\", \"Version::frobnicate\", \"Nope::new\", \"Version::hash\"]");
     let e = rt.load_bundle(&d).unwrap_err().to_string();
     assert!(
         e.contains("`semver::Version` has no public method or field `frobnicate`"),
@@ -467,9 +468,27 @@ fn bad_specs_are_clear_errors() {
     );
     assert!(e.contains("`semver` has no public item `Nope`"), "{e}");
     assert!(
-        e.starts_with("rimport of crate `semver`: Version::frobnicate, Nope::new"),
+        e.contains("`Version::hash`: takes 1 type parameter(s) (__H), 0 given in `generics`"),
         "{e}"
     );
+    assert!(
+        e.starts_with("rimport of crate `semver`: Version::frobnicate, Nope::new, Version::hash"),
+        "{e}"
+    );
+    // Generated code that does not compile (a JSON type without the crate's
+    // serde feature): the compiler's message, and where the file is.
+    let d = bundle(
+        "no_serde",
+        "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\"]\njson = [\"Version\"]",
+    );
+    match rt.load_bundle(&d).unwrap_err() {
+        Error::Build { output, .. } => {
+            assert!(output.contains("Serialize"), "{output}");
+            assert!(output.contains("src/lib.rs:"), "{output}");
+            assert!(output.contains("(the generated crate: "), "{output}");
+        }
+        other => panic!("{other:?}"),
+    }
     // An unknown crate: cargo's message.
     let d = bundle(
         "no_crate",

@@ -105,15 +105,9 @@ impl std::fmt::Debug for Marshaller {
 
 impl Drop for Marshaller {
     fn drop(&mut self) {
-        let module = self
-            .module
-            .get_mut()
-            .map_or_else(|e| e.into_inner().take(), Option::take);
-        if let Some(module) = module {
-            // SAFETY: the code is only reached through `self.entry`, and
-            // `&mut self` means no call through it is running or can start.
-            unsafe { module.free_memory() };
-        }
+        // SAFETY: the code is only reached through `self.entry`, and
+        // `&mut self` means no call through it is running or can start.
+        unsafe { crate::trampoline::free_module(&mut self.module) };
     }
 }
 

@@ -174,16 +174,10 @@ impl OutSlotTrampoline {
 #[cfg(all(feature = "jit", not(windows)))]
 impl Drop for OutSlotTrampoline {
     fn drop(&mut self) {
-        let module = self
-            .module
-            .get_mut()
-            .map_or_else(|e| e.into_inner().take(), Option::take);
-        if let Some(module) = module {
-            // SAFETY: the code is only reached through `self.code`, and the
-            // contract of `new` is that no call runs once the trampoline is
-            // dropped (`&mut self`: nothing else holds it).
-            unsafe { module.free_memory() };
-        }
+        // SAFETY: the code is only reached through `self.code`, and the
+        // contract of `new` is that no call runs once the trampoline is
+        // dropped (`&mut self`: nothing else holds it).
+        unsafe { free_module(&mut self.module) };
     }
 }
 
@@ -332,6 +326,25 @@ mod imp {
 
 #[cfg(all(feature = "jit", not(windows)))]
 pub(crate) use imp::new_module;
+
+/// Takes a JIT module out of its slot (poisoned or not) and frees its code
+/// (also the struct marshallers' in `jit.rs`).
+///
+/// # Safety
+/// No call may be running, or start later, through code of the module.
+#[cfg(all(feature = "jit", not(windows)))]
+pub(crate) unsafe fn free_module<M: Into<Box<cranelift_jit::JITModule>>>(
+    slot: &mut std::sync::Mutex<Option<M>>,
+) {
+    let module = slot
+        .get_mut()
+        .map_or_else(|e| e.into_inner().take(), Option::take);
+    if let Some(module) = module {
+        let module: Box<cranelift_jit::JITModule> = module.into();
+        // SAFETY: the caller's contract.
+        unsafe { module.free_memory() };
+    }
+}
 
 #[cfg(not(all(feature = "jit", not(windows))))]
 mod imp {

@@ -524,3 +524,31 @@ pub(crate) struct Subst {
     pub(crate) impl_trait: Vec<Ty>,
     next_impl: std::cell::Cell<usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_json_format_version_names_both() {
+        let e = Api::parse(r#"{"format_version": 12, "root": 0}"#, "x")
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("format version 12")
+                && e.contains(&format!("format version {}", rustdoc_types::FORMAT_VERSION)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn user_types_parse() {
+        assert_eq!(parse_user_ty("&str").unwrap().rust(), "&str");
+        assert_eq!(
+            parse_user_ty("Vec<i64>").unwrap().rust(),
+            "::std::vec::Vec<i64>"
+        );
+        assert_eq!(parse_user_ty("&[f64]").unwrap().rust(), "&[f64]");
+        assert!(parse_user_ty("HashMap<i64, i64>").is_err());
+    }
+}

@@ -195,7 +195,9 @@ impl<'a> Planner<'a> {
                     .public_path(&item.id)
                     .ok_or_else(|| format!("`{path}` is not public"))?
                     .to_string();
-                let turbofish = self.bind_generics(item, &user_tys, &mut subst)?;
+                let turbofish = self
+                    .bind_generics(item, &user_tys, &mut subst)
+                    .map_err(|e| format!("`{path}`: {e}"))?;
                 self.function(
                     item,
                     &subst,
@@ -301,7 +303,8 @@ impl<'a> Planner<'a> {
                 .ok_or_else(|| format!("`{owner_path}` has no method `{member}`"))?;
             let mut subst = Subst::default();
             subst.map.insert("Self".into(), self_ty.clone());
-            self.bind_generics(method, user, &mut subst)?;
+            self.bind_generics(method, user, &mut subst)
+                .map_err(|e| format!("`{path}`: {e}"))?;
             let call = format!("<{} as {owner_path}>::{member}", self_ty.rust());
             return self.function(method, &subst, name, &call, path);
         }
@@ -320,7 +323,8 @@ impl<'a> Planner<'a> {
                     "`{path}`: methods of generic impls are not supported"
                 ));
             }
-            self.bind_generics(method, user, &mut subst)?;
+            self.bind_generics(method, user, &mut subst)
+                .map_err(|e| format!("`{path}`: {e}"))?;
             let call = format!("<{owner_path}>::{member}");
             return self.function(method, &subst, name, &call, path);
         }
