@@ -522,3 +522,60 @@ fn bad_specs_are_clear_errors() {
     // Nothing was loaded by any of these.
     assert!(rt.bundle_ids().is_empty());
 }
+
+/// The Rust-ABI path: semver's real types from a `dylib` plugin, used by a
+/// cell crate compiled at run time against it.
+#[test]
+fn a_cell_uses_semver_types_from_the_rust_abi_plugin() {
+    let spec = polyload::manifest::RimportSpec {
+        krate: "semver".into(),
+        version: "1".into(),
+        features: Vec::new(),
+        default_features: true,
+        items: ["Version::parse", "VersionReq::parse"]
+            .map(|i| polyload::manifest::RimportItem::Path(i.into()))
+            .to_vec(),
+        json: Vec::new(),
+    };
+    let plugin = polyload::rimport::RustDylib::build(&spec, &cache()).unwrap();
+    assert_eq!(plugin.lib_name(), "polyload_rdylib_semver");
+    assert!(
+        plugin.metadata().contains("; semver 1."),
+        "{}",
+        plugin.metadata()
+    );
+    let cells = tempfile::tempdir().unwrap();
+    let source = r#"
+use polyload_rdylib_semver::exports::{Version, VersionReq};
+
+/// The highest of `versions` (comma-separated) that `req` accepts, as
+/// `major * 1_000_000 + minor * 1000 + patch`, or `u64::MAX`.
+#[no_mangle]
+pub extern "C" fn best(req: *const u8, req_len: usize, versions: *const u8, len: usize) -> u64 {
+    let text = |p, n| unsafe { std::str::from_utf8(std::slice::from_raw_parts(p, n)).unwrap() };
+    let req = VersionReq::parse(text(req, req_len)).unwrap();
+    let best: Option<Version> = text(versions, len)
+        .split(',')
+        .map(|v| Version::parse(v.trim()).unwrap())
+        .filter(|v| req.matches(v))
+        .max();
+    best.map_or(u64::MAX, |v| v.major * 1_000_000 + v.minor * 1000 + v.patch)
+}
+"#;
+    let cell = plugin
+        .build_cell("cell_best", source, cells.path())
+        .unwrap();
+    // SAFETY: `best` is defined above with exactly this signature.
+    let best =
+        unsafe { cell.get::<extern "C" fn(*const u8, usize, *const u8, usize) -> u64>("best") }
+            .unwrap();
+    let call = |req: &str, vs: &str| best(req.as_ptr(), req.len(), vs.as_ptr(), vs.len());
+    assert_eq!(call("^1.2", "1.1.0, 1.2.5, 1.9.3, 2.0.0"), 1_009_003);
+    assert_eq!(call(">=3", "1.0.0, 2.0.0"), u64::MAX);
+    // A symbol the cell does not have is named with the library.
+    // SAFETY: never called.
+    let e = unsafe { cell.get::<extern "C" fn()>("nope") }
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("nope"), "{e}");
+}

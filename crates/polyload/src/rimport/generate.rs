@@ -20,7 +20,7 @@ pub fn guest_dir() -> PathBuf {
     }
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for var in [
         "CARGO_TARGET_DIR",
@@ -32,7 +32,7 @@ fn cargo() -> Command {
     cmd
 }
 
-fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<String>) -> Error {
     Error::Rimport {
         krate: spec.krate.clone(),
         item: item.to_string(),
@@ -41,7 +41,7 @@ fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<String>) -> E
 }
 
 /// The cache directory of a spec: `<cache>/rimport/<crate>/<hash>`.
-fn spec_dir(spec: &RimportSpec, cache_root: &Path, guest: &Path) -> PathBuf {
+pub(crate) fn spec_dir(spec: &RimportSpec, cache_root: &Path, guest: &Path) -> PathBuf {
     let mut h = Sha256::new();
     h.update(format!("{GENERATOR}\n{spec:?}\n{}\n", guest.display()).as_bytes());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -119,37 +119,7 @@ fn generate(
 ) -> Result<()> {
     let id = &manifest.id;
     let probe = dir.join("probe");
-    let write = |p: &Path, text: &str| -> Result<()> {
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(p, text).map_err(|e| Error::io(p, e))
-    };
-    let features: Vec<String> = spec.features.iter().map(|f| format!("{f:?}")).collect();
-    write(
-        &probe.join("Cargo.toml"),
-        &format!(
-            "[package]\nname = \"polyload-rimport-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{} = {{ version = {:?}, default-features = {}, features = [{}] }}\n\n[workspace]\n",
-            spec.krate,
-            spec.version,
-            spec.default_features,
-            features.join(", ")
-        ),
-    )?;
-    write(&probe.join("src/lib.rs"), "")?;
-
-    // 1. Resolve: which version, and the library's name.
-    let mut cmd = cargo();
-    cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(probe.join("Cargo.toml"));
-    let meta = builder::run(id, cmd, on_event, |_| None)?;
-    let (version, lib) = resolved(&meta, &spec.krate).ok_or_else(|| {
-        rimport_error(
-            spec,
-            "*",
-            "cargo resolved no library for it (a proc-macro or binary crate?)",
-        )
-    })?;
+    let (version, lib) = resolve(spec, id, &probe, on_event)?;
 
     // 2. Its public API.
     let mut cmd = cargo();
@@ -208,9 +178,9 @@ fn generate(
     };
     let tmp = dir.join(format!("crate.tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    write(&tmp.join("Cargo.toml"), &codegen::cargo_toml(&c))?;
-    write(&tmp.join("src/lib.rs"), &codegen::lib_rs(&c, &plan))?;
-    write(
+    write_file(&tmp.join("Cargo.toml"), &codegen::cargo_toml(&c))?;
+    write_file(&tmp.join("src/lib.rs"), &codegen::lib_rs(&c, &plan))?;
+    write_file(
         &tmp.join("manifest.toml"),
         &codegen::manifest_toml(&c, &plan),
     )?;
@@ -229,6 +199,47 @@ fn generate(
     std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     tracing::info!(bundle = %id, krate = %spec.krate, %version, "rimport: generated {}", dest.display());
     Ok(())
+}
+
+/// Writes `text` to `p`, making its directory.
+pub(crate) fn write_file(p: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(p, text).map_err(|e| Error::io(p, e))
+}
+
+/// Resolves `spec`'s requirement in a probe crate at `probe`: the version
+/// and the library's name (`unicode_segmentation`).
+pub(crate) fn resolve(
+    spec: &RimportSpec,
+    id: &str,
+    probe: &Path,
+    on_event: &mut dyn FnMut(BuildEvent),
+) -> Result<(String, String)> {
+    let features: Vec<String> = spec.features.iter().map(|f| format!("{f:?}")).collect();
+    write_file(
+        &probe.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"polyload-rimport-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{} = {{ version = {:?}, default-features = {}, features = [{}] }}\n\n[workspace]\n",
+            spec.krate,
+            spec.version,
+            spec.default_features,
+            features.join(", ")
+        ),
+    )?;
+    write_file(&probe.join("src/lib.rs"), "")?;
+    let mut cmd = cargo();
+    cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(probe.join("Cargo.toml"));
+    let meta = builder::run(id, cmd, on_event, |_| None)?;
+    resolved(&meta, &spec.krate).ok_or_else(|| {
+        rimport_error(
+            spec,
+            "*",
+            "cargo resolved no library for it (a proc-macro or binary crate?)",
+        )
+    })
 }
 
 /// From `cargo metadata`: the version the probe resolved `krate` to, and

@@ -63,7 +63,11 @@ pub mod spec;
 pub use spec::{RimportItem, RimportSpec};
 
 #[cfg(feature = "rimport")]
+mod dylib;
+#[cfg(feature = "rimport")]
 mod generate;
+#[cfg(feature = "rimport")]
+pub use dylib::{Cell, RustDylib};
 #[cfg(feature = "rimport")]
 pub use generate::{guest_dir, prepare};
 
