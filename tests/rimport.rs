@@ -183,12 +183,13 @@ fn generic_functions_at_their_instantiations() {
         call("numint.isqrt", &[Value::U64(1_000_001)]).unwrap(),
         Value::U64(1000)
     );
-    let sig = RT
-        .definition("numint.gcd_i64")
-        .unwrap()
-        .signature
-        .to_string();
-    assert_eq!(sig, "fn(i64, i64) -> i64");
+    let sig = |n: &str| RT.definition(n).unwrap().signature.to_string();
+    assert_eq!(sig("numint.gcd_i64"), "fn(i64, i64) -> i64");
+    assert_eq!(
+        sig("semver.VersionReq_matches"),
+        "fn(handle, handle) -> bool"
+    );
+    assert_eq!(sig("semver.Version_drop"), "fn(handle)");
 }
 
 /// A large ASCII text: the README and a generated log, repeated.

@@ -563,11 +563,11 @@ fn rimport_writes_a_bundle_that_calls_at_once() {
         out.to_str().unwrap(),
     ]);
     assert!(
-        shown.contains("semver.Version_parse: fn(str) -> u64"),
+        shown.contains("semver.Version_parse: fn(str) -> handle"),
         "{shown}"
     );
     assert!(
-        shown.contains("semver.Version_major: fn(u64) -> u64"),
+        shown.contains("semver.Version_major: fn(handle) -> u64"),
         "{shown}"
     );
     assert!(shown.starts_with("bundle   semver 1."), "{shown}");

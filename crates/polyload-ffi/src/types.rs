@@ -36,6 +36,12 @@ pub enum FfiType {
     U32,
     /// `uint64_t`.
     U64,
+    /// An opaque handle to a value that stays with the definition's bundle
+    /// (written `handle`): a `uint64_t` id at the C ABI, a
+    /// [`Value::U64`](crate::Value::U64) in calls. What it refers to, and
+    /// checking that, is the bundle's business (rimport's generated
+    /// libraries check the type behind an id on every call).
+    Handle,
     /// `float`.
     F32,
     /// `double`.
@@ -81,7 +87,9 @@ impl FfiType {
             FfiType::Bool | FfiType::I8 | FfiType::U8 => l(1, 1),
             FfiType::I16 | FfiType::U16 => l(2, 2),
             FfiType::I32 | FfiType::U32 | FfiType::F32 => l(4, 4),
-            FfiType::I64 | FfiType::U64 | FfiType::F64 => l(8, std::mem::align_of::<u64>()),
+            FfiType::I64 | FfiType::U64 | FfiType::Handle | FfiType::F64 => {
+                l(8, std::mem::align_of::<u64>())
+            }
             FfiType::Pointer | FfiType::CString | FfiType::Callback(_) => l(PTR, PTR),
             FfiType::Str | FfiType::Bytes | FfiType::Json => l(2 * PTR, PTR),
             FfiType::Array(elem, n) => {
@@ -113,6 +121,7 @@ impl FfiType {
                 | FfiType::U16
                 | FfiType::U32
                 | FfiType::U64
+                | FfiType::Handle
         )
     }
 
@@ -141,6 +150,7 @@ impl FfiType {
             FfiType::U16 => "u16",
             FfiType::U32 => "u32",
             FfiType::U64 => "u64",
+            FfiType::Handle => "handle",
             FfiType::F32 => "f32",
             FfiType::F64 => "f64",
             FfiType::Pointer => "ptr",
@@ -165,6 +175,7 @@ impl FfiType {
             "u16" => FfiType::U16,
             "u32" => FfiType::U32,
             "u64" => FfiType::U64,
+            "handle" => FfiType::Handle,
             "f32" => FfiType::F32,
             "f64" => FfiType::F64,
             "ptr" => FfiType::Pointer,
@@ -232,6 +243,19 @@ mod tests {
         a: u8,
         b: f64,
         c: u16,
+    }
+
+    #[test]
+    fn handle_is_a_keyword_with_u64_layout() {
+        let sig: Signature = "fn(handle, str) -> handle".parse().unwrap();
+        assert_eq!(sig.params[0], FfiType::Handle);
+        assert_eq!(sig.to_string(), "fn(handle, str) -> handle");
+        assert_eq!(FfiType::Handle.layout(), FfiType::U64.layout());
+        assert!(FfiType::Handle.is_integer());
+        assert_eq!(
+            crate::Value::parse(&FfiType::Handle, "42"),
+            Ok(crate::Value::U64(42))
+        );
     }
 
     #[test]

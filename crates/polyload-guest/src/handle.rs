@@ -55,6 +55,28 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A handle as an `#[export]` parameter or result: signature type
+/// `handle`, a `uint64_t` at the C ABI (an id of this library's table).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Id(pub u64);
+
+impl crate::GuestArg for Id {
+    type Abi = u64;
+    const TYPE: &'static str = "handle";
+    fn from_abi(abi: u64) -> Result<Self, String> {
+        Ok(Id(abi))
+    }
+}
+
+impl crate::GuestRet for Id {
+    type Abi = u64;
+    const TYPE: &'static str = "handle";
+    fn into_abi(self) -> Result<u64, String> {
+        Ok(self.0)
+    }
+}
+
 struct Entry {
     type_name: &'static str,
     value: Box<dyn Any + Send + Sync>,

@@ -86,10 +86,12 @@ unsafe impl<T> CType for *mut T {
     }
 }
 
-/// The C-level equivalence class of a type: `json` travels as `str`.
+/// The C-level equivalence class of a type: `json` travels as `str`, a
+/// `handle` as `u64`.
 fn lower(t: &FfiType) -> FfiType {
     match t {
         FfiType::Json => FfiType::Str,
+        FfiType::Handle => FfiType::U64,
         FfiType::Callback(_) | FfiType::CString => FfiType::Pointer,
         t => t.clone(),
     }

@@ -36,11 +36,11 @@ pub(crate) fn definitions(plan: &Plan) -> Vec<(String, String)> {
         .collect();
     for name in extra_names(plan) {
         let sig = if name.ends_with("_drop") {
-            "fn(u64)"
+            "fn(handle)"
         } else if name == "live_handles" {
             "fn() -> u64"
         } else {
-            "fn(u64) -> str"
+            "fn(handle) -> str"
         };
         out.push((name, sig.to_string()));
     }
@@ -195,11 +195,11 @@ fn __one_char(s: &str, n: usize) -> ::std::result::Result<char, ::std::string::S
         let body = match (name.as_str(), h) {
             ("live_handles", _) => "/// How many handles are live.\n#[export]\nfn live_handles() -> u64 {\n    ::polyload_guest::handle::read().len() as u64\n}\n".to_string(),
             (n, Some(h)) if n.ends_with("_drop") => format!(
-                "/// Frees a `{p}` handle.\n#[export]\nfn {n}(a1: u64) -> ::std::result::Result<(), ::std::string::String> {{\n    ::polyload_guest::handle::write().take::<{p}>(a1).map(drop)\n}}\n",
+                "/// Frees a `{p}` handle.\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id) -> ::std::result::Result<(), ::std::string::String> {{\n    ::polyload_guest::handle::write().take::<{p}>(a1.0).map(drop)\n}}\n",
                 p = h.path
             ),
             (n, Some(h)) => format!(
-                "/// A `{p}` as text ({how}).\n#[export]\nfn {n}(a1: u64) -> ::std::result::Result<::std::string::String, ::std::string::String> {{\n    let __t = ::polyload_guest::handle::read();\n    let v = __t.get::<{p}>(a1)?;\n    ::std::result::Result::Ok({expr})\n}}\n",
+                "/// A `{p}` as text ({how}).\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id) -> ::std::result::Result<::std::string::String, ::std::string::String> {{\n    let __t = ::polyload_guest::handle::read();\n    let v = __t.get::<{p}>(a1.0)?;\n    ::std::result::Result::Ok({expr})\n}}\n",
                 p = h.path,
                 how = if h.display { "Display" } else { "Debug" },
                 expr = if h.display { "::std::string::ToString::to_string(v)" } else { "format!(\"{v:?}\")" },

@@ -42,7 +42,7 @@
 //! | `Option<T>`, `Vec<T>`, slices, tuples, iterators (collected) | `json` |
 //! | a borrowed result type (with lifetimes, e.g. `regex::Match<'h>`) | `json`: an object of its public `&self` getters |
 //! | a type listed in `json = [..]` | `json`, through its serde impls |
-//! | any other public type of the crate | a handle (`u64`) |
+//! | any other public type of the crate | `handle` (a `u64` id; inside `json`, a number) |
 //!
 //! Handles are ids into a table inside the generated library
 //! (`polyload_guest::handle`): every use checks the value's type (a

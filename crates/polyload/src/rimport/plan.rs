@@ -70,12 +70,13 @@ pub(crate) fn sig_word(wire: &str) -> &'static str {
         "u64" => "u64",
         "f32" => "f32",
         "f64" => "f64",
+        HANDLE => "handle",
         _ => "?",
     }
 }
 
 const JSON: &str = "::polyload_guest::serde_json::Value";
-const HANDLE: &str = "u64";
+const HANDLE: &str = "::polyload_guest::handle::Id";
 
 fn is_number(p: &str) -> bool {
     matches!(
@@ -561,7 +562,7 @@ impl<'a> Planner<'a> {
                     Ok(Param {
                         wire: HANDLE.into(),
                         code: format!(
-                            "let p{n} = ::std::clone::Clone::clone(__t.get::<{path}>({a})?);"
+                            "let p{n} = ::std::clone::Clone::clone(__t.get::<{path}>({a}.0)?);"
                         ),
                         lock: Lock::Read,
                         take: false,
@@ -570,7 +571,7 @@ impl<'a> Planner<'a> {
                 } else {
                     Ok(Param {
                         wire: HANDLE.into(),
-                        code: format!("let p{n} = __t.take::<{path}>({a})?;"),
+                        code: format!("let p{n} = __t.take::<{path}>({a}.0)?;"),
                         lock: Lock::Write,
                         take: true,
                         mutable: false,
@@ -590,7 +591,7 @@ impl<'a> Planner<'a> {
                 };
                 Ok(Param {
                     wire: HANDLE.into(),
-                    code: format!("let p{n} = __t.{get}::<{path}>({a})?;"),
+                    code: format!("let p{n} = __t.{get}::<{path}>({a}.0)?;"),
                     lock,
                     take: false,
                     mutable: *mutable,
@@ -643,7 +644,7 @@ impl<'a> Planner<'a> {
             Ty::Named { id, path, borrows: false, args } if args.is_empty() && self.api.iterator_item(id).is_none() => {
                 self.handle_type(id, path);
                 *makes = true;
-                Ok((HANDLE.into(), format!("__t.insert({v})")))
+                Ok((HANDLE.into(), format!("{HANDLE}(__t.insert({v}))")))
             }
             Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) => {
                 let Ty::Named { id, path, .. } = &**inner else { unreachable!() };
@@ -652,7 +653,7 @@ impl<'a> Planner<'a> {
                 }
                 self.handle_type(id, path);
                 *makes = true;
-                Ok((HANDLE.into(), format!("{{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }}")))
+                Ok((HANDLE.into(), format!("{{ let __o = ::std::clone::Clone::clone({v}); {HANDLE}(__t.insert(__o)) }}")))
             }
             Ty::Bad(why) => Err(why.clone()),
             _ => Ok((JSON.into(), self.json(t, v, makes, depth)?)),
