@@ -580,3 +580,44 @@ pub extern "C" fn best(req: *const u8, req_len: usize, versions: *const u8, len:
         .unwrap();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+/// Handles are values with owners: dropping a handle runs the value's
+/// `Drop`, and so does unloading the bundle (its library's destructor
+/// empties the table once the reclaimer unmaps it). `NamedTempFile` deletes
+/// its file on drop, which makes both visible.
+#[test]
+fn unloading_a_bundle_drops_its_handles() {
+    let rt = runtime(None);
+    rt.load_bundle(repo().join("examples/rimport/tempfile"))
+        .unwrap();
+    let new_file = || {
+        let h = handle(rt.call("tempfile.NamedTempFile_new", &[]).unwrap());
+        let Value::Str(p) = rt
+            .call("tempfile.NamedTempFile_path", &[Value::U64(h)])
+            .unwrap()
+        else {
+            panic!()
+        };
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{}", p.display());
+        (h, p)
+    };
+    let (a, pa) = new_file();
+    rt.call("tempfile.NamedTempFile_drop", &[Value::U64(a)])
+        .unwrap();
+    assert!(!pa.exists(), "dropping the handle deletes the file");
+    let (_b, pb) = new_file();
+    let (_c, pc) = new_file();
+    assert_eq!(
+        rt.call("tempfile.live_handles", &[]).unwrap(),
+        Value::U64(2)
+    );
+    rt.unload("tempfile").unwrap();
+    rt.collect_garbage(std::time::Duration::from_secs(10));
+    assert!(
+        !pb.exists() && !pc.exists(),
+        "unloading frees the handles: {} {}",
+        pb.display(),
+        pc.display()
+    );
+}

@@ -8,6 +8,12 @@
  * A native bundle exports:
  *   uint32_t polyload_abi_version(void);        // POLYLOAD_ABI_VERSION_PACKED
  *   int32_t  polyload_bundle_init(const PolyloadHost *host, PolyloadBundle *bundle);
+ * and may export:
+ *   void     polyload_bundle_fini(void);
+ * which the host calls once, when the version is retired and no thread can
+ * be inside it any more (after the reclaimer's grace period), just before
+ * the library is closed: free what the version owns there (rimport's
+ * wrappers free their handles). Hosts before this release skip it.
  *
  * Strings and buffers cross as pointer + length, by value. A str/bytes/json
  * returned by a bundle function is owned by the caller and must be allocated

@@ -60,6 +60,10 @@ pub const BUNDLE_INIT_SYMBOL: &str = "polyload_bundle_init";
 /// Optional symbol: returns the bundle's build metadata as a [`PolyloadStr`]
 /// (a `key=value` line per field, see `polyload-guest`).
 pub const BUILD_INFO_SYMBOL: &str = "polyload_build_info";
+/// Optional symbol: `void polyload_bundle_fini(void)`, called once when the
+/// version is retired and no thread can be inside it, before its library is
+/// closed.
+pub const BUNDLE_FINI_SYMBOL: &str = "polyload_bundle_fini";
 /// Optional symbol: `PolyloadBytes polyload_state_save(const PolyloadHost*)`,
 /// called on the old version before a hot reload.
 pub const STATE_SAVE_SYMBOL: &str = "polyload_state_save";

@@ -13,8 +13,8 @@
 //! holds a `regex::Regex` as a `semver::Version` is an error naming both
 //! types, never a reinterpretation. A handle is freed by [`Table::remove`]
 //! (a bundle's `drop` definition) or by [`clear`], which a generated bundle
-//! calls from its library destructor (`.fini_array`, run when the host
-//! unmaps the library, i.e. once no thread can be inside it).
+//! calls from `polyload_bundle_fini` (run when the host retires the
+//! version, i.e. once no thread can be inside it).
 //!
 //! Locking: [`read`] for calls that only borrow handles (they run in
 //! parallel), [`write`] for calls that create, consume or mutably borrow

@@ -412,6 +412,7 @@ fn guestpanic_defines_its_exports() {
             ("fallible", "fn(i64) -> i64"),
             ("echo", "fn(str) -> str"),
             ("relay", "fn(i64) -> i64"),
+            ("thread_locals", "fn() -> u64"),
         ])
     );
 }

@@ -29,21 +29,49 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct NativeLoader;
 
-/// Keeps a native bundle version mapped; `dlclose` happens on drop.
+/// Keeps a native bundle version mapped; on drop (through the reclaimer:
+/// no thread can be inside the version) calls its `polyload_bundle_fini`,
+/// then `dlclose`s it, except a Rust guest's.
+///
+/// Rust guests (they export `polyload_build_info`) stay mapped until the
+/// process exits: Rust's std registers thread-exit destructors with
+/// `pthread_key_create` (for `thread::current()` and thread locals), whose
+/// code is in the library; a thread that touched them and exits after the
+/// unmap would jump into unmapped memory. Their memory is reclaimed by
+/// `polyload_bundle_fini` (the generated rimport wrappers free their
+/// handles there); the mapping itself is the cost of a reload.
 struct NativeInstance {
     // Field order matters: the context (used by the library's code) is
     // dropped after the library.
     library: Option<DynamicProvider>,
     _context: Box<BundleContext>,
     path: PathBuf,
+    rust_guest: bool,
+    /// Whether `polyload_bundle_init` succeeded (only then is fini called).
+    initialized: bool,
 }
 
 impl Drop for NativeInstance {
     fn drop(&mut self) {
-        if let Some(lib) = self.library.take() {
-            if let Err(e) = lib.close() {
-                tracing::warn!(path = %self.path.display(), "dlclose failed: {e}");
-            }
+        let Some(lib) = self.library.take() else {
+            return;
+        };
+        // SAFETY: the ABI fixes this optional symbol's type; no thread is
+        // inside the version (a published instance drops through the
+        // reclaimer, a failed one before anything was published).
+        let fini =
+            unsafe { symbol::<unsafe extern "C" fn()>(&lib, polyload_abi::BUNDLE_FINI_SYMBOL) };
+        if let (Some(fini), true) = (fini, self.initialized) {
+            // SAFETY: as above; the bundle's own clean-up, called once.
+            unsafe { fini() };
+        }
+        if self.rust_guest {
+            tracing::debug!(path = %self.path.display(), "retired Rust guest stays mapped");
+            std::mem::forget(lib);
+            return;
+        }
+        if let Err(e) = lib.close() {
+            tracing::warn!(path = %self.path.display(), "dlclose failed: {e}");
         }
     }
 }
@@ -203,7 +231,18 @@ impl BundleLoader for NativeLoader {
         }
         .ok_or_else(|| missing(polyload_abi::BUNDLE_INIT_SYMBOL))?;
 
-        let context = BundleContext::new(&m.id, cx.host.weak_namespace());
+        // From here the instance owns the library, so that every way out
+        // (a failed init included: its code may have registered thread-exit
+        // destructors) follows the instance's rule for closing it.
+        let rust_guest = library.has_symbol(polyload_abi::BUILD_INFO_SYMBOL);
+        let mut instance = NativeInstance {
+            library: Some(library),
+            _context: BundleContext::new(&m.id, cx.host.weak_namespace()),
+            path: path.clone(),
+            rust_guest,
+            initialized: false,
+        };
+        let context = &instance._context;
         context.begin_init();
         host::clear_error();
         let status = {
@@ -214,6 +253,7 @@ impl BundleLoader for NativeLoader {
         };
         let staged = context.end_init();
         let message = host::take_error();
+        instance.initialized = status == polyload_abi::POLYLOAD_OK;
         if status != polyload_abi::POLYLOAD_OK {
             return Err(Error::Init {
                 bundle: m.id.clone(),
@@ -234,11 +274,7 @@ impl BundleLoader for NativeLoader {
             .collect();
         Ok(LoadedBundle {
             exports,
-            instance: Box::new(NativeInstance {
-                library: Some(library),
-                _context: context,
-                path: path.clone(),
-            }),
+            instance: Box::new(instance),
         })
     }
 }

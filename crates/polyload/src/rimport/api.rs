@@ -77,6 +77,8 @@ fn std_path(name: &str) -> &'static str {
         "Result" => "::std::result::Result",
         "Cow" => "::std::borrow::Cow",
         "Ordering" => "::std::cmp::Ordering",
+        "Path" => "::std::path::Path",
+        "PathBuf" => "::std::path::PathBuf",
         _ => "::std::boxed::Box",
     }
 }
@@ -478,8 +480,10 @@ impl Api {
                 };
                 let borrows = matches!(p.args.as_deref(), Some(GenericArgs::AngleBracketed { args, .. })
                     if args.iter().any(|a| matches!(a, GenericArg::Lifetime(l) if l != "'static")));
-                if self.is_std(&p.id, "Ordering") {
-                    return Ty::Std("Ordering", Vec::new());
+                for name in ["Ordering", "Path", "PathBuf"] {
+                    if self.is_std(&p.id, name) {
+                        return Ty::Std(name, Vec::new());
+                    }
                 }
                 for name in ["String", "Vec", "Option", "Result", "Cow", "Box"] {
                     if self.is_std(&p.id, name) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bumped whenever the generated code changes shape.
-const GENERATOR: &str = "polyload-rimport 2";
+const GENERATOR: &str = "polyload-rimport 3";
 
 /// Where the Rust guest SDK is (the generated crate's path dependency):
 /// `$POLYLOAD_GUEST_DIR`, else the source tree polyload was built from.

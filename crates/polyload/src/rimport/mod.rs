@@ -37,6 +37,7 @@
 //! | `char` | `str` of one character |
 //! | `&str`, `String`, `Cow<str>`, `Box<str>` | `str` |
 //! | `&[u8]`, `Vec<u8>` | `bytes` |
+//! | `&Path`, `PathBuf` (results only) | `str` (lossy UTF-8) |
 //! | `std::cmp::Ordering` | `i32`: -1, 0, 1 |
 //! | `Result<T, E>` | `T`; an `Err` becomes an error value with `E`'s `Display` |
 //! | `Option<T>`, `Vec<T>`, slices, tuples, iterators (collected) | `json` |
@@ -47,7 +48,8 @@
 //! Handles are ids into a table inside the generated library
 //! (`polyload_guest::handle`): every use checks the value's type (a
 //! `Regex` handle passed as a `Version` is an error naming both), a freed
-//! id is an error, and the table is emptied when the library is unmapped.
+//! id is an error, and the table is emptied when the version is retired
+//! (`polyload_bundle_fini`, once no thread can be inside it).
 //! `&self` calls hold the table shared (they run in parallel), calls that
 //! take `&mut self`, consume a non-`Clone` value or make handles from
 //! handles hold it exclusively.

@@ -95,6 +95,15 @@ fn is_text(t: &Ty) -> bool {
     }
 }
 
+/// `Path`, `PathBuf` and references to them (results cross as `str`, lossily).
+fn is_path(t: &Ty) -> bool {
+    match t {
+        Ty::Std("Path" | "PathBuf", _) => true,
+        Ty::Ref { inner, .. } => is_path(inner),
+        _ => false,
+    }
+}
+
 fn is_bytes(t: &Ty) -> bool {
     match t {
         Ty::Slice(e) => e.is_prim("u8"),
@@ -314,16 +323,8 @@ impl<'a> Planner<'a> {
         if let Some((method, imp)) = methods.first() {
             let mut subst = Subst::default();
             subst.map.insert("Self".into(), self_ty.clone());
-            if imp
-                .generics
-                .params
-                .iter()
-                .any(|p| matches!(p.kind, GenericParamDefKind::Type { .. }))
-            {
-                return Err(format!(
-                    "`{path}`: methods of generic impls are not supported"
-                ));
-            }
+            self.bind_impl_params(owner, imp, &mut subst)
+                .map_err(|e| format!("`{path}`: {e}"))?;
             self.bind_generics(method, user, &mut subst)
                 .map_err(|e| format!("`{path}`: {e}"))?;
             let call = format!("<{owner_path}>::{member}");
@@ -349,6 +350,68 @@ impl<'a> Planner<'a> {
         ))
     }
 
+    /// Binds an impl's type parameters that stand for the owner's defaulted
+    /// ones (`impl<F> NamedTempFile<F>` at `F = File`).
+    fn bind_impl_params(
+        &self,
+        owner: &Item,
+        imp: &rustdoc_types::Impl,
+        subst: &mut Subst,
+    ) -> Result<(), String> {
+        let params: Vec<&str> = imp
+            .generics
+            .params
+            .iter()
+            .filter(|p| matches!(p.kind, GenericParamDefKind::Type { .. }))
+            .map(|p| p.name.as_str())
+            .collect();
+        if params.is_empty() {
+            return Ok(());
+        }
+        let defaults: Vec<Option<&rustdoc_types::Type>> = match &owner.inner {
+            ItemEnum::Struct(s) => &s.generics,
+            ItemEnum::Enum(e) => &e.generics,
+            _ => return Err("methods of generic impls are not supported".into()),
+        }
+        .params
+        .iter()
+        .filter_map(|p| match &p.kind {
+            GenericParamDefKind::Type { default, .. } => Some(default.as_ref()),
+            _ => None,
+        })
+        .collect();
+        let rustdoc_types::Type::ResolvedPath(for_) = &imp.for_ else {
+            return Err("methods of generic impls are not supported".into());
+        };
+        let args: Vec<&rustdoc_types::Type> = match for_.args.as_deref() {
+            Some(rustdoc_types::GenericArgs::AngleBracketed { args, .. }) => args
+                .iter()
+                .filter_map(|a| match a {
+                    rustdoc_types::GenericArg::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for name in params {
+            let at = args
+                .iter()
+                .position(|a| matches!(a, rustdoc_types::Type::Generic(g) if g == name));
+            match at.and_then(|i| defaults.get(i).copied().flatten()) {
+                Some(default) => {
+                    let ty = self.api.ty(default, &Subst::default());
+                    subst.map.insert(name.to_string(), ty);
+                }
+                None => {
+                    return Err(format!(
+                        "methods of generic impls are not supported (`{name}` has no default)"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The planner's type of a type item (its `Self`).
     fn named(&self, item: &Item, path: &str) -> Result<Ty, String> {
         let generic = match &item.inner {
@@ -356,9 +419,16 @@ impl<'a> Planner<'a> {
             ItemEnum::Enum(e) => &e.generics,
             _ => return Err(format!("`{path}` is not a struct or enum")),
         };
-        if !generic.params.is_empty() {
+        // Lifetimes and defaulted type parameters (`NamedTempFile<F = File>`)
+        // are fine: the type is used at its defaults, as Rust reads the
+        // bare path.
+        let open = generic.params.iter().any(|p| {
+            matches!(&p.kind, GenericParamDefKind::Type { default: None, .. })
+                || matches!(&p.kind, GenericParamDefKind::Const { .. })
+        });
+        if open {
             return Err(format!(
-                "`{path}` has generic parameters: generic types are not supported"
+                "`{path}` has generic parameters without defaults: generic types are not supported"
             ));
         }
         Ok(Ty::Named {
@@ -624,6 +694,10 @@ impl<'a> Planner<'a> {
             Ty::Prim(p) if is_number(p) => Ok((p.clone(), v.to_string())),
             Ty::Prim(p) if p == "usize" => Ok(("u64".into(), format!("{v} as u64"))),
             Ty::Std("Ordering", _) => Ok(("i32".into(), format!("{v} as i32"))),
+            t if is_path(t) => Ok((
+                "String".into(),
+                format!("::std::path::Path::new(&{v}).to_string_lossy().into_owned()"),
+            )),
             Ty::Prim(p) if p == "isize" => Ok(("i64".into(), format!("{v} as i64"))),
             Ty::Ref { inner, .. } if matches!(&**inner, Ty::Prim(p) if is_number(p) || p == "usize" || p == "isize") => {
                 self.ret(inner, &format!("(*{v})"), makes, depth)

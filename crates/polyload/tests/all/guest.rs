@@ -53,6 +53,37 @@ fn textstats_computes_real_results() {
     assert_eq!(wc.call((PolyloadStr::from_str("one two"),)).unwrap(), 2);
 }
 
+/// Regression: a thread that ran a Rust guest's thread-local code and exits
+/// after the guest was unloaded used to die with SIGSEGV (glibc ran std's
+/// pthread-key destructor, in the unmapped library). Rust guests now stay
+/// mapped after their last version is retired.
+#[test]
+fn a_thread_that_used_a_rust_guests_thread_locals_exits_after_its_unload() {
+    let rt = shared_runtime();
+    rt.load_bundle(fixture()).unwrap();
+    let f = rt
+        .function::<extern "C" fn() -> u64>("guestpanic.thread_locals")
+        .unwrap();
+    let (called, wait) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let t = std::thread::Builder::new()
+        .name("tls-user".into())
+        .spawn(move || {
+            let r = f.call(()).unwrap() + f.call(()).unwrap();
+            called.0.send(()).unwrap();
+            wait.1.recv().unwrap();
+            // The handle now answers Stale; the thread then exits, running
+            // the destructors the guest registered.
+            assert!(matches!(f.call(()), Err(Error::Stale { .. })));
+            r
+        })
+        .unwrap();
+    called.1.recv().unwrap();
+    rt.unload("guestpanic").unwrap();
+    assert!(rt.collect_garbage(std::time::Duration::from_secs(10)) == 0);
+    wait.0.send(()).unwrap();
+    assert!(t.join().unwrap() > 0);
+}
+
 #[test]
 fn a_panic_in_a_rust_guest_is_an_error_value_and_the_host_keeps_running() {
     let rt = shared_runtime();
