@@ -621,3 +621,44 @@ fn unloading_a_bundle_drops_its_handles() {
         pc.display()
     );
 }
+
+/// `json = [..]`: a type with serde impls crosses as JSON both ways
+/// instead of as a handle (semver's `serde` feature: a version is a string).
+#[test]
+fn serde_types_cross_as_json_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("semver_json");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("manifest.toml"),
+        "id = \"semver_json\"\nloader = \"native\"\n[rimport]\ncrate = \"semver\"\nversion = \"1\"\nfeatures = [\"serde\"]\njson = [\"Version\"]\nitems = [\"Version::parse\", \"VersionReq::parse\", \"VersionReq::matches\"]\n",
+    )
+    .unwrap();
+    let rt = runtime(None);
+    rt.load_bundle(&d).unwrap();
+    let sig = |n: &str| rt.definition(n).unwrap().signature.to_string();
+    assert_eq!(sig("semver_json.Version_parse"), "fn(str) -> json");
+    assert_eq!(
+        sig("semver_json.VersionReq_matches"),
+        "fn(handle, json) -> bool"
+    );
+    assert_eq!(
+        rt.call("semver_json.Version_parse", &[s("1.2.3-beta.1")])
+            .unwrap(),
+        Value::Json(json!("1.2.3-beta.1"))
+    );
+    let req = handle(
+        rt.call("semver_json.VersionReq_parse", &[s("^1.4")])
+            .unwrap(),
+    );
+    let m = |v: serde_json::Value| {
+        rt.call(
+            "semver_json.VersionReq_matches",
+            &[Value::U64(req), Value::Json(v)],
+        )
+    };
+    assert_eq!(m(json!("1.9.0")).unwrap(), Value::Bool(true));
+    assert_eq!(m(json!("2.0.0")).unwrap(), Value::Bool(false));
+    let e = m(json!(42)).unwrap_err().to_string();
+    assert!(e.contains("argument 2"), "{e}");
+}
