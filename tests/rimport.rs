@@ -662,3 +662,46 @@ fn serde_types_cross_as_json_when_asked() {
     let e = m(json!(42)).unwrap_err().to_string();
     assert!(e.contains("argument 2"), "{e}");
 }
+
+/// Hot reload of a `[rimport]` bundle: editing its items regenerates the
+/// crate; the new version adds the definition, and handles of the old
+/// version are not live in the new one (its table was freed on retire).
+#[test]
+fn editing_the_items_and_reloading_regenerates_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("semver_edit");
+    std::fs::create_dir_all(&d).unwrap();
+    let write = |items: &str| {
+        std::fs::write(
+            d.join("manifest.toml"),
+            format!("id = \"semver_edit\"\nloader = \"native\"\n[rimport]\ncrate = \"semver\"\nversion = \"1\"\nitems = [{items}]\n"),
+        )
+        .unwrap()
+    };
+    write("\"Version::parse\", \"Version::major\"");
+    let rt = runtime(None);
+    rt.load_bundle(&d).unwrap();
+    let v = handle(rt.call("semver_edit.Version_parse", &[s("3.4.5")]).unwrap());
+    assert!(rt.definition("semver_edit.Version_minor").is_none());
+    write("\"Version::parse\", \"Version::major\", \"Version::minor\"");
+    let generation = rt.reload("semver_edit").unwrap();
+    assert_eq!(generation, 2);
+    let v2 = handle(rt.call("semver_edit.Version_parse", &[s("3.4.5")]).unwrap());
+    assert_eq!(
+        rt.call("semver_edit.Version_minor", &[Value::U64(v2)])
+            .unwrap(),
+        Value::U64(4)
+    );
+    let e = rt
+        .call("semver_edit.Version_major", &[Value::U64(v)])
+        .unwrap_err();
+    assert!(e.to_string().contains("is not live"), "{e}");
+    // A broken edit keeps the working version.
+    write("\"Version::parse\", \"Version::nope\"");
+    assert!(rt.reload("semver_edit").is_err());
+    assert_eq!(
+        rt.call("semver_edit.Version_minor", &[Value::U64(v2)])
+            .unwrap(),
+        Value::U64(4)
+    );
+}

@@ -135,6 +135,12 @@ fn install_header(cache_root: &Path, name: &str, text: &str) -> Result<PathBuf> 
     Ok(include)
 }
 
+/// A number no other call in this process returns (for temporary names).
+pub(crate) fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn tool_output(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
@@ -415,10 +421,13 @@ pub fn ensure_artifact(
     }
     let start = Instant::now();
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    // A name no other build writes, in this process or another: two
+    // runtimes may build the same bundle at once, and the first rename wins.
     let tmp = out_dir.join(format!(
-        ".{}.tmp{}",
+        ".{}.tmp{}-{}",
         file_name.display(),
-        std::process::id()
+        std::process::id(),
+        unique()
     ));
     // Tools run in the bundle directory; every path handed to them is absolute.
     let dir = &manifest

@@ -176,7 +176,11 @@ fn generate(
         version: &version,
         guest_dir: guest,
     };
-    let tmp = dir.join(format!("crate.tmp{}", std::process::id()));
+    let tmp = dir.join(format!(
+        "crate.tmp{}-{}",
+        std::process::id(),
+        builder::unique()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     write_file(&tmp.join("Cargo.toml"), &codegen::cargo_toml(&c))?;
     write_file(&tmp.join("src/lib.rs"), &codegen::lib_rs(&c, &plan))?;
@@ -195,8 +199,14 @@ fn generate(
         .arg(tmp.join("Cargo.toml"));
     builder::run(id, cmd, on_event, |_| None)?;
     let dest = dir.join("crate");
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    // `dest` only ever appears whole (by this rename): if another load of
+    // the same spec got there first, the rename fails and its crate is used.
+    if let Err(e) = std::fs::rename(&tmp, &dest) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dest.join("manifest.toml").is_file() {
+            return Err(Error::io(&dest, e));
+        }
+    }
     tracing::info!(bundle = %id, krate = %spec.krate, %version, "rimport: generated {}", dest.display());
     Ok(())
 }
