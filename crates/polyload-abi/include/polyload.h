@@ -15,6 +15,14 @@
  * the library is closed: free what the version owns there (rimport's
  * wrappers free their handles). Hosts before this release skip it.
  *
+ * Thread-exit code: a library that is unmapped cannot run when a thread
+ * exits later. A bundle that registers thread-exit destructors
+ * (pthread_key_create with a destructor) deletes those keys in
+ * polyload_bundle_fini. (C++ thread_local objects and __cxa_thread_atexit
+ * are safe: glibc keeps such a library mapped while they are pending.)
+ * Rust guests, whose std registers such keys itself, are never unmapped
+ * by the host.
+ *
  * Strings and buffers cross as pointer + length, by value. A str/bytes/json
  * returned by a bundle function is owned by the caller and must be allocated
  * with host->alloc. A function that fails calls host->set_error and returns 0.

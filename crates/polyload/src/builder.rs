@@ -149,6 +149,22 @@ fn tool_output(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| format!("unavailable: {e}"))
 }
 
+/// `rustc -vV` (the compiler's version, commit and host target), read once
+/// per process and per `$RUSTC`: it is part of every Rust cache key, and
+/// starting the compiler on every cached load would cost more than the
+/// rest of the load.
+pub(crate) fn rustc_vv() -> String {
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let rustc = rustc();
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, vv)) = seen.iter().find(|(r, _)| *r == rustc) {
+        return vv.clone();
+    }
+    let vv = tool_output(&rustc, &["-vV"]);
+    seen.push((rustc, vv.clone()));
+    vv
+}
+
 fn rustc() -> String {
     std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
 }
@@ -294,7 +310,7 @@ pub fn build_hash(manifest: &Manifest, spec: &BuildSpec) -> Result<String> {
                     hash_files(&mut h, &dep, &dep_files)?;
                 }
             }
-            h.update(tool_output(&rustc(), &["-vV"]).as_bytes());
+            h.update(rustc_vv().as_bytes());
         }
     }
     let digest = h.finalize();

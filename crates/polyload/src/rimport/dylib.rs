@@ -55,15 +55,6 @@ pub struct Cell {
     _plugin: Arc<Loaded>,
 }
 
-fn rustc_vv() -> String {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    Command::new(rustc)
-        .arg("-vV")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
 /// `rustc <release> (<commit>) <host>` from `rustc -vV`.
 fn toolchain(vv: &str) -> String {
     let field = |k: &str| {
@@ -170,7 +161,7 @@ impl RustDylib {
     /// [`Error::BuildMetadata`] if the built library's metadata differs
     /// from what was generated.
     pub fn build(spec: &RimportSpec, cache_root: &Path) -> Result<RustDylib> {
-        let vv = rustc_vv();
+        let vv = builder::rustc_vv();
         let mut h = Sha256::new();
         h.update(format!("{GENERATOR}\n{spec:?}\n{vv}").as_bytes());
         let hex: String = h.finalize()[..12]

@@ -44,10 +44,7 @@ pub(crate) fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<St
 pub(crate) fn spec_dir(spec: &RimportSpec, cache_root: &Path, guest: &Path) -> PathBuf {
     let mut h = Sha256::new();
     h.update(format!("{GENERATOR}\n{spec:?}\n{}\n", guest.display()).as_bytes());
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    if let Ok(out) = Command::new(rustc).arg("-vV").output() {
-        h.update(&out.stdout);
-    }
+    h.update(builder::rustc_vv().as_bytes());
     let digest = h.finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     cache_root.join("rimport").join(&spec.krate).join(hex)
