@@ -705,3 +705,44 @@ fn editing_the_items_and_reloading_regenerates_the_bundle() {
         Value::U64(4)
     );
 }
+
+/// A cell compiled against another build of the plugin than the one loaded
+/// (here: the plugin's sources changed under it, as a toolchain change
+/// would) is refused, with both builds' metadata named.
+#[test]
+fn a_cell_built_against_another_plugin_build_is_refused() {
+    let spec = polyload::manifest::RimportSpec {
+        krate: "semver".into(),
+        version: "1".into(),
+        features: Vec::new(),
+        default_features: true,
+        items: vec![polyload::manifest::RimportItem::Path(
+            "Version::parse".into(),
+        )],
+        json: Vec::new(),
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let plugin = polyload::rimport::RustDylib::build(&spec, cache.path()).unwrap();
+    let lib = plugin.crate_dir().join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    let meta = plugin.metadata().to_string();
+    std::fs::write(
+        &lib,
+        text.replace(&meta, "rustc 0.0.0 (elsewhere); semver 0.0.0"),
+    )
+    .unwrap();
+    let cells = tempfile::tempdir().unwrap();
+    let source = "#[no_mangle]\npub extern \"C\" fn major() -> u64 { polyload_rdylib_semver::exports::Version::parse(\"4.5.6\").unwrap().major }\n";
+    match plugin.build_cell("cell_mismatch", source, cells.path()) {
+        Err(Error::BuildMetadata {
+            bundle_value,
+            host_value,
+            ..
+        }) => {
+            assert_eq!(bundle_value, "rustc 0.0.0 (elsewhere); semver 0.0.0");
+            assert_eq!(host_value, meta);
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a mismatched cell was accepted"),
+    }
+}

@@ -196,8 +196,23 @@ impl RustDylib {
             cmd.arg("--manifest-path").arg(crate_dir.join("Cargo.toml"));
             builder::run(&id, cmd, &mut quiet, |_| None)?;
         }
+        // Loaded from a private copy (same file name, so the same soname a
+        // cell needs), so that a later cargo run in the target directory
+        // (a cell's build) never rewrites a mapped library.
+        let copy_dir = dir.join(format!(
+            "loaded-{}-{}",
+            std::process::id(),
+            builder::unique()
+        ));
+        std::fs::create_dir_all(&copy_dir).map_err(|e| Error::io(&copy_dir, e))?;
+        let copy = copy_dir.join(so.file_name().expect("a file name"));
+        std::fs::copy(&so, &copy).map_err(|e| Error::io(&so, e))?;
         let std = open_global(&std_dylib()?)?;
-        let plugin = open_global(&so)?;
+        let plugin = open_global(&copy);
+        // The mapping outlives the file on every Unix.
+        let _ = std::fs::remove_dir_all(&copy_dir);
+        let so = copy;
+        let plugin = plugin?;
         // SAFETY: the generated plugin defines `polyload_rdylib_meta` so.
         let loaded_meta = unsafe { read_meta(&plugin, &so, "polyload_rdylib_meta") }?;
         check_meta(&id, &loaded_meta, &meta)?;
