@@ -33,8 +33,8 @@ pub struct NativeLoader;
 /// no thread can be inside the version) calls its `polyload_bundle_fini`,
 /// then `dlclose`s it, except a Rust guest's.
 ///
-/// Rust guests (they export `polyload_build_info`) stay mapped until the
-/// process exits: Rust's std registers thread-exit destructors with
+/// Rust guests (built by rustc, or exporting `polyload_build_info`) stay
+/// mapped until the process exits: Rust's std registers thread-exit destructors with
 /// `pthread_key_create` (for `thread::current()` and thread locals), whose
 /// code is in the library; a thread that touched them and exits after the
 /// unmap would jump into unmapped memory. Their memory is reclaimed by
@@ -169,13 +169,16 @@ impl BundleLoader for NativeLoader {
             ));
         }
         let shadow = shadow_copy(path, cx.cache_dir, &m.id)?;
-        if let Err(message) = check_image(&shadow) {
-            let _ = std::fs::remove_file(&shadow);
-            return Err(Error::LibraryLoad {
-                path: path.clone(),
-                message,
-            });
-        }
+        let by_rustc = match check_image(&shadow) {
+            Ok(by_rustc) => by_rustc,
+            Err(message) => {
+                let _ = std::fs::remove_file(&shadow);
+                return Err(Error::LibraryLoad {
+                    path: path.clone(),
+                    message,
+                });
+            }
+        };
         // SAFETY: loading a library runs its initialisers (foreign code); the
         // user asked to load this bundle, which is trusting its code.
         let loaded = unsafe { DynamicProvider::open(&shadow) };
@@ -234,7 +237,7 @@ impl BundleLoader for NativeLoader {
         // From here the instance owns the library, so that every way out
         // (a failed init included: its code may have registered thread-exit
         // destructors) follows the instance's rule for closing it.
-        let rust_guest = library.has_symbol(polyload_abi::BUILD_INFO_SYMBOL);
+        let rust_guest = by_rustc || library.has_symbol(polyload_abi::BUILD_INFO_SYMBOL);
         let mut instance = NativeInstance {
             library: Some(library),
             _context: BundleContext::new(&m.id, cx.host.weak_namespace()),
@@ -296,9 +299,27 @@ unsafe fn symbol<F: Copy>(lib: &DynamicProvider, name: &str) -> Option<F> {
 /// `dlopen` sees it. glibc maps segments as the headers describe them, so a
 /// truncated library would fault (SIGBUS) on first touch instead of failing
 /// cleanly; here every segment must lie inside the file.
-pub(crate) fn check_image(path: &Path) -> std::result::Result<(), String> {
+/// Returns whether rustc built it (see [`built_by_rustc`]).
+pub(crate) fn check_image(path: &Path) -> std::result::Result<bool, String> {
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    check_image_bytes(&data)
+    check_image_bytes(&data)?;
+    Ok(built_by_rustc(&data))
+}
+
+/// Whether rustc built a library: rustc writes `rustc version X` into the
+/// `.comment` section of everything it links (C compilers write `GCC: ..`
+/// or `clang version ..`). Such a library links its own std, whose
+/// thread-exit destructors make it unsafe to unmap (see [`NativeInstance`]).
+fn built_by_rustc(data: &[u8]) -> bool {
+    use object::{Object, ObjectSection};
+    object::File::parse(data)
+        .ok()
+        .and_then(|f| {
+            let comment = f.section_by_name(".comment")?;
+            let bytes = comment.data().ok()?;
+            Some(bytes.windows(14).any(|w| w == b"rustc version "))
+        })
+        .unwrap_or(false)
 }
 
 /// [`check_image`] on a file's contents.
@@ -382,6 +403,21 @@ fn check_build_info(bundle: &str, text: &str, built_profile: Option<&str>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rustc_output_is_told_from_c_output() {
+        // This test binary was linked by rustc; the C library it runs on
+        // (found in its own mappings) by a C toolchain.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(built_by_rustc(&me));
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let libc = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.contains("/libc.so"))
+            .expect("libc is mapped");
+        assert!(!built_by_rustc(&std::fs::read(libc).unwrap()), "{libc}");
+    }
 
     #[test]
     fn build_info_mismatch_names_both_sides() {
