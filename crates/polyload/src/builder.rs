@@ -165,6 +165,21 @@ pub(crate) fn rustc_vv() -> String {
     vv
 }
 
+/// `cargo` (`$CARGO`, else from `PATH`) without the host build's cargo
+/// environment (a build script's `CARGO_TARGET_DIR` or `RUSTC_WRAPPER`
+/// would leak in).
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "RUSTC_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 fn rustc() -> String {
     std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
 }
@@ -564,7 +579,7 @@ pub fn ensure_artifact(
         } => {
             let crate_dir = dir.join(crate_dir);
             let target_dir = bundle_cache.join("cargo-target");
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut cmd = cargo();
             cmd.current_dir(&crate_dir)
                 .args(["build", "--lib", "--message-format=json-render-diagnostics"])
                 .arg("--manifest-path")
@@ -573,15 +588,6 @@ pub fn ensure_artifact(
                 .arg(&target_dir);
             if *release {
                 cmd.arg("--release");
-            }
-            // Do not inherit the host build's cargo environment (a build
-            // script's RUSTFLAGS or CARGO_TARGET_DIR would leak in).
-            for var in [
-                "CARGO_TARGET_DIR",
-                "CARGO_BUILD_TARGET_DIR",
-                "RUSTC_WRAPPER",
-            ] {
-                cmd.env_remove(var);
             }
             let stdout = run(&manifest.id, cmd, on_event, |l| {
                 let t = l.trim_start();

@@ -9,5 +9,5 @@
 /// # Errors
 /// The reason the bytes were refused.
 pub fn check_image(bytes: &[u8]) -> Result<(), String> {
-    crate::native::check_image_bytes(bytes)
+    crate::native::inspect_image(bytes).map(drop)
 }

@@ -503,6 +503,13 @@ impl Manifest {
                 ),
             );
         }
+        // Fields a generated bundle may leave out (its generator gives them).
+        let missing = |field: &str| Error::Manifest {
+            path: path.to_path_buf(),
+            line: 1,
+            field: field.to_string(),
+            message: format!("missing field `{field}`"),
+        };
         let version = match &raw.version {
             Some(v) => semver::Version::parse(v.get_ref()).or_else(|e| {
                 cx.err(
@@ -513,14 +520,7 @@ impl Manifest {
             })?,
             // A generated bundle takes its crate's version.
             None if raw.rimport.is_some() => semver::Version::new(0, 0, 0),
-            None => {
-                return Err(Error::Manifest {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    field: "version".into(),
-                    message: "missing field `version`".into(),
-                })
-            }
+            None => return Err(missing("version")),
         };
         let version_given = raw.version.is_some();
         let loader = raw.loader.get_ref();
@@ -531,13 +531,6 @@ impl Manifest {
                 format!("`{loader}` is not a loader name"),
             );
         }
-        // A generated bundle's `file` and `abi` come from its generator.
-        let missing = |field: &str| Error::Manifest {
-            path: path.to_path_buf(),
-            line: 1,
-            field: field.to_string(),
-            message: format!("missing field `{field}`"),
-        };
         let rimport = raw.rimport.map(|r| (r.span(), r.into_inner()));
         let abi: AbiVersion = match (&raw.abi, &rimport) {
             (Some(abi), _) => abi

@@ -302,28 +302,24 @@ unsafe fn symbol<F: Copy>(lib: &DynamicProvider, name: &str) -> Option<F> {
 /// Returns whether rustc built it (see [`built_by_rustc`]).
 pub(crate) fn check_image(path: &Path) -> std::result::Result<bool, String> {
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    check_image_bytes(&data)?;
-    Ok(built_by_rustc(&data))
+    inspect_image(&data)
 }
 
-/// Whether rustc built a library: rustc writes `rustc version X` into the
-/// `.comment` section of everything it links (C compilers write `GCC: ..`
-/// or `clang version ..`). Such a library links its own std, whose
-/// thread-exit destructors make it unsafe to unmap (see [`NativeInstance`]).
-fn built_by_rustc(data: &[u8]) -> bool {
+/// Whether rustc built a parsed library: rustc writes `rustc version X`
+/// into the `.comment` section of everything it links (C compilers write
+/// `GCC: ..` or `clang version ..`). Such a library links its own std,
+/// whose thread-exit destructors make it unsafe to unmap (see
+/// [`NativeInstance`]).
+fn built_by_rustc(file: &object::File<'_>) -> bool {
     use object::{Object, ObjectSection};
-    object::File::parse(data)
-        .ok()
-        .and_then(|f| {
-            let comment = f.section_by_name(".comment")?;
-            let bytes = comment.data().ok()?;
-            Some(bytes.windows(14).any(|w| w == b"rustc version "))
-        })
-        .unwrap_or(false)
+    file.section_by_name(".comment")
+        .and_then(|c| c.data().ok())
+        .is_some_and(|bytes| bytes.windows(14).any(|w| w == b"rustc version "))
 }
 
-/// [`check_image`] on a file's contents.
-pub(crate) fn check_image_bytes(data: &[u8]) -> std::result::Result<(), String> {
+/// [`check_image`] on a file's contents (one parse): the check, and
+/// whether rustc built it.
+pub(crate) fn inspect_image(data: &[u8]) -> std::result::Result<bool, String> {
     use object::{Object, ObjectSegment};
     let file = object::File::parse(data).map_err(|e| {
         if data.starts_with(b"\x7fELF") {
@@ -361,7 +357,7 @@ pub(crate) fn check_image_bytes(data: &[u8]) -> std::result::Result<(), String> 
             ));
         }
     }
-    Ok(())
+    Ok(built_by_rustc(&file))
 }
 
 /// Compares a guest's `key=value` build metadata with the host's.
@@ -408,15 +404,16 @@ mod tests {
     fn rustc_output_is_told_from_c_output() {
         // This test binary was linked by rustc; the C library it runs on
         // (found in its own mappings) by a C toolchain.
+        let by_rustc = |bytes: &[u8]| built_by_rustc(&object::File::parse(bytes).unwrap());
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert!(built_by_rustc(&me));
+        assert!(by_rustc(&me));
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         let libc = maps
             .lines()
             .filter_map(|l| l.split_whitespace().nth(5))
             .find(|p| p.contains("/libc.so"))
             .expect("libc is mapped");
-        assert!(!built_by_rustc(&std::fs::read(libc).unwrap()), "{libc}");
+        assert!(!by_rustc(&std::fs::read(libc).unwrap()), "{libc}");
     }
 
     #[test]

@@ -460,17 +460,23 @@ impl Runtime {
             let expanded = self.expand(manifest.clone())?;
             return self.build(&expanded);
         }
+        self.with_build_events(|sink| {
+            builder::ensure_artifact(manifest, &self.inner.cache_dir, sink)
+        })
+    }
+
+    /// Runs `f` with a sink that passes build events to the `on_build` hook.
+    fn with_build_events<R>(&self, f: impl FnOnce(&mut dyn FnMut(BuildEvent)) -> R) -> R {
         let mut hook = self
             .inner
             .on_build
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let mut sink = |e: BuildEvent| {
+        f(&mut |e: BuildEvent| {
             if let Some(h) = hook.as_mut() {
                 h(e);
             }
-        };
-        builder::ensure_artifact(manifest, &self.inner.cache_dir, &mut sink)
+        })
     }
 
     /// A `[rimport]` manifest with its generated crate's exports and build
@@ -481,17 +487,9 @@ impl Runtime {
         }
         #[cfg(feature = "rimport")]
         {
-            let mut hook = self
-                .inner
-                .on_build
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let mut sink = |e: BuildEvent| {
-                if let Some(h) = hook.as_mut() {
-                    h(e);
-                }
-            };
-            crate::rimport::prepare(manifest, &self.inner.cache_dir, &mut sink)
+            self.with_build_events(|sink| {
+                crate::rimport::prepare(manifest, &self.inner.cache_dir, sink)
+            })
         }
         #[cfg(not(feature = "rimport"))]
         Err(Error::Unsupported(format!(

@@ -6,7 +6,6 @@ use crate::manifest::{BuildSpec, Manifest};
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Bumped whenever the generated code changes shape.
 const GENERATOR: &str = "polyload-rimport 3";
@@ -20,18 +19,6 @@ pub fn guest_dir() -> PathBuf {
     }
 }
 
-pub(crate) fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    for var in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET_DIR",
-        "RUSTC_WRAPPER",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 pub(crate) fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<String>) -> Error {
     Error::Rimport {
         krate: spec.krate.clone(),
@@ -40,14 +27,22 @@ pub(crate) fn rimport_error(spec: &RimportSpec, item: &str, reason: impl Into<St
     }
 }
 
-/// The cache directory of a spec: `<cache>/rimport/<crate>/<hash>`.
-pub(crate) fn spec_dir(spec: &RimportSpec, cache_root: &Path, guest: &Path) -> PathBuf {
+/// The cache directory of what `generator` makes from a spec:
+/// `<cache>/<area>/<crate>/<hash>`, the hash covering the generator, the
+/// spec, `extra` and `rustc -vV`.
+pub(crate) fn spec_dir(
+    cache_root: &Path,
+    area: &str,
+    generator: &str,
+    spec: &RimportSpec,
+    extra: &str,
+) -> PathBuf {
     let mut h = Sha256::new();
-    h.update(format!("{GENERATOR}\n{spec:?}\n{}\n", guest.display()).as_bytes());
+    h.update(format!("{generator}\n{spec:?}\n{extra}\n").as_bytes());
     h.update(builder::rustc_vv().as_bytes());
     let digest = h.finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    cache_root.join("rimport").join(&spec.krate).join(hex)
+    cache_root.join(area).join(&spec.krate).join(hex)
 }
 
 /// Fills in a `[rimport]` manifest: generates (or finds in the cache) the
@@ -79,7 +74,13 @@ pub fn prepare(
         ));
     }
     let guest = guest.canonicalize().map_err(|e| Error::io(&guest, e))?;
-    let dir = spec_dir(&spec, cache_root, &guest);
+    let dir = spec_dir(
+        cache_root,
+        "rimport",
+        GENERATOR,
+        &spec,
+        &guest.display().to_string(),
+    );
     let crate_dir = dir.join("crate");
     let generated_path = crate_dir.join("manifest.toml");
     if !generated_path.is_file() {
@@ -119,7 +120,7 @@ fn generate(
     let (version, lib) = resolve(spec, id, &probe, on_event)?;
 
     // 2. Its public API.
-    let mut cmd = cargo();
+    let mut cmd = builder::cargo();
     cmd.env("RUSTC_BOOTSTRAP", "1")
         .args(["rustdoc", "--lib", "-p"])
         .arg(format!("{}@{version}", spec.krate))
@@ -191,7 +192,7 @@ fn generate(
     }
     // Complete the lock file now (cargo adds polyload-guest's dependencies),
     // so that building does not change the crate and so its cache key.
-    let mut cmd = cargo();
+    let mut cmd = builder::cargo();
     cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
         .arg(tmp.join("Cargo.toml"));
     builder::run(id, cmd, on_event, |_| None)?;
@@ -224,19 +225,15 @@ pub(crate) fn resolve(
     probe: &Path,
     on_event: &mut dyn FnMut(BuildEvent),
 ) -> Result<(String, String)> {
-    let features: Vec<String> = spec.features.iter().map(|f| format!("{f:?}")).collect();
     write_file(
         &probe.join("Cargo.toml"),
         &format!(
-            "[package]\nname = \"polyload-rimport-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{} = {{ version = {:?}, default-features = {}, features = [{}] }}\n\n[workspace]\n",
-            spec.krate,
-            spec.version,
-            spec.default_features,
-            features.join(", ")
+            "[package]\nname = \"polyload-rimport-probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{}\n\n[workspace]\n",
+            spec.dependency(&spec.version)
         ),
     )?;
     write_file(&probe.join("src/lib.rs"), "")?;
-    let mut cmd = cargo();
+    let mut cmd = builder::cargo();
     cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
         .arg(probe.join("Cargo.toml"));
     let meta = builder::run(id, cmd, on_event, |_| None)?;

@@ -114,14 +114,24 @@ pub(crate) fn split_args(s: &str) -> Vec<String> {
 impl RimportSpec {
     /// The artifact's file name: `lib<crate>_rimport.so` (`.dylib`, `.dll`).
     pub fn file_name(&self) -> String {
-        let stem = format!("{}_rimport", self.krate.replace('-', "_"));
-        if cfg!(target_os = "macos") {
-            format!("lib{stem}.dylib")
-        } else if cfg!(windows) {
-            format!("{stem}.dll")
-        } else {
-            format!("lib{stem}.so")
-        }
+        use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
+        format!(
+            "{DLL_PREFIX}{}_rimport{DLL_SUFFIX}",
+            self.krate.replace('-', "_")
+        )
+    }
+
+    /// The crate's `[dependencies]` line at `requirement` (the spec's own
+    /// while resolving, `=x.y.z` once resolved), with the spec's features.
+    #[cfg(feature = "rimport")]
+    pub(crate) fn dependency(&self, requirement: &str) -> String {
+        let features: Vec<String> = self.features.iter().map(|f| format!("{f:?}")).collect();
+        format!(
+            "{} = {{ version = {requirement:?}, default-features = {}, features = [{}] }}",
+            self.krate,
+            self.default_features,
+            features.join(", ")
+        )
     }
 
     /// Checks what can be checked without the crate: `(field, message)`.

@@ -65,8 +65,7 @@ impl Planner<'_> {
                     parts.join(", ")
                 ))
             }
-            Ty::Named { id, path, .. } if self.is_json_type(path) => {
-                let _ = id;
+            Ty::Named { path, .. } if self.is_json_type(path) => {
                 Ok(format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"))
             }
             Ty::Named { id, .. } if self.api.iterator_item(id).is_some() => {
@@ -79,17 +78,16 @@ impl Planner<'_> {
                 path,
                 borrows: true,
                 ..
-            } => self.view(id, path, v, makes, depth),
+            } => self.view(id, path, v, depth),
             Ty::Named {
                 id,
                 path,
                 borrows: false,
                 args,
-            } if args.is_empty() => {
-                self.handle_type(id, path);
-                *makes = true;
-                Ok(format!("{val}::from(__t.insert({v}))"))
-            }
+            } if args.is_empty() => Ok(format!(
+                "{val}::from({})",
+                self.new_handle(id, path, v, false, makes)?
+            )),
             Ty::Bad(why) => Err(why.clone()),
             other => Err(format!("`{}` has no JSON form", other.rust())),
         }
@@ -108,30 +106,17 @@ impl Planner<'_> {
                 path,
                 borrows: false,
                 args,
-            } if args.is_empty() && !self.is_json_type(path) => {
-                if !self.api.implements(id, "Clone") {
-                    return Err(format!("a reference to `{path}`, which is not Clone"));
-                }
-                self.handle_type(id, path);
-                *makes = true;
-                Ok(format!(
-                    "::polyload_guest::serde_json::Value::from({{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }})"
-                ))
-            }
+            } if args.is_empty() && !self.is_json_type(path) => Ok(format!(
+                "::polyload_guest::serde_json::Value::from({})",
+                self.new_handle(id, path, v, true, makes)?
+            )),
             other => self.json(other, v, makes, depth),
         }
     }
 
     /// A borrowed result type (one with lifetimes, which cannot outlive
     /// the call) as a JSON object of its public `&self` getters.
-    fn view(
-        &mut self,
-        id: &Id,
-        path: &str,
-        v: &str,
-        makes: &mut bool,
-        depth: usize,
-    ) -> Result<String, String> {
+    fn view(&mut self, id: &Id, path: &str, v: &str, depth: usize) -> Result<String, String> {
         let api = self.api;
         let mut fields = Vec::new();
         let mut subst = Subst::default();
@@ -144,24 +129,22 @@ impl Planner<'_> {
                 borrows: true,
             },
         );
+        // Only plain values: a getter that would make handles or has no JSON
+        // form is left out (planned on a scratch planner, so that a getter
+        // left out records no handle type).
+        let mut scratch = Planner {
+            api,
+            json_types: self.json_types.clone(),
+            handles: BTreeMap::new(),
+        };
         for (name, ret) in api.getters(id) {
             let ty = api.ty(ret, &subst);
-            let mut no_handles = false;
-            // Only plain values: a getter that would make handles or has no
-            // JSON form is left out.
-            let mut probe = Planner {
-                api,
-                json_types: self.json_types.clone(),
-                handles: BTreeMap::new(),
-            };
-            if let Ok(code) = probe.json(&ty, &format!("{v}.{name}()"), &mut no_handles, depth + 1)
-            {
-                if !no_handles {
-                    fields.push(format!("__m.insert({name:?}.into(), {code});"));
-                }
+            let mut makes_handles = false;
+            let code = scratch.json(&ty, &format!("{v}.{name}()"), &mut makes_handles, depth + 1);
+            if let (Ok(code), false) = (code, makes_handles) {
+                fields.push(format!("__m.insert({name:?}.into(), {code});"));
             }
         }
-        let _ = makes;
         if fields.is_empty() {
             return Err(format!(
                 "`{path}` borrows from the call and has no getters to describe it"

@@ -415,6 +415,31 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
+    /// An expression giving the id (`u64`) of a new handle that holds `v`,
+    /// a `path` value (a clone of it when `by_ref`); records the handle type
+    /// and that the call makes handles.
+    fn new_handle(
+        &mut self,
+        id: &Id,
+        path: &str,
+        v: &str,
+        by_ref: bool,
+        makes: &mut bool,
+    ) -> Result<String, String> {
+        if by_ref && !self.api.implements(id, "Clone") {
+            return Err(format!(
+                "a reference to `{path}`, which is not Clone, cannot become a handle"
+            ));
+        }
+        self.handle_type(id, path);
+        *makes = true;
+        Ok(if by_ref {
+            format!("{{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }}")
+        } else {
+            format!("__t.insert({v})")
+        })
+    }
+
     /// The planner's type of a type item (its `Self`).
     fn named(&self, item: &Item, path: &str) -> Result<Ty, String> {
         let generic = match &item.inner {
@@ -719,18 +744,11 @@ impl<'a> Planner<'a> {
                 format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"),
             )),
             Ty::Named { id, path, borrows: false, args } if args.is_empty() && self.api.iterator_item(id).is_none() => {
-                self.handle_type(id, path);
-                *makes = true;
-                Ok((HANDLE.into(), format!("{HANDLE}(__t.insert({v}))")))
+                Ok((HANDLE.into(), format!("{HANDLE}({})", self.new_handle(id, path, v, false, makes)?)))
             }
             Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) => {
                 let Ty::Named { id, path, .. } = &**inner else { unreachable!() };
-                if !self.api.implements(id, "Clone") {
-                    return Err(format!("a reference to `{path}`, which is not Clone, cannot become a handle"));
-                }
-                self.handle_type(id, path);
-                *makes = true;
-                Ok((HANDLE.into(), format!("{{ let __o = ::std::clone::Clone::clone({v}); {HANDLE}(__t.insert(__o)) }}")))
+                Ok((HANDLE.into(), format!("{HANDLE}({})", self.new_handle(id, path, v, true, makes)?)))
             }
             Ty::Bad(why) => Err(why.clone()),
             _ => Ok((JSON.into(), self.json(t, v, makes, depth)?)),
