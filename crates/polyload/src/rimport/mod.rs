@@ -82,6 +82,24 @@ use std::path::{Path, PathBuf};
 /// crate is generated and built when the bundle is loaded. Returns the
 /// manifest's path.
 ///
+/// ```
+/// use polyload::manifest::{RimportItem, RimportSpec};
+/// let spec = RimportSpec {
+///     krate: "semver".into(),
+///     version: "1".into(),
+///     features: vec![],
+///     default_features: true,
+///     items: vec![RimportItem::Path("Version::parse".into())],
+///     json: vec![],
+/// };
+/// let dir = tempfile::tempdir()?;
+/// let path = polyload::rimport::write_bundle(&dir.path().join("sv"), "semver", &spec)?;
+/// let m = polyload::Manifest::from_dir(path.parent().unwrap())?;
+/// assert_eq!(m.rimport, Some(spec));
+/// assert!(m.exports.is_empty()); // filled in from the crate when loaded
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Io`]; [`Error::Manifest`] if the spec is invalid (checked by
 /// parsing the written manifest).
