@@ -349,27 +349,47 @@ impl<F: CFunction> Function<F> {
     #[inline(always)]
     fn call_inside(&self, inside: impl Inside, args: F::Args) -> Result<F::Ret> {
         if self.by_value {
-            // SAFETY: `cell` is kept alive by `self.slot`; the handle was
-            // made for a published definition; `inside` (a guard, or a scope
-            // that holds one) keeps the thread inside a call across every
-            // use of the table, its entries and its code.
-            let table = unsafe { table_at_published(&*self.cell) };
-            if table.dynamic {
-                if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
-                    // A VM definition: straight to its value entry, skipping
-                    // the C entry point's trampoline and conversions.
-                    let r = F::invoke_dynamic(&**f, args);
-                    inside.leave();
-                    return match r {
-                        Ok(Some(v)) => Ok(v),
-                        Ok(None) => Err(self.wrong_return()),
-                        Err(e) => Err(self.dynamic_error(e)),
-                    };
-                }
+            // Out of line, so that the C path below is the straight-line
+            // code of the call (a VM call costs tens of nanoseconds; one
+            // more direct call is noise there).
+            return self.call_by_value(inside, args);
+        }
+        self.call_code(inside, args)
+    }
+
+    /// A call of a handle made for a VM definition: straight to its value
+    /// entry, or through the code pointer if the bundle was since loaded
+    /// again by a loader without one.
+    #[inline(never)]
+    fn call_by_value(&self, inside: impl Inside, args: F::Args) -> Result<F::Ret> {
+        // SAFETY: `cell` is kept alive by `self.slot`; the handle was
+        // made for a published definition; `inside` (a guard, or a scope
+        // that holds one) keeps the thread inside a call across every
+        // use of the table, its entries and its code.
+        let table = unsafe { table_at_published(&*self.cell) };
+        if table.dynamic {
+            if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
+                // A VM definition: straight to its value entry, skipping
+                // the C entry point's trampoline and conversions.
+                let r = F::invoke_dynamic(&**f, args);
+                inside.leave();
+                return match r {
+                    Ok(Some(v)) => Ok(v),
+                    Ok(None) => Err(self.wrong_return()),
+                    Err(e) => Err(self.dynamic_error(e)),
+                };
             }
         }
-        // SAFETY: as above (the code array belongs to the cell's table); the
-        // handle's index was published in this cell.
+        self.call_code(inside, args)
+    }
+
+    /// A call through the definition's C code pointer.
+    #[inline(always)]
+    fn call_code(&self, inside: impl Inside, args: F::Args) -> Result<F::Ret> {
+        // SAFETY: `code` is kept alive by `self.slot` and belongs to the
+        // cell's table; the handle's index was published in this cell;
+        // `inside` keeps the thread inside a call across the load and the
+        // call.
         let code = unsafe { code_at_published(&*self.code, self.index) };
         if code.is_null() {
             inside.leave();
