@@ -114,6 +114,25 @@ fn semver_parses_compares_and_matches() {
     assert!(call("semver.Version_drop", &[Value::U64(v)]).is_err());
     call("semver.Version_drop", &[Value::U64(w)]).unwrap();
     call("semver.VersionReq_drop", &[Value::U64(req)]).unwrap();
+
+    // Signatures name what each handle refers to.
+    let sig = |n: &str| RT.definition(n).unwrap().signature.to_string();
+    assert_eq!(
+        sig("semver.Version_parse"),
+        "fn(str) -> handle<semver::Version>"
+    );
+    assert_eq!(
+        sig("semver.VersionReq_matches"),
+        "fn(handle<semver::VersionReq>, handle<semver::Version>) -> bool"
+    );
+    assert_eq!(sig("semver.Version_drop"), "fn(handle<semver::Version>)");
+    // A Rust host's typed handle takes the id as a `u64`.
+    let major = RT
+        .function::<extern "C" fn(u64) -> u64>("semver.Version_major")
+        .unwrap();
+    let v = handle(call("semver.Version_parse", &[s("7.1.0")]).unwrap());
+    assert_eq!(major.call((v,)).unwrap(), 7);
+    call("semver.Version_drop", &[Value::U64(v)]).unwrap();
 }
 
 #[test]
@@ -185,11 +204,6 @@ fn generic_functions_at_their_instantiations() {
     );
     let sig = |n: &str| RT.definition(n).unwrap().signature.to_string();
     assert_eq!(sig("numint.gcd_i64"), "fn(i64, i64) -> i64");
-    assert_eq!(
-        sig("semver.VersionReq_matches"),
-        "fn(handle, handle) -> bool"
-    );
-    assert_eq!(sig("semver.Version_drop"), "fn(handle)");
 }
 
 /// A large ASCII text: the README and a generated log, repeated.
@@ -640,7 +654,7 @@ fn serde_types_cross_as_json_when_asked() {
     assert_eq!(sig("semver_json.Version_parse"), "fn(str) -> json");
     assert_eq!(
         sig("semver_json.VersionReq_matches"),
-        "fn(handle, json) -> bool"
+        "fn(handle<semver::VersionReq>, json) -> bool"
     );
     assert_eq!(
         rt.call("semver_json.Version_parse", &[s("1.2.3-beta.1")])

@@ -567,7 +567,7 @@ fn rimport_writes_a_bundle_that_calls_at_once() {
         "{shown}"
     );
     assert!(
-        shown.contains("semver.Version_major: fn(handle) -> u64"),
+        shown.contains("semver.Version_major: fn(handle<semver::Version>) -> u64"),
         "{shown}"
     );
     assert!(shown.starts_with("bundle   semver 1."), "{shown}");

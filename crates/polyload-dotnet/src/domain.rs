@@ -237,7 +237,7 @@ fn expected(ty: &FfiType) -> Option<(c_int, &'static str)> {
         FfiType::I32 => (mono::TYPE_I4, "System.Int32"),
         FfiType::U32 => (mono::TYPE_U4, "System.UInt32"),
         FfiType::I64 => (mono::TYPE_I8, "System.Int64"),
-        FfiType::U64 | FfiType::Handle => (mono::TYPE_U8, "System.UInt64"),
+        FfiType::U64 | FfiType::Handle(_) => (mono::TYPE_U8, "System.UInt64"),
         FfiType::F32 => (mono::TYPE_R4, "System.Single"),
         FfiType::F64 => (mono::TYPE_R8, "System.Double"),
         FfiType::Str | FfiType::Json => (mono::TYPE_STRING, "System.String"),

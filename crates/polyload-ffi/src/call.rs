@@ -17,7 +17,7 @@ pub(crate) fn libffi_type(ty: &FfiType) -> Type {
         FfiType::I32 => Type::i32(),
         FfiType::U32 => Type::u32(),
         FfiType::I64 => Type::i64(),
-        FfiType::U64 | FfiType::Handle => Type::u64(),
+        FfiType::U64 | FfiType::Handle(_) => Type::u64(),
         FfiType::F32 => Type::f32(),
         FfiType::F64 => Type::f64(),
         FfiType::Pointer | FfiType::CString | FfiType::Callback(_) => Type::pointer(),

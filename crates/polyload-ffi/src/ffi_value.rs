@@ -121,7 +121,7 @@ impl FfiValue {
             (FfiType::I32, Value::I32(v)) => Self::i32(*v),
             (FfiType::U32, Value::U32(v)) => Self::u32(*v),
             (FfiType::I64, Value::I64(v)) => Self::i64(*v),
-            (FfiType::U64 | FfiType::Handle, Value::U64(v)) => Self::u64(*v),
+            (FfiType::U64 | FfiType::Handle(_), Value::U64(v)) => Self::u64(*v),
             (FfiType::F32, Value::F32(v)) => Self::f32(*v),
             (FfiType::F64, Value::F64(v)) => Self::f64(*v),
             (FfiType::Pointer | FfiType::Callback(_), Value::Ptr(v)) => Self::addr(*v),
@@ -150,7 +150,7 @@ impl FfiValue {
             FfiType::I32 => Value::I32(self.as_i32()),
             FfiType::U32 => Value::U32(self.as_u32()),
             FfiType::I64 => Value::I64(self.as_i64()),
-            FfiType::U64 | FfiType::Handle => Value::U64(self.as_u64()),
+            FfiType::U64 | FfiType::Handle(_) => Value::U64(self.as_u64()),
             FfiType::F32 => Value::F32(self.as_f32()),
             FfiType::F64 => Value::F64(self.as_f64()),
             FfiType::Pointer | FfiType::CString | FfiType::Callback(_) => {

@@ -210,7 +210,7 @@ impl Kind {
             FfiType::I32 => Kind::I32,
             FfiType::U32 => Kind::U32,
             FfiType::I64 => Kind::I64,
-            FfiType::U64 | FfiType::Handle => Kind::U64,
+            FfiType::U64 | FfiType::Handle(_) => Kind::U64,
             FfiType::F32 => Kind::F32,
             FfiType::F64 => Kind::F64,
             FfiType::Pointer | FfiType::Callback(_) => Kind::Ptr,

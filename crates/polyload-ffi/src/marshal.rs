@@ -35,7 +35,7 @@ pub(crate) unsafe fn write_value(
             (FfiType::I32, Value::I32(v)) => dst.cast::<i32>().write(*v),
             (FfiType::U32, Value::U32(v)) => dst.cast::<u32>().write(*v),
             (FfiType::I64, Value::I64(v)) => dst.cast::<i64>().write(*v),
-            (FfiType::U64 | FfiType::Handle, Value::U64(v)) => dst.cast::<u64>().write(*v),
+            (FfiType::U64 | FfiType::Handle(_), Value::U64(v)) => dst.cast::<u64>().write(*v),
             (FfiType::F32, Value::F32(v)) => dst.cast::<f32>().write(*v),
             (FfiType::F64, Value::F64(v)) => dst.cast::<f64>().write(*v),
             (FfiType::Pointer | FfiType::Callback(_), Value::Ptr(v)) => {

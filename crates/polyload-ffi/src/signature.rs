@@ -170,6 +170,35 @@ impl Parser<'_> {
         Some(w)
     }
 
+    /// Whether the next non-space character is `c`.
+    fn peek_is(&mut self, c: char) -> bool {
+        self.skip_ws();
+        self.rest().starts_with(c)
+    }
+
+    /// The `<path>` of a named handle, after `handle`: identifiers joined
+    /// by `::`.
+    fn handle_name(&mut self) -> Result<FfiType, SignatureError> {
+        self.expect("<", "`<`")?;
+        let mut name = String::new();
+        loop {
+            self.skip_ws();
+            let at = self.pos;
+            match self.word() {
+                Some(w) if !w.starts_with(|c: char| c.is_ascii_digit()) => name.push_str(w),
+                _ => {
+                    self.pos = at;
+                    return Err(self.error("a type name (identifiers joined by `::`)"));
+                }
+            }
+            if self.eat(">") {
+                return Ok(FfiType::Handle(Some(name.into())));
+            }
+            self.expect("::", "`::` or `>`")?;
+            name.push_str("::");
+        }
+    }
+
     fn signature(&mut self) -> Result<Signature, SignatureError> {
         self.skip_ws();
         let start = self.pos;
@@ -251,6 +280,7 @@ impl Parser<'_> {
                 self.pos = start;
                 Ok(FfiType::Callback(Box::new(self.signature()?)))
             }
+            Some("handle") if self.peek_is('<') => self.handle_name(),
             Some(w) => match FfiType::from_keyword(w) {
                 Some(FfiType::Void) if ctx != Ctx::Return => {
                     self.pos = start;
@@ -260,7 +290,7 @@ impl Parser<'_> {
                 None => {
                     self.pos = start;
                     Err(self.error(
-                        "a type (bool, i8..i64, u8..u64, f32, f64, ptr, cstr, str, bytes, json, {..}, fn(..))",
+                        "a type (bool, i8..i64, u8..u64, f32, f64, ptr, cstr, str, bytes, json, handle, handle<Name>, {..}, fn(..))",
                     ))
                 }
             },

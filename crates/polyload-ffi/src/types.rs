@@ -36,12 +36,15 @@ pub enum FfiType {
     U32,
     /// `uint64_t`.
     U64,
-    /// An opaque handle to a value that stays with the definition's bundle
-    /// (written `handle`): a `uint64_t` id at the C ABI, a
-    /// [`Value::U64`](crate::Value::U64) in calls. What it refers to, and
-    /// checking that, is the bundle's business (rimport's generated
-    /// libraries check the type behind an id on every call).
-    Handle,
+    /// An opaque handle to a value that stays with the definition's bundle:
+    /// a `uint64_t` id at the C ABI, a [`Value::U64`](crate::Value::U64) in
+    /// calls. Written `handle`, or `handle<semver::Version>` with the name
+    /// of what it refers to (a Rust-style path: identifiers joined by
+    /// `::`). Named handles are the same type only with the same name; a
+    /// plain `handle` is another type again. The name documents and types
+    /// the signature; checking the value behind an id is the bundle's
+    /// business (rimport's generated libraries check it on every call).
+    Handle(Option<Box<str>>),
     /// `float`.
     F32,
     /// `double`.
@@ -87,7 +90,7 @@ impl FfiType {
             FfiType::Bool | FfiType::I8 | FfiType::U8 => l(1, 1),
             FfiType::I16 | FfiType::U16 => l(2, 2),
             FfiType::I32 | FfiType::U32 | FfiType::F32 => l(4, 4),
-            FfiType::I64 | FfiType::U64 | FfiType::Handle | FfiType::F64 => {
+            FfiType::I64 | FfiType::U64 | FfiType::Handle(_) | FfiType::F64 => {
                 l(8, std::mem::align_of::<u64>())
             }
             FfiType::Pointer | FfiType::CString | FfiType::Callback(_) => l(PTR, PTR),
@@ -121,7 +124,7 @@ impl FfiType {
                 | FfiType::U16
                 | FfiType::U32
                 | FfiType::U64
-                | FfiType::Handle
+                | FfiType::Handle(_)
         )
     }
 
@@ -137,7 +140,7 @@ impl FfiType {
     }
 
     /// The keyword for a scalar or buffer type (`"i64"`, `"str"`), `None` for
-    /// structs, arrays and callbacks.
+    /// structs, arrays, callbacks and named handles.
     pub fn keyword(&self) -> Option<&'static str> {
         Some(match self {
             FfiType::Void => "void",
@@ -150,7 +153,8 @@ impl FfiType {
             FfiType::U16 => "u16",
             FfiType::U32 => "u32",
             FfiType::U64 => "u64",
-            FfiType::Handle => "handle",
+            FfiType::Handle(None) => "handle",
+            FfiType::Handle(Some(_)) => return None,
             FfiType::F32 => "f32",
             FfiType::F64 => "f64",
             FfiType::Pointer => "ptr",
@@ -175,7 +179,7 @@ impl FfiType {
             "u16" => FfiType::U16,
             "u32" => FfiType::U32,
             "u64" => FfiType::U64,
-            "handle" => FfiType::Handle,
+            "handle" => FfiType::Handle(None),
             "f32" => FfiType::F32,
             "f64" => FfiType::F64,
             "ptr" => FfiType::Pointer,
@@ -229,6 +233,7 @@ impl fmt::Display for FfiType {
             }
             FfiType::Array(elem, n) => write!(f, "[{elem}; {n}]"),
             FfiType::Callback(sig) => write!(f, "{sig}"),
+            FfiType::Handle(Some(name)) => write!(f, "handle<{name}>"),
             _ => unreachable!("scalar types have keywords"),
         }
     }
@@ -246,14 +251,45 @@ mod tests {
     }
 
     #[test]
+    fn named_handles_parse_print_and_differ_by_name() {
+        let sig: Signature = "fn(handle < semver :: Version >, handle) -> handle<regex::Regex>"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sig.params[0],
+            FfiType::Handle(Some("semver::Version".into()))
+        );
+        assert_eq!(
+            sig.to_string(),
+            "fn(handle<semver::Version>, handle) -> handle<regex::Regex>"
+        );
+        assert_eq!(sig.to_string().parse::<Signature>().unwrap(), sig);
+        assert_ne!(sig.params[0], sig.params[1]);
+        assert_eq!(sig.params[0].layout(), FfiType::U64.layout());
+        for bad in [
+            "fn(handle<>)",
+            "fn(handle<a::>)",
+            "fn(handle<1a>)",
+            "fn(handle<a b>)",
+            "fn(handle<a:b>)",
+        ] {
+            let e = bad.parse::<Signature>().unwrap_err().to_string();
+            assert!(
+                e.contains("type name") || e.contains("`::` or `>`"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn handle_is_a_keyword_with_u64_layout() {
         let sig: Signature = "fn(handle, str) -> handle".parse().unwrap();
-        assert_eq!(sig.params[0], FfiType::Handle);
+        assert_eq!(sig.params[0], FfiType::Handle(None));
         assert_eq!(sig.to_string(), "fn(handle, str) -> handle");
-        assert_eq!(FfiType::Handle.layout(), FfiType::U64.layout());
-        assert!(FfiType::Handle.is_integer());
+        assert_eq!(FfiType::Handle(None).layout(), FfiType::U64.layout());
+        assert!(FfiType::Handle(None).is_integer());
         assert_eq!(
-            crate::Value::parse(&FfiType::Handle, "42"),
+            crate::Value::parse(&FfiType::Handle(None), "42"),
             Ok(crate::Value::U64(42))
         );
     }

@@ -98,7 +98,7 @@ impl Value {
             | (FfiType::U8, Value::U8(_))
             | (FfiType::U16, Value::U16(_))
             | (FfiType::U32, Value::U32(_))
-            | (FfiType::U64 | FfiType::Handle, Value::U64(_))
+            | (FfiType::U64 | FfiType::Handle(_), Value::U64(_))
             | (FfiType::F32, Value::F32(_))
             | (FfiType::F64, Value::F64(_))
             | (FfiType::Pointer | FfiType::Callback(_), Value::Ptr(_))
@@ -191,7 +191,7 @@ impl Value {
             FfiType::U8 => int_as!(U8, u8),
             FfiType::U16 => int_as!(U16, u16),
             FfiType::U32 => int_as!(U32, u32),
-            FfiType::U64 | FfiType::Handle => int_as!(U64, u64),
+            FfiType::U64 | FfiType::Handle(_) => int_as!(U64, u64),
             FfiType::F32 => text.trim().parse().map(Value::F32).map_err(|_| err()),
             FfiType::F64 => text.trim().parse().map(Value::F64).map_err(|_| err()),
             FfiType::Pointer | FfiType::Callback(_) => {

@@ -1,6 +1,6 @@
 //! Opaque handles: Rust values that stay in the bundle and cross the C ABI
-//! as a `u64` id (signature type `handle`), as rimport's generated
-//! wrappers use them.
+//! as a `u64` id (signature type `handle`, or `handle<NAME>` for an
+//! [`Id`] of a named [`Kind`]), as rimport's generated wrappers use them.
 //!
 //! One table per library (a `static` of this crate, linked into each
 //! cdylib): ids are never reused within a library instance, and bits 32 to
@@ -33,6 +33,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
 use std::sync::{LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Ids are distinct integers made here, not input an attacker picks, so a
@@ -55,23 +56,92 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A handle as an `#[export]` parameter or result: signature type
-/// `handle`, a `uint64_t` at the C ABI (an id of this library's table).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Id(pub u64);
+/// What a handle refers to, for its signature type: `handle<NAME>`.
+///
+/// Implemented by marker types a bundle declares (rimport's generated
+/// crates declare one per wrapped type), or use [`handle_kind!`](crate::handle_kind);
+/// [`Plain`] is the plain `handle`.
+pub trait Kind {
+    /// The signature type (`"handle<semver::Version>"`, or `"handle"`).
+    const SIGNATURE: &'static str;
+}
 
-impl crate::GuestArg for Id {
-    type Abi = u64;
-    const TYPE: &'static str = "handle";
-    fn from_abi(abi: u64) -> Result<Self, String> {
-        Ok(Id(abi))
+/// The kind of a plain `handle` (no name).
+#[derive(Debug)]
+pub enum Plain {}
+
+impl Kind for Plain {
+    const SIGNATURE: &'static str = "handle";
+}
+
+/// Declares a marker type for [`Id`]: `handle_kind!(pub Version = "semver::Version")`
+/// makes `Id<Version>` cross as `handle<semver::Version>`.
+///
+/// ```
+/// use polyload_guest::{handle::{Id, Kind}, handle_kind, GuestArg};
+/// handle_kind!(pub Version = "semver::Version");
+/// assert_eq!(<Id<Version> as GuestArg>::TYPE, "handle<semver::Version>");
+/// assert_eq!(<Id as GuestArg>::TYPE, "handle");
+/// ```
+#[macro_export]
+macro_rules! handle_kind {
+    ($vis:vis $marker:ident = $name:literal) => {
+        #[doc = concat!("Handles to a `", $name, "`.")]
+        #[derive(Debug)]
+        $vis enum $marker {}
+        impl $crate::handle::Kind for $marker {
+            const SIGNATURE: &'static str = concat!("handle<", $name, ">");
+        }
+    };
+}
+
+/// A handle as an `#[export]` parameter or result: signature type
+/// `K::SIGNATURE` (`handle`, or `handle<NAME>`), a `uint64_t` at the C ABI
+/// (an id of this library's table).
+#[repr(transparent)]
+pub struct Id<K: Kind = Plain>(pub u64, PhantomData<fn() -> K>);
+
+impl<K: Kind> Id<K> {
+    /// The handle with id `id`.
+    pub const fn new(id: u64) -> Self {
+        Id(id, PhantomData)
     }
 }
 
-impl crate::GuestRet for Id {
+impl<K: Kind> Clone for Id<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: Kind> Copy for Id<K> {}
+impl<K: Kind> PartialEq for Id<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl<K: Kind> Eq for Id<K> {}
+impl<K: Kind> std::hash::Hash for Id<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+impl<K: Kind> std::fmt::Debug for Id<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Id({}: {})", self.0, K::SIGNATURE)
+    }
+}
+
+impl<K: Kind> crate::GuestArg for Id<K> {
     type Abi = u64;
-    const TYPE: &'static str = "handle";
+    const TYPE: &'static str = K::SIGNATURE;
+    fn from_abi(abi: u64) -> Result<Self, String> {
+        Ok(Id::new(abi))
+    }
+}
+
+impl<K: Kind> crate::GuestRet for Id<K> {
+    type Abi = u64;
+    const TYPE: &'static str = K::SIGNATURE;
     fn into_abi(self) -> Result<u64, String> {
         Ok(self.0)
     }

@@ -37,7 +37,7 @@ pub(crate) fn scalar(ty: &FfiType) -> Result<Option<ValType>, String> {
         | FfiType::U8
         | FfiType::U16
         | FfiType::U32 => ValType::I32,
-        FfiType::I64 | FfiType::U64 | FfiType::Handle => ValType::I64,
+        FfiType::I64 | FfiType::U64 | FfiType::Handle(_) => ValType::I64,
         FfiType::F32 => ValType::F32,
         FfiType::F64 => ValType::F64,
         FfiType::Str | FfiType::Bytes | FfiType::Json | FfiType::Void => return Ok(None),
@@ -291,7 +291,7 @@ pub(crate) fn lift(raw: ValRaw, ty: &FfiType, wide: bool) -> Result<Value, Strin
         FfiType::I32 => Ok(Value::I32(raw.get_i32())),
         FfiType::U32 => Ok(Value::U32(raw.get_u32())),
         FfiType::I64 => Ok(Value::I64(raw.get_i64())),
-        FfiType::U64 | FfiType::Handle => Ok(Value::U64(raw.get_u64())),
+        FfiType::U64 | FfiType::Handle(_) => Ok(Value::U64(raw.get_u64())),
         FfiType::F32 => Ok(Value::F32(f32::from_bits(raw.get_f32()))),
         FfiType::F64 => Ok(Value::F64(f64::from_bits(raw.get_f64()))),
         FfiType::Void => Ok(Value::Void),

@@ -222,7 +222,7 @@ impl Bound {
                 abi::buffer_value(bytes, ty).map_err(bad)?
             } else {
                 let wide = matches!(params[i], Val::I64(_))
-                    && !matches!(ty, FfiType::I64 | FfiType::U64 | FfiType::Handle);
+                    && !matches!(ty, FfiType::I64 | FfiType::U64 | FfiType::Handle(_));
                 let v = abi::lift(raw_of(&params[i]), ty, wide).map_err(bad)?;
                 i += 1;
                 v
@@ -266,8 +266,8 @@ impl Bound {
             let Some(want) = self.ty.results().next() else {
                 return Ok(());
             };
-            let wide =
-                want.is_i64() && !matches!(sig.ret, FfiType::I64 | FfiType::U64 | FfiType::Handle);
+            let wide = want.is_i64()
+                && !matches!(sig.ret, FfiType::I64 | FfiType::U64 | FfiType::Handle(_));
             let raw = abi::widen(raw, wide, &sig.ret);
             match want {
                 ValType::I32 => Val::I32(raw.get_i32()),

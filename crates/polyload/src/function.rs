@@ -91,7 +91,7 @@ unsafe impl<T> CType for *mut T {
 fn lower(t: &FfiType) -> FfiType {
     match t {
         FfiType::Json => FfiType::Str,
-        FfiType::Handle => FfiType::U64,
+        FfiType::Handle(_) => FfiType::U64,
         FfiType::Callback(_) | FfiType::CString => FfiType::Pointer,
         t => t.clone(),
     }

@@ -130,7 +130,7 @@ pub fn from_guest<V: GuestValue>(v: &V, ty: &FfiType) -> Result<Value, String> {
         FfiType::U8 => int!(U8, u8),
         FfiType::U16 => int!(U16, u16),
         FfiType::U32 => int!(U32, u32),
-        FfiType::U64 | FfiType::Handle => int!(U64, u64),
+        FfiType::U64 | FfiType::Handle(_) => int!(U64, u64),
         FfiType::Pointer | FfiType::Callback(_) => match v.view()? {
             GuestView::Null => Ok(Value::Ptr(0)),
             GuestView::Pointer(p) => Ok(Value::Ptr(p)),

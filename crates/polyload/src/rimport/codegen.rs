@@ -15,9 +15,13 @@ pub(crate) struct Crate<'a> {
 }
 
 /// The signature of a wrapper, exactly as `#[export]` derives it.
-pub(crate) fn signature(w: &Wrapper) -> String {
-    let params: Vec<&str> = w.params.iter().map(|p| sig_word(p)).collect();
-    let ret = sig_word(&w.ret.0);
+pub(crate) fn signature(w: &Wrapper, plan: &Plan) -> String {
+    let params: Vec<String> = w
+        .params
+        .iter()
+        .map(|p| sig_word(p, &plan.handles))
+        .collect();
+    let ret = sig_word(&w.ret.0, &plan.handles);
     if ret == "void" {
         format!("fn({})", params.join(", "))
     } else {
@@ -32,15 +36,15 @@ pub(crate) fn definitions(plan: &Plan) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = plan
         .wrappers
         .iter()
-        .map(|w| (w.name.clone(), signature(w)))
+        .map(|w| (w.name.clone(), signature(w, plan)))
         .collect();
     for extra in extras(plan) {
         let sig = match extra.kind {
-            Extra::Drop(_) => "fn(handle)",
-            Extra::ToString(_) => "fn(handle) -> str",
-            Extra::LiveHandles => "fn() -> u64",
+            Extra::Drop(h) => format!("fn(handle<{}>)", h.path),
+            Extra::ToString(h) => format!("fn(handle<{}>) -> str", h.path),
+            Extra::LiveHandles => "fn() -> u64".to_string(),
         };
-        out.push((extra.name, sig.to_string()));
+        out.push((extra.name, sig));
     }
     out
 }
@@ -200,6 +204,17 @@ fn __one_char(s: &str, n: usize) -> ::std::result::Result<char, ::std::string::S
         version = c.version,
         lib = c.lib,
     );
+    if !plan.handles.is_empty() {
+        s.push_str("/// What each `handle<..>` of the signatures refers to.\nmod __handles {\n");
+        for h in plan.handles.values() {
+            let _ = writeln!(
+                s,
+                "    ::polyload_guest::handle_kind!(pub {} = \"{}\");",
+                h.marker, h.path
+            );
+        }
+        s.push_str("}\n\n");
+    }
     for w in &plan.wrappers {
         s.push_str(&wrapper(w));
         s.push('\n');
@@ -208,12 +223,14 @@ fn __one_char(s: &str, n: usize) -> ::std::result::Result<char, ::std::string::S
         let body = match kind {
             Extra::LiveHandles => "/// How many handles are live.\n#[export]\nfn live_handles() -> u64 {\n    ::polyload_guest::handle::read().len() as u64\n}\n".to_string(),
             Extra::Drop(h) => format!(
-                "/// Frees a `{p}` handle.\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id) -> ::std::result::Result<(), ::std::string::String> {{\n    ::polyload_guest::handle::write().take::<{p}>(a1.0).map(drop)\n}}\n",
-                p = h.path
+                "/// Frees a `{p}` handle.\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id<crate::__handles::{m}>) -> ::std::result::Result<(), ::std::string::String> {{\n    ::polyload_guest::handle::write().take::<{p}>(a1.0).map(drop)\n}}\n",
+                p = h.path,
+                m = h.marker,
             ),
             Extra::ToString(h) => format!(
-                "/// A `{p}` as text ({how}).\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id) -> ::std::result::Result<::std::string::String, ::std::string::String> {{\n    let __t = ::polyload_guest::handle::read();\n    let v = __t.get::<{p}>(a1.0)?;\n    ::std::result::Result::Ok({expr})\n}}\n",
+                "/// A `{p}` as text ({how}).\n#[export]\nfn {n}(a1: ::polyload_guest::handle::Id<crate::__handles::{m}>) -> ::std::result::Result<::std::string::String, ::std::string::String> {{\n    let __t = ::polyload_guest::handle::read();\n    let v = __t.get::<{p}>(a1.0)?;\n    ::std::result::Result::Ok({expr})\n}}\n",
                 p = h.path,
+                m = h.marker,
                 how = if h.display { "Display" } else { "Debug" },
                 expr = if h.display { "::std::string::ToString::to_string(v)" } else { "format!(\"{v:?}\")" },
             ),

@@ -26,9 +26,9 @@
 //! `::` as `_`, and generic arguments appended: `Version::parse` ->
 //! `semver.Version_parse`, `gcd::<i64>` -> `num_integer.gcd_i64`
 //! (`{ path = .., name = ".." }` names it explicitly). Each handle type `T`
-//! also gets `T_drop(handle)` and, when it implements `Display` (else
-//! `Debug`), `T_to_string(handle) -> str`; `live_handles() -> u64` counts
-//! the live handles.
+//! also gets `T_drop(handle<T>)` and, when it implements `Display` (else
+//! `Debug`), `T_to_string(handle<T>) -> str`; `live_handles() -> u64`
+//! counts the live handles.
 //!
 //! # How types cross
 //! | Rust | signature |
@@ -43,7 +43,7 @@
 //! | `Option<T>`, `Vec<T>`, slices, tuples, iterators (collected) | `json` |
 //! | a borrowed result type (with lifetimes, e.g. `regex::Match<'h>`) | `json`: an object of its public `&self` getters |
 //! | a type listed in `json = [..]` | `json`, through its serde impls |
-//! | any other public type of the crate | `handle` (a `u64` id; inside `json`, a number) |
+//! | any other public type of the crate | `handle<crate::Type>` (a `u64` id, e.g. `handle<semver::Version>`; inside `json`, a number) |
 //!
 //! Handles are ids into a table inside the generated library
 //! (`polyload_guest::handle`): every use checks the value's type (a

@@ -44,6 +44,10 @@ pub(crate) struct Wrapper {
 #[derive(Debug, Clone)]
 pub(crate) struct HandleType {
     pub(crate) path: String,
+    /// Its marker type in the generated crate's `__handles` module
+    /// (`Version`; a number is appended when two paths share a last
+    /// segment), which makes its ids cross as `handle<path>`.
+    pub(crate) marker: String,
     pub(crate) display: bool,
     pub(crate) debug: bool,
 }
@@ -55,8 +59,22 @@ pub(crate) struct Plan {
     pub(crate) handles: BTreeMap<String, HandleType>,
 }
 
-/// The signature word of a wire type.
-pub(crate) fn sig_word(wire: &str) -> &'static str {
+/// The signature type of a wire type; `handles` names the handle markers.
+pub(crate) fn sig_word(wire: &str, handles: &BTreeMap<String, HandleType>) -> String {
+    if let Some(marker) = wire
+        .strip_prefix(HANDLE)
+        .and_then(|w| w.strip_prefix("<crate::__handles::"))
+        .and_then(|w| w.strip_suffix('>'))
+    {
+        if let Some(h) = handles.values().find(|h| h.marker == marker) {
+            return format!("handle<{}>", h.path);
+        }
+    }
+    scalar_word(wire).to_string()
+}
+
+/// The signature word of a wire type other than a named handle.
+fn scalar_word(wire: &str) -> &'static str {
     match wire {
         "&str" | "String" => "str",
         "&[u8]" | "Vec<u8>" => "bytes",
@@ -149,15 +167,27 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn handle_type(&mut self, id: &Id, path: &str) {
-        let api = self.api;
-        self.handles
-            .entry(path.to_string())
-            .or_insert_with(|| HandleType {
+    /// Records `path` as a handle type; returns the wire type of its ids
+    /// (`::polyload_guest::handle::Id<crate::__handles::Version>`).
+    fn handle_type(&mut self, id: &Id, path: &str) -> String {
+        if !self.handles.contains_key(path) {
+            let short = path.rsplit("::").next().unwrap_or(path);
+            let taken = |m: &str| self.handles.values().any(|h| h.marker == m);
+            let mut marker = short.to_string();
+            let mut n = 2;
+            while taken(&marker) {
+                marker = format!("{short}{n}");
+                n += 1;
+            }
+            let h = HandleType {
                 path: path.to_string(),
-                display: api.implements(id, "Display"),
-                debug: api.implements(id, "Debug"),
-            });
+                marker,
+                display: self.api.implements(id, "Display"),
+                debug: self.api.implements(id, "Debug"),
+            };
+            self.handles.insert(path.to_string(), h);
+        }
+        format!("{HANDLE}<crate::__handles::{}>", self.handles[path].marker)
     }
 
     fn is_json_type(&self, path: &str) -> bool {
@@ -431,7 +461,6 @@ impl<'a> Planner<'a> {
                 "a reference to `{path}`, which is not Clone, cannot become a handle"
             ));
         }
-        self.handle_type(id, path);
         *makes = true;
         Ok(if by_ref {
             format!("{{ let __o = ::std::clone::Clone::clone({v}); __t.insert(__o) }}")
@@ -655,10 +684,10 @@ impl<'a> Planner<'a> {
                 borrows: false,
                 args,
             } if args.is_empty() => {
-                self.handle_type(id, path);
+                let wire = self.handle_type(id, path);
                 if self.api.implements(id, "Clone") {
                     Ok(Param {
-                        wire: HANDLE.into(),
+                        wire,
                         code: format!(
                             "let p{n} = ::std::clone::Clone::clone(__t.get::<{path}>({a}.0)?);"
                         ),
@@ -668,7 +697,7 @@ impl<'a> Planner<'a> {
                     })
                 } else {
                     Ok(Param {
-                        wire: HANDLE.into(),
+                        wire,
                         code: format!("let p{n} = __t.take::<{path}>({a}.0)?;"),
                         lock: Lock::Write,
                         take: true,
@@ -681,14 +710,14 @@ impl<'a> Planner<'a> {
                 let Ty::Named { id, path, .. } = &**inner else {
                     unreachable!()
                 };
-                self.handle_type(id, path);
+                let wire = self.handle_type(id, path);
                 let (get, lock) = if *mutable {
                     ("get_mut", Lock::Write)
                 } else {
                     ("get", Lock::Read)
                 };
                 Ok(Param {
-                    wire: HANDLE.into(),
+                    wire,
                     code: format!("let p{n} = __t.{get}::<{path}>({a}.0)?;"),
                     lock,
                     take: false,
@@ -744,11 +773,15 @@ impl<'a> Planner<'a> {
                 format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"),
             )),
             Ty::Named { id, path, borrows: false, args } if args.is_empty() && self.api.iterator_item(id).is_none() => {
-                Ok((HANDLE.into(), format!("{HANDLE}({})", self.new_handle(id, path, v, false, makes)?)))
+                let made = self.new_handle(id, path, v, false, makes)?;
+                let wire = self.handle_type(id, path);
+                Ok((wire, format!("{HANDLE}::new({made})")))
             }
             Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) => {
                 let Ty::Named { id, path, .. } = &**inner else { unreachable!() };
-                Ok((HANDLE.into(), format!("{HANDLE}({})", self.new_handle(id, path, v, true, makes)?)))
+                let made = self.new_handle(id, path, v, true, makes)?;
+                let wire = self.handle_type(id, path);
+                Ok((wire, format!("{HANDLE}::new({made})")))
             }
             Ty::Bad(why) => Err(why.clone()),
             _ => Ok((JSON.into(), self.json(t, v, makes, depth)?)),
