@@ -161,6 +161,11 @@ fn add(c: &mut Criterion) {
     g.bench_function("polyload_typed", |b| {
         b.iter(|| f.call(black_box((2, 3))).unwrap())
     });
+    g.bench_function("polyload_typed_in_scope", |b| {
+        // The scope a hot loop would hold: the thread stays in the bundle's
+        // domain between the calls.
+        rt.enter(|scope| b.iter(|| f.call_in(scope, black_box((2, 3))).unwrap()))
+    });
     let args = [Value::I64(2), Value::I64(3)];
     g.bench_function("polyload_runtime_call", |b| {
         b.iter(|| rt.call("calc.add", black_box(&args)).unwrap())

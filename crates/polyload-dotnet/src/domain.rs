@@ -113,8 +113,11 @@ impl Drop for Domain {
         vm.attach();
         let mut exc: Ptr = std::ptr::null_mut();
         // SAFETY: the runtime drops a version only once no thread can be
-        // inside it (the reclaimer), so no call runs in this domain; this
-        // thread is attached and in the root domain.
+        // inside it (the reclaimer), so no call runs in this domain, and
+        // no thread is left in it (a scope that left one there moved it
+        // out when it ended, before the reclaimer could get here); this
+        // thread is attached and in the root domain, or, inside a scope,
+        // in another bundle's.
         unsafe { (vm.api.mono_domain_try_unload)(self.ptr(), &mut exc) };
         if !exc.is_null() {
             tracing::warn!("unloading a .NET application domain raised an exception");
@@ -474,7 +477,7 @@ impl DynamicCall {
         }
         let mut exc: Ptr = std::ptr::null_mut();
         raw.push(Value::Ptr(&mut exc as *mut Ptr as usize));
-        let result = self.vm.in_domain(domain, || {
+        let result = self.vm.calling(domain, || {
             // SAFETY: the thunk's C signature is the call's; every pointer
             // is a live, pinned object of the type the wrapper expects, or
             // the exception slot on this frame; the domain is current.

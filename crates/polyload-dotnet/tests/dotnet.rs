@@ -29,6 +29,12 @@ public static class Calc {
         try { Polyload.Call("hello.nothing", 1L); return "no error"; }
         catch (PolyloadException e) { return e.Message; }
     }
+    public static long ViaOther() {
+        int home = AppDomain.CurrentDomain.Id;
+        long o = Polyload.Call<long>("other.count");
+        if (AppDomain.CurrentDomain.Id != home) return -1;
+        return ++counter * 1000 + o;
+    }
     static long counter;
     public static long Count() { return ++counter; }
     public static void Reset() { counter = 0; }
@@ -348,4 +354,80 @@ fn threads_call_in_parallel_attach_once_and_exit_cleanly() {
             Value::Str(format!("héllo {s} ✓"))
         );
     }
+}
+
+#[test]
+fn calls_in_a_scope_stay_in_a_domain_and_switch_when_the_bundle_changes() {
+    // Two domains with a static counter each: a call that ran in the wrong
+    // domain would count with the other bundle's static.
+    let s = Scratch::new();
+    let manifest = MANIFEST
+        .replace(
+            "class = \"Demo.Calc\"\n",
+            "class = \"Demo.Calc\"\n[dotnet.methods]\nvia_other = \"ViaOther\"\n",
+        )
+        .replace("[exports]", "[exports]\nvia_other = \"fn() -> i64\"");
+    let dir = write_calc(&s.bundles(), CALC, &manifest);
+    let other = s.bundles().join("other");
+    std::fs::create_dir_all(other.join("src")).unwrap();
+    std::fs::write(
+        other.join("manifest.toml"),
+        MANIFEST.replace("id = \"calc\"", "id = \"other\""),
+    )
+    .unwrap();
+    std::fs::write(other.join("src/Calc.cs"), CALC).unwrap();
+    let rt = runtime(&s);
+    rt.load_bundle(&dir).unwrap();
+    rt.load_bundle(&other).unwrap();
+    let count = |name: &str| rt.function::<extern "C" fn() -> i64>(name).unwrap();
+    let (calc, other) = (count("calc.count"), count("other.count"));
+    let via_other = count("calc.via_other");
+
+    rt.enter(|scope| {
+        for i in 1..=3 {
+            // Twice in a row in one domain (the thread stays), then the
+            // other (it switches), by both kinds of typed call.
+            assert_eq!(calc.call_in(scope, ()).unwrap(), 2 * i - 1);
+            assert_eq!(calc.call(()).unwrap(), 2 * i);
+            assert_eq!(other.call_in(scope, ()).unwrap(), i);
+            // Between calls the thread stays in the last one's domain.
+            assert_eq!(polyload_dotnet::thread_in_root_domain(), Some(false));
+        }
+        // By name, from the other domain.
+        assert_eq!(rt.call("calc.count", &[]).unwrap(), Value::I64(7));
+        // Nested: calc calls other, whose call must hand the thread back
+        // to calc before calc reads its own counter.
+        assert_eq!(via_other.call_in(scope, ()).unwrap(), 8 * 1000 + 4);
+        assert_eq!(other.call_in(scope, ()).unwrap(), 5);
+        // A reload inside the scope: the next call reaches a fresh domain;
+        // the old one, which the thread was in, waits for the scope's end.
+        rt.reload("calc").unwrap();
+        assert_eq!(calc.call_in(scope, ()).unwrap(), 1);
+        assert_eq!(other.call_in(scope, ()).unwrap(), 6);
+        assert_eq!(calc.call_in(scope, ()).unwrap(), 2);
+    });
+    // The scope ended with the thread in calc's domain: it is back in the
+    // root domain, so the old domain unloads and every call still lands.
+    assert_eq!(polyload_dotnet::thread_in_root_domain(), Some(true));
+    rt.collect_garbage(std::time::Duration::from_secs(10));
+    assert_eq!(calc.call(()).unwrap(), 3);
+    assert_eq!(other.call(()).unwrap(), 7);
+    // Once more, ending in calc, and then calc is unloaded: the thread is
+    // not in the domain Mono unloads.
+    let n = rt.enter(|scope| calc.call_in(scope, ()).unwrap());
+    assert_eq!(n, 4);
+    assert_eq!(polyload_dotnet::thread_in_root_domain(), Some(true));
+    // Outside a scope no call leaves the thread anywhere.
+    assert_eq!(calc.call(()).unwrap(), 5);
+    assert_eq!(polyload_dotnet::thread_in_root_domain(), Some(true));
+    rt.unload("calc").unwrap();
+    rt.collect_garbage(std::time::Duration::from_secs(10));
+    assert!(matches!(calc.call(()), Err(Error::Stale { .. })));
+    assert_eq!(other.call(()).unwrap(), 8);
+    // A scope on another thread, its calls ending in other's domain, and a
+    // thread that exits right after.
+    std::thread::scope(|sc| {
+        sc.spawn(|| rt.enter(|scope| assert_eq!(other.call_in(scope, ()).unwrap(), 9)));
+    });
+    assert_eq!(other.call(()).unwrap(), 10);
 }

@@ -4,6 +4,7 @@ use crate::host;
 use crate::loader::{DynamicFn, GuestError};
 use crate::namespace::{code_at_published, table_at_published, Invoke, Slot};
 use crate::reclaim::CallGuard;
+use crate::scope::Scope;
 use crate::{Error, Result};
 use polyload_abi::PolyloadCodeTable;
 use polyload_abi::{PolyloadBytes, PolyloadStr};
@@ -469,50 +470,6 @@ impl Inside for &Scope<'_> {
     #[inline(always)]
     fn leave_take_error(self) -> bool {
         self.guard.take_error_flag()
-    }
-}
-
-/// A stretch of code during which the current thread counts as inside a
-/// polyload call, so typed calls made with [`Function::call_in`] skip the
-/// per-call bookkeeping (for hot loops).
-///
-/// Made by [`Runtime::enter`](crate::Runtime::enter), which lends it to a
-/// closure: it cannot leave that closure, and it is neither `Send` nor
-/// `Sync`, so it cannot reach another thread. While a scope is open, code
-/// that a reload or unload retires stays mapped (retired versions are freed
-/// once the scope ends), so keep scopes short: one loop, not a whole
-/// program.
-///
-/// ```
-/// # fn main() -> polyload::Result<()> {
-/// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
-/// let rt = polyload::Runtime::new()?;
-/// rt.load_bundle("examples/bundles/hello")?;
-/// let add = rt.function::<extern "C" fn(i64, i64) -> i64>("hello.add")?;
-/// let sum = rt.enter(|scope| {
-///     (0..1000).try_fold(0, |acc, i| add.call_in(scope, (acc, i)))
-/// })?;
-/// assert_eq!(sum, 499_500);
-/// # Ok(()) }
-/// ```
-pub struct Scope<'a> {
-    guard: CallGuard,
-    _runtime: PhantomData<&'a ()>,
-}
-
-impl std::fmt::Debug for Scope<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope").finish_non_exhaustive()
-    }
-}
-
-impl Scope<'_> {
-    pub(crate) fn run<R>(f: impl FnOnce(&Scope<'_>) -> R) -> R {
-        let scope = Scope {
-            guard: CallGuard::enter(),
-            _runtime: PhantomData,
-        };
-        f(&scope)
     }
 }
 

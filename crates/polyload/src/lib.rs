@@ -77,10 +77,11 @@ mod reclaim;
 pub mod reload;
 pub mod rimport;
 mod runtime;
+mod scope;
 pub mod watch;
 
 pub use error::{Error, ExportProblem, Result};
-pub use function::{CFunction, CReturn, CType, DynamicFunction, Function, Scope};
+pub use function::{CFunction, CReturn, CType, DynamicFunction, Function};
 pub use loader::{BundleSource, GuestError};
 pub use manifest::Manifest;
 pub use namespace::{DefinitionInfo, DefinitionKind};
@@ -92,4 +93,5 @@ pub use provider::{
 };
 pub use reload::{Event, ReloadOptions};
 pub use runtime::{scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};
+pub use scope::Scope;
 pub use watch::Watcher;

@@ -25,7 +25,10 @@
 //! * [`VmLock`]: the lock of a single-threaded VM (Lua, QuickJS), one per
 //!   VM so VMs run in parallel, handed over instead of waited for when its
 //!   holder waits on the caller, so calls between VMs in opposite
-//!   directions cannot deadlock.
+//!   directions cannot deadlock;
+//! * [`in_scope`] and [`at_scope_end`]: per-thread engine state a loader
+//!   may leave set up between the calls of a [`Scope`](crate::Scope) and
+//!   undo when it ends.
 //!
 //! A loader also owns its manifest section (`[python]`, `[js]`, ...): it
 //! names it in [`BundleLoader::sections`] and parses it with
@@ -37,6 +40,7 @@ mod values;
 mod vm_lock;
 
 pub use crate::native::NativeLoader;
+pub use crate::scope::{at_scope_end, in_scope};
 pub use host_calls::{HostCallError, HostCalls, HostFunction};
 pub(crate) use packages::{command_line, tail};
 pub use packages::{install_once, tool_version, Install, COMPLETE};

@@ -12,11 +12,12 @@ pub(crate) use exports::check_exports;
 pub(crate) use scan::dependency_order;
 pub use scan::scan_dir;
 
-use crate::function::{CFunction, DynamicFunction, Function, Scope};
+use crate::function::{CFunction, DynamicFunction, Function};
 use crate::loader::{BundleInstance, BundleLoader, BundleSource};
 use crate::manifest::Manifest;
 use crate::namespace::{DefinitionInfo, Namespace};
 use crate::reclaim::Reclaimer;
+use crate::scope::Scope;
 use crate::{Error, Result};
 use polyload_ffi::Value;
 use std::collections::{BTreeMap, HashMap};
