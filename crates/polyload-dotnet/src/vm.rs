@@ -229,6 +229,12 @@ pub(crate) fn in_root_domain() -> Option<bool> {
 /// `domain` is a live domain.
 pub(crate) unsafe extern "C" fn enter(domain: *mut c_void) -> *mut c_void {
     DEPTH.with(|d| d.set(d.get() + 1));
+    let current = CURRENT.with(Cell::get) as *mut c_void;
+    if current == domain {
+        // Already there (a scope left the thread in it, or a bundle calls
+        // itself): the thread is attached, and nothing to switch.
+        return current;
+    }
     let Some(Ok(vm)) = VM.get() else {
         return domain;
     };
