@@ -67,18 +67,8 @@ pub fn locate(dir: &Path, id: &str) -> Result<PathBuf, LocateError> {
             Err(no_bundle(Vec::new()))
         };
     }
-    let rd = std::fs::read_dir(dir).map_err(|source| polyload::Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut dirs: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("manifest.toml").is_file())
-        .collect();
-    dirs.sort();
     let mut unreadable = Vec::new();
-    for d in dirs {
+    for d in polyload::bundle_dirs(dir)? {
         match Manifest::from_dir(&d) {
             Ok(m) if m.id == id => return Ok(d),
             Ok(_) => {}

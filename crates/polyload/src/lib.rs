@@ -92,6 +92,6 @@ pub use provider::{
     SymbolProvider,
 };
 pub use reload::{Event, ReloadOptions};
-pub use runtime::{scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};
+pub use runtime::{bundle_dirs, scan_dir, BundleInfo, Runtime, RuntimeBuilder, CACHE_DIR_ENV};
 pub use scope::Scope;
 pub use watch::Watcher;

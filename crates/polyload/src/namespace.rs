@@ -516,19 +516,23 @@ impl Namespace {
         was
     }
 
+    /// The bundles' cells, as they are now (the lock released on return).
+    fn cell_list(&self) -> Vec<Arc<BundleCell>> {
+        self.cells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Publishes a fresh [`Directory`] of every live definition.
     fn rebuild_directory(&self) {
         let _one = self
             .directory_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let cells: Vec<Arc<BundleCell>> = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let cells = self.cell_list();
         let mut dir = Directory::default();
         {
             let _g = CallGuard::enter();
@@ -614,13 +618,7 @@ impl Namespace {
 
     /// Every published definition, sorted by name.
     pub(crate) fn definitions(&self) -> Vec<DefinitionInfo> {
-        let cells: Vec<_> = self
-            .cells
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let cells = self.cell_list();
         let _g = CallGuard::enter();
         let mut out: Vec<_> = cells
             .iter()

@@ -10,7 +10,7 @@ use builder::BuildHook;
 pub use builder::{RuntimeBuilder, CACHE_DIR_ENV};
 pub(crate) use exports::check_exports;
 pub(crate) use scan::dependency_order;
-pub use scan::scan_dir;
+pub use scan::{bundle_dirs, scan_dir};
 
 use crate::function::{CFunction, DynamicFunction, Function};
 use crate::loader::{BundleInstance, BundleLoader, BundleSource};

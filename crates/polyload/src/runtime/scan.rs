@@ -19,6 +19,23 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<Manifest>> {
     }
 }
 
+/// The immediate subdirectories of `dir` that hold a `manifest.toml`,
+/// sorted by name (the directories [`scan_dir`] reads; their manifests
+/// are not parsed).
+///
+/// # Errors
+/// [`Error::Io`] if `dir` cannot be read.
+pub fn bundle_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.toml").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
 /// A bundle directory whose manifest did not parse, with the error.
 type Malformed = (PathBuf, Error);
 
@@ -28,15 +45,8 @@ pub(super) fn scan_dir_lenient(dir: &Path) -> Result<(Vec<Manifest>, Vec<Malform
     if dir.join("manifest.toml").is_file() {
         return Ok((vec![Manifest::from_dir(dir)?], Vec::new()));
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut dirs: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("manifest.toml").is_file())
-        .collect();
-    dirs.sort();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for d in dirs {
+    for d in bundle_dirs(dir)? {
         match Manifest::from_dir(&d) {
             Ok(m) => good.push(m),
             Err(e) => bad.push((d, e)),
