@@ -6,7 +6,7 @@
 //! * [`ffi`]: `polyload ffi`, a C function called by a signature given as
 //!   text.
 //! * [`report`]: the documented JSON shapes of `--json` output.
-//! * [`bench`]: `polyload bench`, the time of a call.
+//! * [`bench`](mod@bench): `polyload bench`, the time of a call.
 #![warn(missing_docs)]
 
 pub mod args;

@@ -31,7 +31,7 @@
 //! `[dotnet.methods]`, else one named like the export, else one named like
 //! it with its first letter upper-cased (`add` finds `Add`), with as many
 //! parameters as the signature. Its C# parameter and return types must be
-//! the signature's (see [values](values)); the load fails otherwise,
+//! the signature's (see [`values`]); the load fails otherwise,
 //! naming the method, the parameter and both types.
 //!
 //! # Calls

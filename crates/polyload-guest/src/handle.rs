@@ -17,7 +17,7 @@
 //! version, i.e. once no thread can be inside it).
 //!
 //! Locking: [`read`] for calls that only borrow handles (they run in
-//! parallel), [`write`] for calls that create, consume or mutably borrow
+//! parallel), [`write`](fn@write) for calls that create, consume or mutably borrow
 //! one. Values must be `Send + Sync`, since calls come from any thread.
 //!
 //! ```

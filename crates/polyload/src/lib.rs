@@ -11,9 +11,10 @@
 //! * [`Manifest`] — a bundle's `manifest.toml`, parsed and checked.
 //! * [`builder`] — builds `cargo`/`cc` bundles on demand, cached by a hash of
 //!   their inputs and toolchain.
-//! * [`BundleLoader`] — turns an artifact into definitions; [`NativeLoader`]
+//! * [`BundleLoader`](loader::BundleLoader) — turns an artifact into
+//!   definitions; [`NativeLoader`](loader::NativeLoader)
 //!   handles shared libraries through the C ABI of `polyload-abi`.
-//! * [`Namespace`] — every definition (`bundle.function`), each behind a slot
+//! * the namespace — every definition (`bundle.function`), each behind a slot
 //!   that always reaches the newest version.
 //! * [`Runtime`] — ties them together: [`Runtime::load_dir`],
 //!   [`Runtime::function`] (typed handle), [`Runtime::call`] (dynamic call).
@@ -54,7 +55,7 @@
 //!   dynamic calls that pass structs by value (`polyload-ffi`'s `jit`).
 //! * `rimport` (default): bundles generated from a crate on crates.io
 //!   ([`rimport`]).
-//! * `fuzzing`: the [`fuzzing`] module, entry points for the fuzz targets
+//! * `fuzzing`: the `fuzzing` module, entry points for the fuzz targets
 //!   in `fuzz/` (not a stable API).
 //!
 //! Language loaders live in their own crates (`polyload-lua`,

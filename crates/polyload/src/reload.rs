@@ -15,7 +15,7 @@
 //!    the bundle's code table, so a caller never sees half old, half new;
 //!    slots and handles stay valid and follow the new code;
 //! 6. retire the old version: it is unmapped once no thread can be inside
-//!    it ([`crate::reclaim`]).
+//!    it (the runtime's reclaimer; see `ARCHITECTURE.md`).
 //!
 //! Calls in flight finish on the version they started on.
 

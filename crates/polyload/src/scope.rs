@@ -120,3 +120,40 @@ pub fn at_scope_end(hook: fn()) -> bool {
     });
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    fn hook() {
+        // The hook runs inside the scope's guard: the thread still counts
+        // as inside a call, so nothing it points at can have been freed.
+        assert!(crate::reclaim::in_call());
+        RAN.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn hooks_run_once_when_the_outermost_scope_ends_even_on_a_panic() {
+        assert!(!in_scope());
+        assert!(!at_scope_end(hook), "outside a scope nothing registers");
+        Scope::run(|_| {
+            assert!(in_scope());
+            assert!(at_scope_end(hook));
+            Scope::run(|_| assert!(at_scope_end(hook)));
+            assert_eq!(RAN.load(Ordering::SeqCst), 0, "an inner scope ran it");
+        });
+        assert_eq!(RAN.load(Ordering::SeqCst), 1);
+        assert!(!in_scope());
+        let unwound = std::panic::catch_unwind(|| {
+            Scope::run(|_| {
+                at_scope_end(hook);
+                panic!("a host panic inside a scope");
+            })
+        });
+        assert!(unwound.is_err());
+        assert_eq!(RAN.load(Ordering::SeqCst), 2);
+        assert!(!in_scope());
+    }
+}

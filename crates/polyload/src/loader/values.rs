@@ -1,23 +1,5 @@
-//! Guest values to [`Value`]s, by signature: one conversion for every engine.
-//!
-//! An engine's value type says what a value is by implementing
-//! [`GuestValue`] (a [`GuestView`]: null, bool, integer, float, text,
-//! bytes, sequence, map); [`from_guest`] turns it into the [`Value`] a
-//! signature type asks for, with the same rules and the same error wording
-//! whatever the language:
-//!
-//! | polyload type | accepted guest values |
-//! | --- | --- |
-//! | integers | an integer in range; a float with an integral value when the engine's numbers are floats ([`GuestValue::FLOATS_ARE_NUMBERS`]) |
-//! | `f32`, `f64` | a float or an integer |
-//! | `bool` | a bool |
-//! | `str`, `cstr` | text that is UTF-8 |
-//! | `bytes` | bytes; text too where the engine's strings are byte strings ([`GuestValue::TEXT_IS_BYTES`]) |
-//! | `ptr`, callbacks | null (0), an integer, a pointer |
-//! | `json` | null, bool, integer (64-bit), finite float, UTF-8 text, sequence, map with string keys, nested at most 128 deep |
-//! | struct, array | a sequence of exactly the field or element count |
-//!
-//! Fields, elements and arguments are numbered from 1 in messages.
+//! Guest values to [`Value`]s, by signature: one conversion for every
+//! engine ([`from_guest`]).
 
 use polyload_ffi::{FfiType, Value};
 use serde_json::Value as Json;
@@ -77,6 +59,25 @@ pub trait GuestValue: Sized {
 
 /// Converts a guest value to a [`Value`] of type `ty`.
 ///
+/// An engine's value type says what a value is by implementing
+/// [`GuestValue`] (a [`GuestView`]: null, bool, integer, float, text,
+/// bytes, sequence, map); [`from_guest`] turns it into the [`Value`] a
+/// signature type asks for, with the same rules and the same error wording
+/// whatever the language:
+///
+/// | polyload type | accepted guest values |
+/// | --- | --- |
+/// | integers | an integer in range; a float with an integral value when the engine's numbers are floats ([`GuestValue::FLOATS_ARE_NUMBERS`]) |
+/// | `f32`, `f64` | a float or an integer |
+/// | `bool` | a bool |
+/// | `str`, `cstr` | text that is UTF-8 |
+/// | `bytes` | bytes; text too where the engine's strings are byte strings ([`GuestValue::TEXT_IS_BYTES`]) |
+/// | `ptr`, callbacks | null (0), an integer, a pointer |
+/// | `json` | null, bool, integer (64-bit), finite float, UTF-8 text, sequence, map with string keys, nested at most 128 deep |
+/// | struct, array | a sequence of exactly the field or element count |
+///
+/// Fields, elements and arguments are numbered from 1 in messages.
+///
 /// ```
 /// use polyload::loader::{from_guest, GuestValue, GuestView};
 /// use polyload::{FfiType, Value};
@@ -105,8 +106,7 @@ pub trait GuestValue: Sized {
 /// ```
 ///
 /// # Errors
-/// A message saying what was expected and what was found (see the
-/// [module docs](self)).
+/// A message saying what was expected and what was found (see above).
 pub fn from_guest<V: GuestValue>(v: &V, ty: &FfiType) -> Result<Value, String> {
     let bad = || format!("expected {ty}, got {}", v.describe());
     macro_rules! int {
@@ -207,7 +207,7 @@ fn sequence<V: GuestValue>(v: &V, n: usize, ty: &FfiType) -> Result<Vec<V>, Stri
     }
 }
 
-/// Converts a guest value to JSON (see the [module docs](self)).
+/// Converts a guest value to JSON (the rules of [`from_guest`]).
 ///
 /// # Errors
 /// What JSON cannot hold, or nesting deeper than [`MAX_JSON_DEPTH`].

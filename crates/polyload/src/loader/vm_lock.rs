@@ -1,38 +1,5 @@
 //! [`VmLock`]: one lock per single-threaded guest VM, re-entrant, that
 //! cannot deadlock across VMs.
-//!
-//! # The problem
-//! A Lua state or a QuickJS runtime may be entered by one thread at a time,
-//! and guest code calls out through the namespace while inside it. With a
-//! plain lock per VM, a thread inside VM *A* calling into *B* while another
-//! thread inside *B* calls into *A* would each hold one lock and wait for
-//! the other forever. A single process-wide lock avoids that, but then no
-//! two VMs ever run in parallel.
-//!
-//! # The rule
-//! Each VM has its own lock, so threads in different VMs run in parallel.
-//! A thread *T* that finds VM *X* held by a thread *U* waits, **unless** *U*
-//! is itself waiting (directly, or through a chain of waiting threads) for
-//! a lock that *T* holds: then *U* cannot move until *T* lets go, and *T*
-//! lets go of its locks only after leaving *X* (a thread's locks nest), so
-//! *T* may enter *X* now. It does so on top of *U*'s frames, exactly as a
-//! re-entrant call on *U*'s own thread would, and hands the lock back when
-//! it leaves. The calls form one logical thread across OS threads; a cycle
-//! of waits never forms.
-//!
-//! A VM entered this way sees a call from a thread other than the one whose
-//! frames are below: its loader must keep per-thread VM state (QuickJS's
-//! stack limit) right for the thread running it.
-//!
-//! # Cost
-//! Uncontended, taking is one compare-and-swap and releasing one plain store
-//! and a load, on the lock's own line. The release must not miss a waiter
-//! that marked the lock contended just then (a store on each side, then a
-//! load of the other's: Dekker's pattern); instead of a full fence on every
-//! release, the waiter runs the reclaimer's heavy barrier (`membarrier`),
-//! which orders the releasing thread's store and load for it. Waiting,
-//! handing over and waking go through one process-wide mutex and condition
-//! variable.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -77,7 +44,41 @@ fn token() -> u64 {
     })
 }
 
-/// The lock of one single-threaded VM (see the [module docs](self)).
+/// The lock of one single-threaded VM: re-entrant, and it cannot deadlock
+/// across VMs.
+///
+/// # The problem
+/// A Lua state or a QuickJS runtime may be entered by one thread at a time,
+/// and guest code calls out through the namespace while inside it. With a
+/// plain lock per VM, a thread inside VM *A* calling into *B* while another
+/// thread inside *B* calls into *A* would each hold one lock and wait for
+/// the other forever. A single process-wide lock avoids that, but then no
+/// two VMs ever run in parallel.
+///
+/// # The rule
+/// Each VM has its own lock, so threads in different VMs run in parallel.
+/// A thread *T* that finds VM *X* held by a thread *U* waits, **unless** *U*
+/// is itself waiting (directly, or through a chain of waiting threads) for
+/// a lock that *T* holds: then *U* cannot move until *T* lets go, and *T*
+/// lets go of its locks only after leaving *X* (a thread's locks nest), so
+/// *T* may enter *X* now. It does so on top of *U*'s frames, exactly as a
+/// re-entrant call on *U*'s own thread would, and hands the lock back when
+/// it leaves. The calls form one logical thread across OS threads; a cycle
+/// of waits never forms.
+///
+/// A VM entered this way sees a call from a thread other than the one whose
+/// frames are below: its loader must keep per-thread VM state (QuickJS's
+/// stack limit) right for the thread running it.
+///
+/// # Cost
+/// Uncontended, taking is one compare-and-swap and releasing one plain store
+/// and a load, on the lock's own line. The release must not miss a waiter
+/// that marked the lock contended just then (a store on each side, then a
+/// load of the other's: Dekker's pattern); instead of a full fence on every
+/// release, the waiter runs the reclaimer's heavy barrier (`membarrier`),
+/// which orders the releasing thread's store and load for it. Waiting,
+/// handing over and waking go through one process-wide mutex and condition
+/// variable.
 ///
 /// ```
 /// use polyload::loader::VmLock;

@@ -1,22 +1,6 @@
 //! The Rust-ABI path: a crate's items re-exported by a `dylib` (Rust ABI,
 //! not C), for Rust hosts that compile code at run time (a notebook or
 //! REPL cell) and want the crate's real types instead of handles.
-//!
-//! [`RustDylib::build`] generates `polyload-rdylib-<crate>` (crate type
-//! `dylib`, `pub mod exports` re-exporting the requested items, `pub use
-//! <crate> as krate`), builds it once per tuple (spec + `rustc -vV`) with
-//! `-C prefer-dynamic`, and loads it together with the toolchain's
-//! `libstd-*.so`, both by absolute path and `RTLD_GLOBAL`, so a cell that
-//! needs them (`DT_NEEDED` by soname) finds them already loaded.
-//! [`RustDylib::build_cell`] builds a host's crate against it by path, in
-//! the same target directory and with the same flags, and loads it.
-//!
-//! Rust has no stable ABI: this works only with the exact same rustc,
-//! target and dependency versions on both sides. The plugin embeds them
-//! (`POLYLOAD_RDYLIB_META`, and `polyload_rdylib_meta()` at run time);
-//! each cell embeds the plugin's constant as it was when the cell was
-//! compiled; loading a cell compares the two and refuses a mismatch with
-//! [`Error::BuildMetadata`] naming both.
 
 use super::generate::{resolve, spec_dir, write_file};
 use super::RimportSpec;
@@ -29,7 +13,27 @@ use std::sync::Arc;
 /// Bumped when the generated plugin changes shape.
 const GENERATOR: &str = "polyload-rdylib 1";
 
-/// A loaded Rust-ABI plugin of a crate (see the [module docs](self)).
+/// A loaded Rust-ABI plugin of a crate.
+///
+/// The Rust-ABI path: a crate's items re-exported by a `dylib` (Rust ABI,
+/// not C), for Rust hosts that compile code at run time (a notebook or
+/// REPL cell) and want the crate's real types instead of handles.
+///
+/// [`RustDylib::build`] generates `polyload-rdylib-<crate>` (crate type
+/// `dylib`, `pub mod exports` re-exporting the requested items, `pub use
+/// <crate> as krate`), builds it once per tuple (spec + `rustc -vV`) with
+/// `-C prefer-dynamic`, and loads it together with the toolchain's
+/// `libstd-*.so`, both by absolute path and `RTLD_GLOBAL`, so a cell that
+/// needs them (`DT_NEEDED` by soname) finds them already loaded.
+/// [`RustDylib::build_cell`] builds a host's crate against it by path, in
+/// the same target directory and with the same flags, and loads it.
+///
+/// Rust has no stable ABI: this works only with the exact same rustc,
+/// target and dependency versions on both sides. The plugin embeds them
+/// (`POLYLOAD_RDYLIB_META`, and `polyload_rdylib_meta()` at run time);
+/// each cell embeds the plugin's constant as it was when the cell was
+/// compiled; loading a cell compares the two and refuses a mismatch with
+/// [`Error::BuildMetadata`] naming both.
 pub struct RustDylib {
     loaded: Arc<Loaded>,
     crate_dir: PathBuf,
