@@ -166,23 +166,15 @@ impl Vm {
     /// loader's own work in a domain (which may be unloaded right after,
     /// outside the reclaimer, when a load fails).
     pub(crate) fn in_domain<R>(&self, domain: Ptr, f: impl FnOnce() -> R) -> R {
-        // SAFETY: `domain` is live (the caller owns it).
-        let previous = unsafe { enter(domain) };
-        let r = f();
-        // SAFETY: `previous` is what `enter` returned on this thread.
-        unsafe { restore(domain, previous) };
-        r
+        // SAFETY: `restore` is `leave` without staying.
+        unsafe { around(domain, f, restore) }
     }
 
     /// As [`in_domain`](Self::in_domain), for a call of an export: inside
     /// a scope the thread may stay in `domain` afterwards (see [`leave`]).
     pub(crate) fn calling<R>(&self, domain: Ptr, f: impl FnOnce() -> R) -> R {
-        // SAFETY: `domain` is live (the caller owns it).
-        let previous = unsafe { enter(domain) };
-        let r = f();
-        // SAFETY: `previous` is what `enter` returned on this thread.
-        unsafe { leave(domain, previous) };
-        r
+        // SAFETY: `leave` is the end of `enter`.
+        unsafe { around(domain, f, leave) }
     }
 
     /// Registers the host calls of the bundle living in `domain`.
@@ -201,6 +193,20 @@ impl Vm {
         let map = DOMAINS.read().unwrap_or_else(|e| e.into_inner());
         map.get(&(domain as usize)).cloned()
     }
+}
+
+/// Runs `f` between [`enter`]`(domain)` and `end(domain, previous)`.
+///
+/// # Safety
+/// `domain` is live (the caller owns it); `end` is [`leave`] or
+/// [`restore`].
+unsafe fn around<R>(domain: Ptr, f: impl FnOnce() -> R, end: unsafe extern "C" fn(Ptr, Ptr)) -> R {
+    // SAFETY: `domain` is live (this function's contract).
+    let previous = unsafe { enter(domain) };
+    let r = f();
+    // SAFETY: `previous` is what `enter` returned on this thread.
+    unsafe { end(domain, previous) };
+    r
 }
 
 /// See [`crate::thread_in_root_domain`].
@@ -285,7 +291,7 @@ pub(crate) unsafe extern "C" fn leave(domain: *mut c_void, previous: *mut c_void
 ///
 /// # Safety
 /// As [`leave`].
-unsafe fn restore(domain: *mut c_void, previous: *mut c_void) {
+unsafe extern "C" fn restore(domain: *mut c_void, previous: *mut c_void) {
     DEPTH.with(|d| d.set(d.get() - 1));
     if previous != domain {
         // SAFETY: as this function's contract.
@@ -321,8 +327,10 @@ fn leave_scope() {
     if home.is_null() || CURRENT.with(Cell::get) == home as usize {
         return;
     }
-    // SAFETY: `home` was current when the scope's outermost call began
-    // (the root domain: nothing else is current outside a call).
+    // SAFETY: `home` was current when the scope's first staying call
+    // began, and the scope lies inside whatever runs there: the root
+    // domain on a host thread, or, on a thread .NET code started, the
+    // domain whose frames are below the scope, alive while they run.
     unsafe { switch_back(home) };
 }
 

@@ -78,6 +78,16 @@ fn write_calc(dir: &Path, source: &str, manifest: &str) -> PathBuf {
     b
 }
 
+/// A second bundle, `other`, of the calc manifest and `source`.
+fn write_other(dir: &Path, source: &str) -> PathBuf {
+    let b = dir.join("other");
+    std::fs::create_dir_all(b.join("src")).unwrap();
+    let manifest = MANIFEST.replace("id = \"calc\"", "id = \"other\"");
+    std::fs::write(b.join("manifest.toml"), manifest).unwrap();
+    std::fs::write(b.join("src/Calc.cs"), source).unwrap();
+    b
+}
+
 /// A runtime with the calc bundle loaded (and the scratch dir it lives in).
 fn calc() -> (Scratch, Runtime) {
     let s = Scratch::new();
@@ -244,18 +254,7 @@ fn reorder(manifest: &str) -> String {
 fn reload_unload_and_failed_reloads_of_several_bundles_in_one_process() {
     let s = Scratch::new();
     let dir = write_calc(&s.bundles(), CALC, MANIFEST);
-    let other = s.bundles().join("other");
-    std::fs::create_dir_all(other.join("src")).unwrap();
-    std::fs::write(
-        other.join("manifest.toml"),
-        MANIFEST.replace("id = \"calc\"", "id = \"other\""),
-    )
-    .unwrap();
-    std::fs::write(
-        other.join("src/Calc.cs"),
-        CALC.replace("OFFSET = 0", "OFFSET = 1000"),
-    )
-    .unwrap();
+    let other = write_other(&s.bundles(), &CALC.replace("OFFSET = 0", "OFFSET = 1000"));
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
     rt.load_bundle(&other).unwrap();
@@ -368,14 +367,7 @@ fn calls_in_a_scope_stay_in_a_domain_and_switch_when_the_bundle_changes() {
         )
         .replace("[exports]", "[exports]\nvia_other = \"fn() -> i64\"");
     let dir = write_calc(&s.bundles(), CALC, &manifest);
-    let other = s.bundles().join("other");
-    std::fs::create_dir_all(other.join("src")).unwrap();
-    std::fs::write(
-        other.join("manifest.toml"),
-        MANIFEST.replace("id = \"calc\"", "id = \"other\""),
-    )
-    .unwrap();
-    std::fs::write(other.join("src/Calc.cs"), CALC).unwrap();
+    let other = write_other(&s.bundles(), CALC);
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
     rt.load_bundle(&other).unwrap();
