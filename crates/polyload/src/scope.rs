@@ -108,6 +108,26 @@ pub fn in_scope() -> bool {
 ///
 /// Returns `false`, registering nothing, outside a scope: the loader must
 /// then undo its state itself before its call returns.
+///
+/// ```
+/// use polyload::loader::{at_scope_end, in_scope};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// static UNDONE: AtomicBool = AtomicBool::new(false);
+/// fn undo() {
+///     UNDONE.store(true, Ordering::SeqCst);
+/// }
+/// # fn main() -> polyload::Result<()> {
+/// let rt = polyload::Runtime::new()?;
+/// assert!(!at_scope_end(undo));
+/// rt.enter(|_scope| {
+///     assert!(in_scope());
+///     assert!(at_scope_end(undo));
+///     assert!(!UNDONE.load(Ordering::SeqCst));
+/// });
+/// assert!(UNDONE.load(Ordering::SeqCst));
+/// # Ok(()) }
+/// ```
 pub fn at_scope_end(hook: fn()) -> bool {
     if !in_scope() {
         return false;
