@@ -6,7 +6,7 @@ use crate::config::{Abi, Limits};
 use crate::engine::{one_line, TICK};
 use crate::extism::Kernel;
 use polyload::loader::{GuestError, VmLock};
-use polyload::{Signature, Value};
+use polyload::{FfiType, Signature, Value};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -154,12 +154,16 @@ impl From<GuestError> for Fault {
 }
 
 impl Template {
-    /// Arms the per-call limits (deadline, fuel).
-    fn arm(&self, store: &mut Store<State>) {
-        let ticks = self
-            .limits
+    /// Epoch ticks a call may run before it is interrupted.
+    fn deadline_ticks(&self) -> u64 {
+        self.limits
             .timeout_ms
-            .map_or(u64::MAX / 4, |ms| ms.div_ceil(TICK.as_millis() as u64) + 1);
+            .map_or(u64::MAX / 4, |ms| ms.div_ceil(TICK.as_millis() as u64) + 1)
+    }
+
+    /// Arms the per-call limits (deadline, fuel).
+    #[inline(always)]
+    fn arm(&self, store: &mut Store<State>, ticks: u64) {
         store.set_epoch_deadline(ticks);
         store.data_mut().refused = None;
         if let Some(fuel) = self.limits.fuel {
@@ -191,7 +195,7 @@ impl Template {
         };
         let mut store = Store::new(self.pre.module().engine(), state);
         store.limiter(|s| s as &mut dyn ResourceLimiter);
-        self.arm(&mut store);
+        self.arm(&mut store, self.deadline_ticks());
         let fail = |store: &Store<State>, what: &str, e: wasmtime::Error| {
             trap_error(self, store, what, &e)
         };
@@ -288,6 +292,8 @@ pub(crate) struct Shared {
     /// `None` after a trap, until the next call recreates it.
     live: UnsafeCell<Option<Live>>,
     template: Template,
+    /// [`Template::deadline_ticks`], computed once.
+    ticks: u64,
 }
 
 // SAFETY: `busy` and `live` are only touched by `Shared::enter`, which
@@ -310,6 +316,7 @@ impl Shared {
             lock: VmLock::new(),
             busy: Cell::new(false),
             live: UnsafeCell::new(Some(live)),
+            ticks: template.deadline_ticks(),
             template,
         })
     }
@@ -326,12 +333,6 @@ impl Shared {
             return Err(self.reentered());
         }
         self.busy.set(true);
-        struct Idle<'a>(&'a Cell<bool>);
-        impl Drop for Idle<'_> {
-            fn drop(&mut self) {
-                self.0.set(false);
-            }
-        }
         let _idle = Idle(&self.busy);
         // SAFETY: we hold the lock and `busy` was clear, so no other
         // reference into `live` exists (see the `Send` impl).
@@ -340,7 +341,7 @@ impl Shared {
             Some(live) => live,
             None => self.recreate(slot)?,
         };
-        self.template.arm(&mut live.store);
+        self.template.arm(&mut live.store, self.ticks);
         match f(&mut live.store, &live.funcs) {
             Ok(r) => Ok(r),
             Err(fault) => Err(self.fault(slot, what, fault)),
@@ -382,32 +383,37 @@ impl Shared {
     }
 
     /// Calls a polyload-ABI export whose parameters and result are all
-    /// numbers (or void): no buffers, so no guest allocation.
-    fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
-        self.enter(&e.name, |store, funcs| {
-            let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
-            for (slot, v) in raw.iter_mut().zip(args) {
-                // Arguments were checked against the signature (all
-                // scalars) by the caller.
-                *slot = abi::lower(v).unwrap_or(ValRaw::i64(0));
-            }
-            let raw = &mut raw[..e.slots];
-            store.data_mut().error = None;
-            // SAFETY: as in `call`: `raw` holds the parameters of the wasm
-            // type the export was checked to have at load, each lowered
-            // from a value of the signature's scalar type, with room for
-            // its (at most one) result; no references are passed.
-            unsafe { funcs[e.index].call_unchecked(&mut *store, raw as *mut [ValRaw]) }
-                .map_err(Fault::Trap)?;
-            if let Some(message) = store.data_mut().error.take() {
-                return Err(Fault::Guest(GuestError::new(message)));
-            }
-            match e.shape {
-                ResultShape::Scalar => abi::lift(raw[0], &e.signature.ret, false)
-                    .map_err(|m| Fault::Guest(GuestError::new(format!("return value: {m}")))),
-                _ => Ok(Value::Void),
-            }
-        })
+    /// numbers (or void): no buffers, so no guest allocation. The common
+    /// case (the instance is live, no call is inside it) is straight-line
+    /// code; the rest goes through [`enter`](Self::enter).
+    pub(crate) fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+        let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
+        for (slot, v) in raw.iter_mut().zip(args) {
+            // Arguments were checked against the signature (all scalars)
+            // by the caller.
+            *slot = abi::lower(v).unwrap_or(ValRaw::i64(0));
+        }
+        let lock = self.lock.lock();
+        if self.busy.get() {
+            return Err(self.reentered());
+        }
+        // SAFETY: we hold the lock and `busy` is clear, so no other
+        // reference into `live` exists (see the `Send` impl).
+        let slot = unsafe { &mut *self.live.get() };
+        let Some(live) = slot.as_mut() else {
+            // After a trap: `enter` recreates the instance.
+            drop(lock);
+            return self.enter(&e.name, |store, funcs| {
+                call_scalar_in(store, funcs, e, &mut raw)
+            });
+        };
+        self.busy.set(true);
+        let _idle = Idle(&self.busy);
+        self.template.arm(&mut live.store, self.ticks);
+        match call_scalar_in(&mut live.store, &live.funcs, e, &mut raw) {
+            Ok(v) => Ok(v),
+            Err(fault) => Err(self.fault(slot, &e.name, fault)),
+        }
     }
 
     /// Calls a polyload-ABI export.
@@ -515,6 +521,53 @@ impl Shared {
     pub(crate) fn abi(&self) -> Abi {
         self.template.abi
     }
+}
+
+/// Clears a [`Shared`]'s `busy` flag when dropped (unwinding included).
+struct Idle<'a>(&'a Cell<bool>);
+
+impl Drop for Idle<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// One call of a scalar export on `store`: `raw` holds the lowered
+/// arguments and gets the result.
+#[inline(always)]
+fn call_scalar_in(
+    store: &mut Store<State>,
+    funcs: &[Func],
+    e: &ExportPlan,
+    raw: &mut [ValRaw; SCALAR_SLOTS],
+) -> Result<Value, Fault> {
+    let raw = &mut raw[..e.slots];
+    store.data_mut().error = None;
+    // SAFETY: `raw` holds the parameters of the wasm type the export was
+    // checked to have at load (`check_polyload_export`), each lowered from
+    // a value of the signature's scalar type, with room for its (at most
+    // one) result; no references are passed.
+    unsafe { funcs[e.index].call_unchecked(&mut *store, raw as *mut [ValRaw]) }
+        .map_err(Fault::Trap)?;
+    if let Some(message) = store.data_mut().error.take() {
+        return Err(Fault::Guest(GuestError::new(message)));
+    }
+    // The types that need no range check, inline; the rest (and their
+    // errors) out of line.
+    Ok(match (e.shape, &e.signature.ret) {
+        (ResultShape::Scalar, FfiType::I64) => Value::I64(raw[0].get_i64()),
+        (ResultShape::Scalar, FfiType::I32) => Value::I32(raw[0].get_i32()),
+        (ResultShape::Scalar, FfiType::F64) => Value::F64(f64::from_bits(raw[0].get_f64())),
+        (ResultShape::Scalar, ret) => lift_result(raw[0], ret)?,
+        _ => Value::Void,
+    })
+}
+
+#[inline(never)]
+fn lift_result(raw: ValRaw, ret: &FfiType) -> Result<Value, Fault> {
+    abi::lift(raw, ret, false)
+        .map_err(|m| Fault::Guest(GuestError::new(format!("return value: {m}"))))
 }
 
 /// The guest's memory and allocator.

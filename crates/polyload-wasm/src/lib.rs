@@ -299,6 +299,9 @@ impl BundleLoader for WasmLoader {
                 let name = plan.name.clone();
                 let signature = plan.signature.clone();
                 let f: Arc<DynamicFn> = match vm.abi() {
+                    Abi::Polyload if plan.scalar => {
+                        Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args))
+                    }
                     Abi::Polyload => Arc::new(
                         move |args: &[Value]| -> std::result::Result<Value, GuestError> {
                             vm.call(&plan, args)
