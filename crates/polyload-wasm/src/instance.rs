@@ -323,6 +323,7 @@ impl Shared {
 
     /// Runs `f` on the live instance (recreated first after a trap), with
     /// the limits armed; a trap drops the instance.
+    #[inline(always)]
     fn enter<R>(
         &self,
         what: &str,
@@ -383,9 +384,8 @@ impl Shared {
     }
 
     /// Calls a polyload-ABI export whose parameters and result are all
-    /// numbers (or void): no buffers, so no guest allocation. The common
-    /// case (the instance is live, no call is inside it) is straight-line
-    /// code; the rest goes through [`enter`](Self::enter).
+    /// numbers (or void): no buffers, so no guest allocation. The loader
+    /// picks this entry at load for such exports ([`ExportPlan::scalar`]).
     pub(crate) fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
         let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
         for (slot, v) in raw.iter_mut().zip(args) {
@@ -393,34 +393,14 @@ impl Shared {
             // by the caller.
             *slot = abi::lower(v).unwrap_or(ValRaw::i64(0));
         }
-        let lock = self.lock.lock();
-        if self.busy.get() {
-            return Err(self.reentered());
-        }
-        // SAFETY: we hold the lock and `busy` is clear, so no other
-        // reference into `live` exists (see the `Send` impl).
-        let slot = unsafe { &mut *self.live.get() };
-        let Some(live) = slot.as_mut() else {
-            // After a trap: `enter` recreates the instance.
-            drop(lock);
-            return self.enter(&e.name, |store, funcs| {
-                call_scalar_in(store, funcs, e, &mut raw)
-            });
-        };
-        self.busy.set(true);
-        let _idle = Idle(&self.busy);
-        self.template.arm(&mut live.store, self.ticks);
-        match call_scalar_in(&mut live.store, &live.funcs, e, &mut raw) {
-            Ok(v) => Ok(v),
-            Err(fault) => Err(self.fault(slot, &e.name, fault)),
-        }
+        self.enter(&e.name, |store, funcs| {
+            call_scalar_in(store, funcs, e, &mut raw)
+        })
     }
 
-    /// Calls a polyload-ABI export.
+    /// Calls a polyload-ABI export (any signature; scalar ones have the
+    /// shorter [`call_scalar`](Self::call_scalar)).
     pub(crate) fn call(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
-        if e.scalar {
-            return self.call_scalar(e, args);
-        }
         self.enter(&e.name, |store, funcs| {
             let mut stack = [ValRaw::i32(0); STACK_SLOTS];
             let mut heap = Vec::new();
