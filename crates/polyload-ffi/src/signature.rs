@@ -176,27 +176,53 @@ impl Parser<'_> {
         self.rest().starts_with(c)
     }
 
-    /// The `<path>` of a named handle, after `handle`: identifiers joined
-    /// by `::`.
+    /// The `<name>` of a named handle, after `handle`.
     fn handle_name(&mut self) -> Result<FfiType, SignatureError> {
         self.expect("<", "`<`")?;
         let mut name = String::new();
+        self.type_name(&mut name, 0)?;
+        self.expect(">", "`::`, `<` or `>`")?;
+        Ok(FfiType::Handle(Some(name.into())))
+    }
+
+    /// A Rust-style type name, appended to `out` in canonical form:
+    /// identifiers joined by `::`, then optionally generic arguments that
+    /// are type names themselves (`indexmap::IndexSet<i64>`, `a::B<c::D, u8>`).
+    fn type_name(&mut self, out: &mut String, depth: usize) -> Result<(), SignatureError> {
+        // Bounds the recursion on hostile input (the fuzzers' `<<<<...`).
+        const MAX_DEPTH: usize = 16;
         loop {
             self.skip_ws();
             let at = self.pos;
             match self.word() {
-                Some(w) if !w.starts_with(|c: char| c.is_ascii_digit()) => name.push_str(w),
+                Some(w) if !w.starts_with(|c: char| c.is_ascii_digit()) => out.push_str(w),
                 _ => {
                     self.pos = at;
                     return Err(self.error("a type name (identifiers joined by `::`)"));
                 }
             }
-            if self.eat(">") {
-                return Ok(FfiType::Handle(Some(name.into())));
+            if !self.eat("::") {
+                break;
             }
-            self.expect("::", "`::` or `>`")?;
-            name.push_str("::");
+            out.push_str("::");
         }
+        if self.peek_is('<') {
+            if depth == MAX_DEPTH {
+                return Err(self.error("a shallower type name (16 levels of `<..>` at most)"));
+            }
+            self.expect("<", "`<`")?;
+            out.push('<');
+            loop {
+                self.type_name(out, depth + 1)?;
+                if self.eat(">") {
+                    break;
+                }
+                self.expect(",", "`,` or `>`")?;
+                out.push_str(", ");
+            }
+            out.push('>');
+        }
+        Ok(())
     }
 
     fn signature(&mut self) -> Result<Signature, SignatureError> {

@@ -40,7 +40,8 @@ pub enum FfiType {
     /// a `uint64_t` id at the C ABI, a [`Value::U64`](crate::Value::U64) in
     /// calls. Written `handle`, or `handle<semver::Version>` with the name
     /// of what it refers to (a Rust-style path: identifiers joined by
-    /// `::`). Named handles are the same type only with the same name; a
+    /// `::`, optionally with generic arguments that are such names too,
+    /// as in `handle<indexmap::IndexSet<i64>>`). Named handles are the same type only with the same name; a
     /// plain `handle` is another type again. The name documents and types
     /// the signature; checking the value behind an id is the bundle's
     /// business (rimport's generated libraries check it on every call).
@@ -275,10 +276,38 @@ mod tests {
         ] {
             let e = bad.parse::<Signature>().unwrap_err().to_string();
             assert!(
-                e.contains("type name") || e.contains("`::` or `>`"),
+                e.contains("type name") || e.contains("`::`, `<` or `>`"),
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn named_handles_may_name_generic_instantiations() {
+        let sig: Signature =
+            "fn(handle< indexmap::IndexSet <i64> >) -> handle<a::B<c::D<u8>,Vec<i64> >>"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            sig.to_string(),
+            "fn(handle<indexmap::IndexSet<i64>>) -> handle<a::B<c::D<u8>, Vec<i64>>>"
+        );
+        assert_eq!(sig.to_string().parse::<Signature>().unwrap(), sig);
+        assert_ne!(
+            "fn(handle<a::B<i64>>)".parse::<Signature>().unwrap(),
+            "fn(handle<a::B<u64>>)".parse::<Signature>().unwrap()
+        );
+        for bad in [
+            "fn(handle<a<>>)",
+            "fn(handle<a<b,>>)",
+            "fn(handle<a<b>)",
+            "fn(handle<a<b c>>)",
+        ] {
+            assert!(bad.parse::<Signature>().is_err(), "{bad}");
+        }
+        let deep = format!("fn(handle<{}a{}>)", "a<".repeat(40), ">".repeat(40));
+        let e = deep.parse::<Signature>().unwrap_err().to_string();
+        assert!(e.contains("16 levels"), "{e}");
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub(crate) fn definitions(plan: &Plan) -> Vec<(String, String)> {
         .collect();
     for extra in extras(plan) {
         let sig = match extra.kind {
-            Extra::Drop(h) => format!("fn(handle<{}>)", h.path),
-            Extra::ToString(h) => format!("fn(handle<{}>) -> str", h.path),
+            Extra::Drop(h) => format!("fn(handle<{}>)", h.name),
+            Extra::ToString(h) => format!("fn(handle<{}>) -> str", h.name),
             Extra::LiveHandles => "fn() -> u64".to_string(),
         };
         out.push((extra.name, sig));
@@ -49,8 +49,8 @@ pub(crate) fn definitions(plan: &Plan) -> Vec<(String, String)> {
     out
 }
 
-fn short(path: &str) -> &str {
-    path.rsplit("::").next().unwrap_or(path)
+fn short(path: &str) -> String {
+    super::plan::short_ident(path)
 }
 
 /// A definition the generator adds beside the items.
@@ -210,7 +210,7 @@ fn __one_char(s: &str, n: usize) -> ::std::result::Result<char, ::std::string::S
             let _ = writeln!(
                 s,
                 "    ::polyload_guest::handle_kind!(pub {} = \"{}\");",
-                h.marker, h.path
+                h.marker, h.name
             );
         }
         s.push_str("}\n\n");

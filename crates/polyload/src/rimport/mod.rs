@@ -45,6 +45,19 @@
 //! | a type listed in `json = [..]` | `json`, through its serde impls |
 //! | any other public type of the crate | `handle<crate::Type>` (a `u64` id, e.g. `handle<semver::Version>`; inside `json`, a number) |
 //!
+//! # Generics
+//! Generic items are instantiated at the types the item names, in its
+//! `generics` (or a turbofish, `"gcd::<i64>"`): primitives, `&str`,
+//! `String`, `&[T]`, `Vec<T>`, `Option<T>`. A method of a generic type
+//! takes the type's parameters without defaults first, then its own:
+//! `{ path = "IndexSet::contains", generics = ["i64", "i64"] }` is
+//! `IndexSet<i64>::contains::<i64>` (parameters with defaults stay at
+//! them, as `IndexSet<i64>` is `IndexSet<i64, RandomState>`). Each
+//! instantiation is its own handle type, named with its arguments
+//! (`handle<indexmap::IndexSet<i64>>`, definitions `IndexSet_i64_drop`,
+//! `IndexSet_i64_to_string`), so a set of `i64` passed where a set of
+//! `String` is expected is an error. `examples/rimport/ixset` shows both.
+//!
 //! Handles are ids into a table inside the generated library
 //! (`polyload_guest::handle`): every use checks the value's type (a
 //! `Regex` handle passed as a `Version` is an error naming both), a freed

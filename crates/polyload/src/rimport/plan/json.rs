@@ -1,7 +1,7 @@
 //! The JSON forms of types: results that are neither scalars, text, bytes
 //! nor handles, and the owned shapes serde reads parameters into.
 
-use super::{elements, is_number, is_text, Planner};
+use super::{elements, is_concrete, is_number, is_text, Planner};
 use crate::rimport::api::{Subst, Ty};
 use rustdoc_types::Id;
 use std::collections::BTreeMap;
@@ -81,12 +81,12 @@ impl Planner<'_> {
             } => self.view(id, path, v, depth),
             Ty::Named {
                 id,
-                path,
                 borrows: false,
                 args,
-            } if args.is_empty() => Ok(format!(
+                ..
+            } if args.iter().all(is_concrete) => Ok(format!(
                 "{val}::from({})",
-                self.new_handle(id, path, v, false, makes)?
+                self.new_handle(id, &t.rust(), v, false, makes)?
             )),
             Ty::Bad(why) => Err(why.clone()),
             other => Err(format!("`{}` has no JSON form", other.rust())),
@@ -106,9 +106,9 @@ impl Planner<'_> {
                 path,
                 borrows: false,
                 args,
-            } if args.is_empty() && !self.is_json_type(path) => Ok(format!(
+            } if args.iter().all(is_concrete) && !self.is_json_type(path) => Ok(format!(
                 "::polyload_guest::serde_json::Value::from({})",
-                self.new_handle(id, path, v, true, makes)?
+                self.new_handle(id, &t.rust(), v, true, makes)?
             )),
             other => self.json(other, v, makes, depth),
         }

@@ -1,9 +1,12 @@
 //! From an item's real signature to a wrapper: how each parameter and the
 //! result cross (see the crate-level rules in [`super`]).
 
+mod generics;
 mod json;
 
 use super::api::{parse_user_ty, Api, Found, Subst, Ty};
+pub(crate) use generics::short_ident;
+use generics::{handle_name, ident_of, is_concrete, owner_args, type_generics};
 use json::owned_form;
 use rustdoc_types::{GenericParamDefKind, Id, Item, ItemEnum};
 use std::collections::BTreeMap;
@@ -43,7 +46,11 @@ pub(crate) struct Wrapper {
 /// What a handle type supports.
 #[derive(Debug, Clone)]
 pub(crate) struct HandleType {
+    /// The Rust type, as generated code writes it
+    /// (`indexmap::IndexSet<::std::string::String>`).
     pub(crate) path: String,
+    /// Its name in signatures, `handle<name>` ([`handle_name`]).
+    pub(crate) name: String,
     /// Its marker type in the generated crate's `__handles` module
     /// (`Version`; a number is appended when two paths share a last
     /// segment), which makes its ids cross as `handle<path>`.
@@ -67,7 +74,7 @@ pub(crate) fn sig_word(wire: &str, handles: &BTreeMap<String, HandleType>) -> St
         .and_then(|w| w.strip_suffix('>'))
     {
         if let Some(h) = handles.values().find(|h| h.marker == marker) {
-            return format!("handle<{}>", h.path);
+            return format!("handle<{}>", h.name);
         }
     }
     scalar_word(wire).to_string()
@@ -171,9 +178,9 @@ impl<'a> Planner<'a> {
     /// (`::polyload_guest::handle::Id<crate::__handles::Version>`).
     fn handle_type(&mut self, id: &Id, path: &str) -> String {
         if !self.handles.contains_key(path) {
-            let short = path.rsplit("::").next().unwrap_or(path);
+            let short = short_ident(path);
             let taken = |m: &str| self.handles.values().any(|h| h.marker == m);
-            let mut marker = short.to_string();
+            let mut marker = short.clone();
             let mut n = 2;
             while taken(&marker) {
                 marker = format!("{short}{n}");
@@ -181,6 +188,7 @@ impl<'a> Planner<'a> {
             }
             let h = HandleType {
                 path: path.to_string(),
+                name: handle_name(path),
                 marker,
                 display: self.api.implements(id, "Display"),
                 debug: self.api.implements(id, "Debug"),
@@ -260,54 +268,6 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Binds a function's type parameters to `user` types, in order; the
-    /// turbofish to write, if one is allowed.
-    fn bind_generics(&self, item: &Item, user: &[Ty], subst: &mut Subst) -> Result<String, String> {
-        let ItemEnum::Function(f) = &item.inner else {
-            return Ok(String::new());
-        };
-        let params: Vec<(&str, bool)> = f
-            .generics
-            .params
-            .iter()
-            .filter_map(|p| match &p.kind {
-                GenericParamDefKind::Type { is_synthetic, .. } => {
-                    Some((p.name.as_str(), *is_synthetic))
-                }
-                _ => None,
-            })
-            .collect();
-        if params.len() != user.len() {
-            let names: Vec<&str> = params.iter().map(|p| p.0).collect();
-            return Err(format!(
-                "takes {} type parameter(s) ({}), {} given in `generics`",
-                params.len(),
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                },
-                user.len()
-            ));
-        }
-        let mut explicit = Vec::new();
-        for ((pname, synthetic), ty) in params.iter().zip(user) {
-            if *synthetic {
-                subst.impl_trait.push(ty.clone());
-            } else {
-                subst.map.insert(pname.to_string(), ty.clone());
-                explicit.push(ty.rust());
-            }
-        }
-        // `impl Trait` parameters forbid a turbofish; inference then works
-        // from the wrapper's own argument types.
-        Ok(if explicit.is_empty() || !subst.impl_trait.is_empty() {
-            String::new()
-        } else {
-            format!("::<{}>", explicit.join(", "))
-        })
-    }
-
     fn member(
         &mut self,
         owner: &Item,
@@ -351,16 +311,17 @@ impl<'a> Planner<'a> {
             let call = format!("<{} as {owner_path}>::{member}", self_ty.rust());
             return self.function(method, &subst, name, &call, path);
         }
-        let self_ty = self.named(owner, &owner_path)?;
+        let (owner_args, user) = owner_args(owner, user).map_err(|e| format!("`{path}`: {e}"))?;
+        let self_ty = self.named(owner, &owner_path, owner_args.clone())?;
         let methods = api.methods(&owner.id, member);
         if let Some((method, imp)) = methods.first() {
             let mut subst = Subst::default();
             subst.map.insert("Self".into(), self_ty.clone());
-            self.bind_impl_params(owner, imp, &mut subst)
+            self.bind_impl_params(owner, imp, &owner_args, &mut subst)
                 .map_err(|e| format!("`{path}`: {e}"))?;
             self.bind_generics(method, user, &mut subst)
                 .map_err(|e| format!("`{path}`: {e}"))?;
-            let call = format!("<{owner_path}>::{member}");
+            let call = format!("<{}>::{member}", self_ty.rust());
             return self.function(method, &subst, name, &call, path);
         }
         if let Some(field) = api.field(&owner.id, member) {
@@ -376,73 +337,11 @@ impl<'a> Planner<'a> {
             return self.assemble(name, path, &[recv], &format!("&p1.{member}"), &ret);
         }
         if member == "to_string" {
-            return self.display_of(owner, &owner_path, name);
+            return self.display_of(owner, self_ty, name);
         }
         Err(format!(
             "`{owner_path}` has no public method or field `{member}`"
         ))
-    }
-
-    /// Binds an impl's type parameters that stand for the owner's defaulted
-    /// ones (`impl<F> NamedTempFile<F>` at `F = File`).
-    fn bind_impl_params(
-        &self,
-        owner: &Item,
-        imp: &rustdoc_types::Impl,
-        subst: &mut Subst,
-    ) -> Result<(), String> {
-        let params: Vec<&str> = imp
-            .generics
-            .params
-            .iter()
-            .filter(|p| matches!(p.kind, GenericParamDefKind::Type { .. }))
-            .map(|p| p.name.as_str())
-            .collect();
-        if params.is_empty() {
-            return Ok(());
-        }
-        let defaults: Vec<Option<&rustdoc_types::Type>> = match &owner.inner {
-            ItemEnum::Struct(s) => &s.generics,
-            ItemEnum::Enum(e) => &e.generics,
-            _ => return Err("methods of generic impls are not supported".into()),
-        }
-        .params
-        .iter()
-        .filter_map(|p| match &p.kind {
-            GenericParamDefKind::Type { default, .. } => Some(default.as_ref()),
-            _ => None,
-        })
-        .collect();
-        let rustdoc_types::Type::ResolvedPath(for_) = &imp.for_ else {
-            return Err("methods of generic impls are not supported".into());
-        };
-        let args: Vec<&rustdoc_types::Type> = match for_.args.as_deref() {
-            Some(rustdoc_types::GenericArgs::AngleBracketed { args, .. }) => args
-                .iter()
-                .filter_map(|a| match a {
-                    rustdoc_types::GenericArg::Type(t) => Some(t),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        for name in params {
-            let at = args
-                .iter()
-                .position(|a| matches!(a, rustdoc_types::Type::Generic(g) if g == name));
-            match at.and_then(|i| defaults.get(i).copied().flatten()) {
-                Some(default) => {
-                    let ty = self.api.ty(default, &Subst::default());
-                    subst.map.insert(name.to_string(), ty);
-                }
-                None => {
-                    return Err(format!(
-                        "methods of generic impls are not supported (`{name}` has no default)"
-                    ))
-                }
-            }
-        }
-        Ok(())
     }
 
     /// An expression giving the id (`u64`) of a new handle that holds `v`,
@@ -469,29 +368,30 @@ impl<'a> Planner<'a> {
         })
     }
 
-    /// The planner's type of a type item (its `Self`).
-    fn named(&self, item: &Item, path: &str) -> Result<Ty, String> {
-        let generic = match &item.inner {
-            ItemEnum::Struct(s) => &s.generics,
-            ItemEnum::Enum(e) => &e.generics,
-            _ => return Err(format!("`{path}` is not a struct or enum")),
-        };
+    /// The planner's type of a type item (its `Self`) at `args`, the types
+    /// of its parameters without defaults ([`owner_args`]).
+    fn named(&self, item: &Item, path: &str, args: Vec<Ty>) -> Result<Ty, String> {
+        let generic =
+            type_generics(item).ok_or_else(|| format!("`{path}` is not a struct or enum"))?;
         // Lifetimes and defaulted type parameters (`NamedTempFile<F = File>`)
         // are fine: the type is used at its defaults, as Rust reads the
         // bare path.
-        let open = generic.params.iter().any(|p| {
-            matches!(&p.kind, GenericParamDefKind::Type { default: None, .. })
-                || matches!(&p.kind, GenericParamDefKind::Const { .. })
-        });
-        if open {
+        if generic
+            .params
+            .iter()
+            .any(|p| matches!(&p.kind, GenericParamDefKind::Const { .. }))
+        {
             return Err(format!(
-                "`{path}` has generic parameters without defaults: generic types are not supported"
+                "`{path}` has const generic parameters, which rimport does not instantiate"
             ));
+        }
+        if let Some(Ty::Bad(why)) = args.iter().find(|a| !is_concrete(a)) {
+            return Err(format!("`{path}`: {why}"));
         }
         Ok(Ty::Named {
             id: item.id,
             path: path.to_string(),
-            args: Vec::new(),
+            args,
             borrows: false,
         })
     }
@@ -500,12 +400,13 @@ impl<'a> Planner<'a> {
     pub(crate) fn display_of(
         &mut self,
         owner: &Item,
-        owner_path: &str,
+        self_ty: Ty,
         name: &str,
     ) -> Result<Wrapper, String> {
+        let owner_path = self_ty.rust();
         let recv = Ty::Ref {
             mutable: false,
-            inner: Box::new(self.named(owner, owner_path)?),
+            inner: Box::new(self_ty),
         };
         let call = if self.api.implements(&owner.id, "Display") {
             "::std::string::ToString::to_string(p1)"
@@ -628,6 +529,13 @@ impl<'a> Planner<'a> {
         };
         match t {
             Ty::Prim(p) if is_number(p) => Ok(simple(p, format!("let p{n} = {a};"))),
+            Ty::Ref {
+                mutable: false,
+                inner,
+            } if matches!(&**inner, Ty::Prim(p) if is_number(p)) => Ok(simple(
+                &inner.rust(),
+                format!("let p{n}_ = {a}; let p{n} = &p{n}_;"),
+            )),
             Ty::Prim(p) if p == "usize" || p == "isize" => {
                 let wire = if p == "usize" { "u64" } else { "i64" };
                 Ok(simple(
@@ -680,10 +588,11 @@ impl<'a> Planner<'a> {
             }
             Ty::Named {
                 id,
-                path,
                 borrows: false,
                 args,
-            } if args.is_empty() => {
+                ..
+            } if args.iter().all(is_concrete) => {
+                let path = &t.rust();
                 let wire = self.handle_type(id, path);
                 if self.api.implements(id, "Clone") {
                     Ok(Param {
@@ -705,11 +614,12 @@ impl<'a> Planner<'a> {
                     })
                 }
             }
-            Ty::Ref { mutable, inner } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) =>
+            Ty::Ref { mutable, inner } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.iter().all(is_concrete)) =>
             {
-                let Ty::Named { id, path, .. } = &**inner else {
+                let Ty::Named { id, .. } = &**inner else {
                     unreachable!()
                 };
+                let path = &inner.rust();
                 let wire = self.handle_type(id, path);
                 let (get, lock) = if *mutable {
                     ("get_mut", Lock::Write)
@@ -772,13 +682,15 @@ impl<'a> Planner<'a> {
                 JSON.into(),
                 format!("::polyload_guest::serde_json::to_value(&{v}).map_err(|e| ::std::string::ToString::to_string(&e))?"),
             )),
-            Ty::Named { id, path, borrows: false, args } if args.is_empty() && self.api.iterator_item(id).is_none() => {
+            Ty::Named { id, borrows: false, args, .. } if args.iter().all(is_concrete) && self.api.iterator_item(id).is_none() => {
+                let path = &t.rust();
                 let made = self.new_handle(id, path, v, false, makes)?;
                 let wire = self.handle_type(id, path);
                 Ok((wire, format!("{HANDLE}::new({made})")))
             }
-            Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.is_empty()) => {
-                let Ty::Named { id, path, .. } = &**inner else { unreachable!() };
+            Ty::Ref { inner, .. } if matches!(&**inner, Ty::Named { borrows: false, args, .. } if args.iter().all(is_concrete)) => {
+                let Ty::Named { id, .. } = &**inner else { unreachable!() };
+                let path = &inner.rust();
                 let made = self.new_handle(id, path, v, true, makes)?;
                 let wire = self.handle_type(id, path);
                 Ok((wire, format!("{HANDLE}::new({made})")))
@@ -796,19 +708,6 @@ struct Param {
     lock: Lock,
     take: bool,
     mutable: bool,
-}
-
-/// A definition-name fragment for a generic argument (`Vec<i64>` -> `Vec_i64`).
-fn ident_of(ty: &str) -> String {
-    let mut s = String::new();
-    for c in ty.chars() {
-        if c.is_ascii_alphanumeric() {
-            s.push(c);
-        } else if !s.ends_with('_') && !s.is_empty() {
-            s.push('_');
-        }
-    }
-    s.trim_end_matches('_').replace("_str", "str")
 }
 
 /// The path of a named type, or of the named type a reference is to.
