@@ -3,7 +3,8 @@
 //! across a lock release.
 
 use polyload::{
-    ChainedProvider, Error, Event, ReloadOptions, StaticProvider, SymbolProvider, Value,
+    ChainedProvider, Error, Event, Function, ReloadOptions, Runtime, StaticProvider,
+    SymbolProvider, Value,
 };
 use polyload_outside::{c_source, Scratch};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,15 +37,24 @@ int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
     )
 }
 
+/// [`slow_bundle`], loaded in a new runtime; the bundle's directory.
+fn loaded_slow(s: &Scratch) -> (std::path::PathBuf, Runtime) {
+    let dir = slow_bundle(s);
+    let rt = s.runtime();
+    rt.load_dir(&dir).unwrap();
+    (dir, rt)
+}
+
+/// `slow.mul`'s typed handle.
+fn mul(rt: &Runtime) -> Function<extern "C" fn(i64, i64) -> i64> {
+    rt.function("slow.mul").unwrap()
+}
+
 #[test]
 fn handles_that_outlive_their_runtime_are_stale() {
     let s = Scratch::new();
-    let dir = slow_bundle(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
-    let f = rt
-        .function::<extern "C" fn(i64, i64) -> i64>("slow.mul")
-        .unwrap();
+    let (_, rt) = loaded_slow(&s);
+    let f = mul(&rt);
     let d = rt.dynamic("slow.mul").unwrap();
     assert_eq!(f.call((2, 3)).unwrap(), 6);
     assert_eq!(
@@ -67,9 +77,7 @@ fn handles_that_outlive_their_runtime_are_stale() {
 #[test]
 fn a_call_in_flight_when_the_runtime_drops_finishes_on_mapped_code() {
     let s = Scratch::new();
-    let dir = slow_bundle(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
+    let (_, rt) = loaded_slow(&s);
     let wait = rt
         .function::<extern "C" fn(i64) -> i64>("slow.wait")
         .unwrap();
@@ -93,12 +101,8 @@ fn a_call_in_flight_when_the_runtime_drops_finishes_on_mapped_code() {
 #[test]
 fn a_watcher_that_outlives_its_runtime_does_nothing() {
     let s = Scratch::new();
-    let dir = slow_bundle(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
-    let f = rt
-        .function::<extern "C" fn(i64, i64) -> i64>("slow.mul")
-        .unwrap();
+    let (dir, rt) = loaded_slow(&s);
+    let f = mul(&rt);
     let w = rt.watch(&[&dir]).unwrap();
     drop(rt);
     let src = dir.join("src/slow.c");
@@ -133,10 +137,7 @@ fn two_threads_loading_one_id_give_one_load_and_one_clear_error() {
             matches!(&err, Error::AlreadyLoaded { bundle, .. } if bundle == "slow"),
             "{err}"
         );
-        let f = rt
-            .function::<extern "C" fn(i64, i64) -> i64>("slow.mul")
-            .unwrap();
-        assert_eq!(f.call((6, 7)).unwrap(), 42);
+        assert_eq!(mul(&rt).call((6, 7)).unwrap(), 42);
         assert_eq!(rt.bundle_ids(), ["slow"]);
     }
 }
@@ -364,9 +365,7 @@ fn a_thread_a_bundle_starts_keeps_the_code_it_calls_mapped() {
 #[test]
 fn one_edit_gives_one_reload_and_an_idle_directory_stays_idle() {
     let s = Scratch::new();
-    let dir = slow_bundle(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
+    let (dir, rt) = loaded_slow(&s);
     let events = rt.subscribe();
     let _w = rt.watch(&[s.bundles()]).unwrap();
     let count = |window: Duration| {

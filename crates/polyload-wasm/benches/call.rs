@@ -24,6 +24,9 @@ const ADD: &str = r#"(module
 
 const PLUGIN: &str = include_str!("../tests/guests/plugin.wat");
 
+#[path = "../tests/guests/extism_host.rs"]
+mod extism_host;
+
 fn bundle(dir: &Path, id: &str, module: &[u8], exports: &str, wasm: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("module.wasm"), module).unwrap();
@@ -126,17 +129,7 @@ fn extism_call(c: &mut Criterion) {
     let manifest = extism::Manifest::new([extism::Wasm::data(module)])
         .with_memory_max(64)
         .with_timeout(Duration::from_secs(10));
-    let double = extism::Function::new(
-        "double_it",
-        [extism::PTR],
-        [extism::PTR],
-        extism::UserData::new(()),
-        |plugin, inputs, outputs, _| {
-            let s: String = plugin.memory_get_val(&inputs[0])?;
-            plugin.memory_set_val(&mut outputs[0], format!("{s}{s}"))?;
-            Ok(())
-        },
-    );
+    let double = extism_host::double_it();
     let mut plugin = extism::Plugin::new(&manifest, [double], false).unwrap();
 
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(92)[..4096].to_string();

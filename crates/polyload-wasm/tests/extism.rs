@@ -11,6 +11,9 @@ use std::time::Duration;
 
 const PLUGIN: &str = include_str!("guests/plugin.wat");
 
+#[path = "guests/extism_host.rs"]
+mod extism_host;
+
 /// Memory limit for both hosts: 64 pages.
 const PAGES: u32 = 64;
 
@@ -79,17 +82,7 @@ fn extism_host() -> extism::Plugin {
         .with_config_key("greeting", "Hello")
         .with_memory_max(PAGES)
         .with_timeout(Duration::from_millis(200));
-    let double = extism::Function::new(
-        "double_it",
-        [extism::PTR],
-        [extism::PTR],
-        extism::UserData::new(()),
-        |plugin, inputs, outputs, _| {
-            let s: String = plugin.memory_get_val(&inputs[0])?;
-            plugin.memory_set_val(&mut outputs[0], format!("{s}{s}"))?;
-            Ok(())
-        },
-    );
+    let double = extism_host::double_it();
     extism::Plugin::new(&manifest, [double], false).unwrap()
 }
 

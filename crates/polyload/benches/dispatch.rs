@@ -10,32 +10,19 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use polyload::{Runtime, Value};
 
-const SOURCE: &str = r#"#include <polyload.h>
-int64_t bench_add(int64_t a, int64_t b) { return a + b; }
-uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
-int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
-    POLYLOAD_DEFINE(h, b, "add", "fn(i64, i64) -> i64", bench_add);
-    return POLYLOAD_OK;
-}
-"#;
+/// The bundle, `benches/benchadd`.
+const BUNDLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/benchadd");
 
 fn dispatch(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("benchadd");
-    std::fs::create_dir_all(bundle.join("src")).unwrap();
-    std::fs::write(
-        bundle.join("manifest.toml"),
-        "id = \"benchadd\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libbenchadd.so\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n[build]\ncc = [\"src/add.c\"]\n",
-    )
-    .unwrap();
-    std::fs::write(bundle.join("src/add.c"), SOURCE).unwrap();
+    let bundle = std::path::Path::new(BUNDLE);
     let rt = Runtime::builder()
         .cache_dir(dir.path().join("cache"))
         .build()
         .unwrap();
-    rt.load_dir(&bundle).unwrap();
+    rt.load_dir(bundle).unwrap();
     let artifact = rt
-        .build(&polyload::Manifest::from_dir(&bundle).unwrap())
+        .build(&polyload::Manifest::from_dir(bundle).unwrap())
         .unwrap()
         .path;
 

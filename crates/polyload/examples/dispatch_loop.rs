@@ -8,33 +8,20 @@
 use polyload::{Runtime, Value};
 use std::hint::black_box;
 
-const SOURCE: &str = r#"#include <polyload.h>
-int64_t bench_add(int64_t a, int64_t b) { return a + b; }
-uint32_t polyload_abi_version(void) { return POLYLOAD_ABI_VERSION_PACKED; }
-int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
-    POLYLOAD_DEFINE(h, b, "add", "fn(i64, i64) -> i64", bench_add);
-    return POLYLOAD_OK;
-}
-"#;
+/// The bundle, `benches/benchadd`.
+const BUNDLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/benchadd");
 
 fn main() -> polyload::Result<()> {
     let mut argv = std::env::args().skip(1);
     let path = argv.next().unwrap_or_else(|| "typed".into());
     let n: u64 = argv.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let bundle = dir.path().join("benchadd");
-    std::fs::create_dir_all(bundle.join("src")).expect("bundle directory");
-    std::fs::write(
-        bundle.join("manifest.toml"),
-        "id = \"benchadd\"\nversion = \"0.1.0\"\nloader = \"native\"\nfile = \"libbenchadd.so\"\nabi = \"1.0\"\n[exports]\nadd = \"fn(i64, i64) -> i64\"\n[build]\ncc = [\"src/add.c\"]\n",
-    )
-    .expect("manifest");
-    std::fs::write(bundle.join("src/add.c"), SOURCE).expect("source");
+    let bundle = std::path::Path::new(BUNDLE);
     let rt = Runtime::builder()
         .cache_dir(dir.path().join("cache"))
         .build()?;
-    rt.load_dir(&bundle)?;
-    let artifact = rt.build(&polyload::Manifest::from_dir(&bundle)?)?.path;
+    rt.load_dir(bundle)?;
+    let artifact = rt.build(&polyload::Manifest::from_dir(bundle)?)?.path;
     // SAFETY: our own library; `bench_add` is int64_t(int64_t, int64_t).
     let lib = unsafe { libloading::Library::new(&artifact) }.expect("dlopen");
     // SAFETY: as above.

@@ -2,7 +2,7 @@
 //! watching, and safety under concurrent calls.
 
 use crate::support::{c_source, cc_shared, examples, Scratch};
-use polyload::{Error, Event, ReloadOptions, Value};
+use polyload::{DynamicFunction, Error, Event, Function, ReloadOptions, Runtime, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -296,15 +296,28 @@ fn two_versions(s: &Scratch) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
     (dir, a, b)
 }
 
+/// A runtime with [`two_versions`]' bundle loaded from `dir`, and typed
+/// and dynamic handles of its `flip.get`.
+fn flip_loaded(
+    s: &Scratch,
+    dir: &Path,
+) -> (
+    Runtime,
+    Function<extern "C" fn(i64) -> i64>,
+    DynamicFunction,
+) {
+    let rt = s.runtime();
+    rt.load_dir(dir).unwrap();
+    let typed = rt.function("flip.get").unwrap();
+    let dynamic = rt.dynamic("flip.get").unwrap();
+    (rt, typed, dynamic)
+}
+
 #[test]
 fn stress_reload_while_four_threads_call() {
     let s = Scratch::new();
     let (dir, a, b) = two_versions(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
-    let get = rt
-        .function::<extern "C" fn(i64) -> i64>("flip.get")
-        .unwrap();
+    let (rt, get, _) = flip_loaded(&s, &dir);
     // seq: even = stable at version seq/2 (0: A, 1: B, ...), odd = reloading.
     let seq = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -471,12 +484,7 @@ fn stress_the_runtime_dropped_while_four_threads_call() {
     for round in 0..20 {
         let s = Scratch::new();
         let (dir, a, b) = two_versions(&s);
-        let rt = s.runtime();
-        rt.load_dir(&dir).unwrap();
-        let typed = rt
-            .function::<extern "C" fn(i64) -> i64>("flip.get")
-            .unwrap();
-        let dynamic = rt.dynamic("flip.get").unwrap();
+        let (rt, typed, dynamic) = flip_loaded(&s, &dir);
         let stop = Arc::new(AtomicBool::new(false));
         let started = Arc::new(std::sync::Barrier::new(5));
         let callers: Vec<_> = (0..4)
@@ -511,12 +519,7 @@ fn stress_the_runtime_dropped_while_four_threads_call() {
 fn stress_unload_reload_and_load_of_one_id_racing_from_three_threads() {
     let s = Scratch::new();
     let (dir, a, b) = two_versions(&s);
-    let rt = s.runtime();
-    rt.load_dir(&dir).unwrap();
-    let typed = rt
-        .function::<extern "C" fn(i64) -> i64>("flip.get")
-        .unwrap();
-    let dynamic = rt.dynamic("flip.get").unwrap();
+    let (rt, typed, dynamic) = flip_loaded(&s, &dir);
     let stop = Arc::new(AtomicBool::new(false));
     let callers: Vec<_> = (0..2)
         .map(|_| stress_caller(typed.clone(), dynamic.clone(), stop.clone(), None, None))
