@@ -3,7 +3,7 @@
 //! ```toml
 //! id = "hello"                 # [A-Za-z0-9_-]+, unique in a namespace
 //! version = "0.1.0"            # semver
-//! loader = "native"            # native | lua | python | js
+//! loader = "native"            # native | lua | python | js | wasm | dotnet
 //! file = "libhello.so"         # or { linux-x86_64 = "libhello.so", macos-aarch64 = "libhello.dylib" }
 //! abi = "1.0"                  # polyload ABI the bundle needs
 //! provides = ["greeter@1.0"]   # optional interfaces
@@ -16,9 +16,13 @@
 //! version = "^0.1"
 //!
 //! [build]                      # optional: how to make `file`
-//! cc = ["src/hello.c"]         # C and C++ (.cpp/.cc/.cxx) sources; or cargo = "."
-//! libs = ["z"]                 # cflags, cxxflags, std = "c++17"
+//! cc = ["src/hello.c"]         # C and C++ (.cpp/.cc/.cxx) sources; or cargo = ".",
+//! libs = ["z"]                 # wasm-cc = [..], csc = [..] (see `build`)
 //! ```
+//!
+//! A bundle may name a crate instead (`[rimport]`, see [`RimportSpec`]),
+//! and a loader reads its own section (`[lua]`, `[wasm]`, ...) through
+//! [`Manifest::section`].
 //!
 //! Parsing is pure: [`Manifest::parse`] reads only the text it is given.
 //! Every error is an [`Error::Manifest`] naming the file, the line and the
@@ -32,6 +36,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use toml::Spanned;
+
+mod build;
+use build::RawBuild;
 
 /// A parsed, validated `manifest.toml`.
 #[derive(Clone, Debug)]
@@ -196,26 +203,6 @@ enum RawFile {
 struct RawDependency {
     id: Spanned<String>,
     version: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBuild {
-    cargo: Option<Spanned<String>>,
-    profile: Option<Spanned<String>>,
-    cc: Option<Vec<Spanned<String>>>,
-    #[serde(rename = "wasm-cc")]
-    wasm_cc: Option<Vec<Spanned<String>>>,
-    csc: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    references: Vec<String>,
-    #[serde(default)]
-    libs: Vec<String>,
-    #[serde(default)]
-    cflags: Vec<String>,
-    #[serde(default)]
-    cxxflags: Vec<String>,
-    std: Option<Spanned<String>>,
 }
 
 /// The platform key used in per-platform `file` tables: `{os}-{arch}` from
@@ -670,139 +657,7 @@ impl Manifest {
 
         let build = match raw.build {
             None => None,
-            Some(b) => {
-                let span = b.span();
-                let b = b.into_inner();
-                let sources = |list: Vec<Spanned<String>>, field: &str| -> Result<Vec<PathBuf>> {
-                    if list.is_empty() {
-                        return cx.err(span.clone(), field, "lists no source files");
-                    }
-                    let mut out = Vec::new();
-                    for s in list {
-                        if !is_contained(Path::new(s.get_ref())) {
-                            return cx.err(
-                                s.span(),
-                                field,
-                                format!(
-                                    "`{}` must be a relative path inside the bundle directory",
-                                    s.get_ref()
-                                ),
-                            );
-                        }
-                        out.push(PathBuf::from(s.into_inner()));
-                    }
-                    Ok(out)
-                };
-                let only = |given: bool, field: &str, what: &str| -> Result<()> {
-                    if given {
-                        return cx.err(span.clone(), field, format!("applies only to {what}"));
-                    }
-                    Ok(())
-                };
-                if b.csc.is_none() && !b.references.is_empty() {
-                    return cx.err(span, "build.references", "applies only to `csc` builds");
-                }
-                Some(match (b.cargo, b.cc, b.wasm_cc, b.csc) {
-                    (None, None, None, Some(list)) => {
-                        let out = sources(list, "build.csc")?;
-                        only(b.profile.is_some(), "build.profile", "`cargo` builds")?;
-                        only(b.std.is_some(), "build.std", "`cc` builds")?;
-                        only(!b.libs.is_empty(), "build.libs", "`cc` builds")?;
-                        only(!b.cflags.is_empty(), "build.cflags", "`cc` and `wasm-cc` builds")?;
-                        only(!b.cxxflags.is_empty(), "build.cxxflags", "`cc` builds")?;
-                        BuildSpec::Csc {
-                            sources: out,
-                            references: b.references,
-                        }
-                    }
-                    (Some(dir), None, None, None) => {
-                        if !is_contained(Path::new(dir.get_ref())) {
-                            return cx.err(
-                                dir.span(),
-                                "build.cargo",
-                                "must be a relative path inside the bundle directory",
-                            );
-                        }
-                        let release = match b.profile.as_ref().map(|p| p.get_ref().as_str()) {
-                            None | Some("release") => true,
-                            Some("debug") => false,
-                            Some(other) => {
-                                return cx.err(
-                                    b.profile.as_ref().unwrap().span(),
-                                    "build.profile",
-                                    format!("`{other}` is not `release` or `debug`"),
-                                )
-                            }
-                        };
-                        BuildSpec::Cargo {
-                            dir: PathBuf::from(dir.into_inner()),
-                            release,
-                        }
-                    }
-                    (None, Some(list), None, None) => {
-                        let out = sources(list, "build.cc")?;
-                        if let Some(p) = b.profile {
-                            return cx.err(
-                                p.span(),
-                                "build.profile",
-                                "applies only to `cargo` builds",
-                            );
-                        }
-                        let cxx_std = match b.std {
-                            None => "c++17".to_string(),
-                            Some(std) => {
-                                let v = std.get_ref();
-                                let ok = ["c++", "gnu++"].iter().any(|p| {
-                                    v.strip_prefix(p).is_some_and(|n| {
-                                        !n.is_empty()
-                                            && n.chars().all(|c| c.is_ascii_alphanumeric())
-                                    })
-                                });
-                                if !ok {
-                                    return cx.err(
-                                        std.span(),
-                                        "build.std",
-                                        format!("`{v}` is not a C++ standard (e.g. `c++17`, `c++20`, `gnu++17`)"),
-                                    );
-                                }
-                                v.clone()
-                            }
-                        };
-                        BuildSpec::Cc {
-                            sources: out,
-                            libs: b.libs,
-                            cflags: b.cflags,
-                            cxxflags: b.cxxflags,
-                            cxx_std,
-                        }
-                    }
-                    (None, None, Some(list), None) => {
-                        let out = sources(list, "build.wasm-cc")?;
-                        only(b.profile.is_some(), "build.profile", "`cargo` builds")?;
-                        only(b.std.is_some(), "build.std", "`cc` builds")?;
-                        only(!b.libs.is_empty(), "build.libs", "`cc` builds")?;
-                        only(!b.cxxflags.is_empty(), "build.cxxflags", "`cc` builds")?;
-                        BuildSpec::WasmCc {
-                            sources: out,
-                            cflags: b.cflags,
-                        }
-                    }
-                    (None, None, None, None) => {
-                        return cx.err(
-                            span,
-                            "build",
-                            "needs `cargo = \"DIR\"`, `cc = [\"src/file.c\"]`, `wasm-cc = [\"src/file.c\"]` or `csc = [\"src/Main.cs\"]`",
-                        )
-                    }
-                    _ => {
-                        return cx.err(
-                            span,
-                            "build",
-                            "give one of `cargo`, `cc`, `wasm-cc` and `csc`",
-                        )
-                    }
-                })
-            }
+            Some(b) => Some(build::spec(&cx, b)?),
         };
 
         Ok(Manifest {
@@ -825,112 +680,4 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-id = "hello"
-version = "0.1.0"
-loader = "native"
-file = "libhello.so"
-abi = "1.0"
-provides = ["greeter@1.2"]
-
-[exports]
-add = "fn(i64, i64) -> i64"
-greet = "fn(str) -> str"
-
-[[dependency]]
-id = "base"
-version = "^0.1"
-
-[build]
-cc = ["src/hello.c"]
-libs = ["z"]
-"#;
-
-    fn parse(t: &str) -> Result<Manifest> {
-        Manifest::parse(t, Path::new("b/manifest.toml"))
-    }
-
-    fn err(t: &str) -> (usize, String, String) {
-        match parse(t) {
-            Err(Error::Manifest {
-                line,
-                field,
-                message,
-                ..
-            }) => (line, field, message),
-            other => panic!("expected a manifest error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn parses_everything() {
-        let m = parse(GOOD).unwrap();
-        assert_eq!(m.id, "hello");
-        assert_eq!(m.abi, AbiVersion::new(1, 0));
-        assert_eq!(m.exports.len(), 2);
-        assert_eq!(
-            m.export("add").unwrap().signature.to_string(),
-            "fn(i64, i64) -> i64"
-        );
-        assert_eq!(m.export("add").unwrap().line, 10);
-        assert_eq!(m.provides[0].version, AbiVersion::new(1, 2));
-        assert_eq!(m.dependencies[0].id, "base");
-        assert!(matches!(m.build, Some(BuildSpec::Cc { ref libs, .. }) if libs == &["z"]));
-        assert_eq!(m.dir(), Path::new("b"));
-    }
-
-    #[test]
-    fn errors_name_line_and_field() {
-        let (line, field, msg) =
-            err(&GOOD.replace("abi = \"1.0\"", "abi = \"1.0\"\ncolour = \"red\""));
-        assert_eq!((line, field.as_str()), (7, "colour"), "{msg}");
-        assert!(msg.contains("unknown field"), "{msg}");
-
-        let (line, field, _) =
-            err(&GOOD.replace("greet = \"fn(str) -> str\"", "greet = \"fn(str) -> strr\""));
-        assert_eq!((line, field.as_str()), (11, "exports.greet"));
-
-        let (line, field, _) = err(&GOOD.replace("abi = \"1.0\"", "abi = \"one\""));
-        assert_eq!((line, field.as_str()), (6, "abi"));
-
-        let (_, field, msg) = err(&GOOD.replace("id = \"hello\"\n", ""));
-        assert_eq!(field, "id", "{msg}");
-        assert!(msg.contains("missing field"), "{msg}");
-
-        let (line, field, _) = err(&GOOD.replace("libs = [\"z\"]", "libs = [\"z\"]\nbogus = 1"));
-        assert_eq!((line, field.as_str()), (20, "build.bogus"));
-
-        let (line, _, msg) = err("id = \"x\"\nversion = [\n");
-        assert_eq!(line, 3, "{msg}");
-
-        let (_, field, msg) = err(&GOOD.replace("version = \"0.1.0\"", "version = 3"));
-        assert_eq!(field, "version", "{msg}");
-    }
-
-    #[test]
-    fn file_must_stay_inside() {
-        for bad in ["../x.so", "/etc/x.so", "a/../../x.so"] {
-            let (line, field, msg) = err(&GOOD.replace("libhello.so", bad));
-            assert_eq!((line, field.as_str()), (5, "file"), "{msg}");
-            assert!(msg.contains("inside the bundle directory"));
-        }
-        assert!(parse(&GOOD.replace("libhello.so", "lib/x.so")).is_ok());
-    }
-
-    #[test]
-    fn per_platform_file() {
-        let t = GOOD.replace(
-            "file = \"libhello.so\"",
-            &format!(
-                "file = {{ {} = \"a.so\", other-os = \"b\" }}",
-                platform_key()
-            ),
-        );
-        assert_eq!(parse(&t).unwrap().file, PathBuf::from("a.so"));
-        let t = GOOD.replace("file = \"libhello.so\"", "file = { other-os = \"b\" }");
-        assert!(err(&t).2.contains("no entry for this platform"));
-    }
-}
+mod tests;
