@@ -90,7 +90,8 @@ struct RimportCmd {
     #[arg(value_name = "CRATE[@VERSION]")]
     krate: String,
     /// Items to wrap, as paths from the crate root (`Version::parse`,
-    /// `Version::major`, `gcd::<i64>`).
+    /// `Version::major`, `gcd::<i64>`; a generic type's method takes the
+    /// type's parameters first: `IndexSet::insert::<i64>`).
     #[arg(required = true, value_name = "ITEM")]
     items: Vec<String>,
     /// The bundle directory to write (default: ./CRATE).

@@ -56,7 +56,13 @@
 //! instantiation is its own handle type, named with its arguments
 //! (`handle<indexmap::IndexSet<i64>>`, definitions `IndexSet_i64_drop`,
 //! `IndexSet_i64_to_string`), so a set of `i64` passed where a set of
-//! `String` is expected is an error. `examples/rimport/ixset` shows both.
+//! `String` is expected is an error. `examples/rimport/ixset` shows both;
+//! `examples/rimport/complex` reads the public fields of `Complex<f64>`.
+//!
+//! `Type::name` is the type's method `name` (inherent or from a trait it
+//! implements); when that method cannot cross, or there is none, a public
+//! field `name`, read through `&self` (`Complex::re`: the field, since
+//! `ComplexFloat::re` returns an associated type).
 //!
 //! Handles are ids into a table inside the generated library
 //! (`polyload_guest::handle`): every use checks the value's type (a

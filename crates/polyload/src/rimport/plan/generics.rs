@@ -6,6 +6,29 @@ use crate::rimport::api::Subst;
 use rustdoc_types::{GenericParamDefKind, Item, ItemEnum};
 
 impl Planner<'_> {
+    /// The owner's own type parameters bound for its fields' types: those
+    /// without defaults to `owner_args` (in order), the others to their
+    /// defaults (`Complex<T>`'s `re: T` at `T = f64`).
+    pub(super) fn owner_subst(&self, owner: &Item, owner_args: &[Ty]) -> Subst {
+        let mut subst = Subst::default();
+        let Some(generics) = type_generics(owner) else {
+            return subst;
+        };
+        let mut given = owner_args.iter();
+        for p in &generics.params {
+            if let GenericParamDefKind::Type { default, .. } = &p.kind {
+                let ty = match default {
+                    None => given.next().cloned(),
+                    Some(d) => Some(self.api.ty(d, &Subst::default())),
+                };
+                if let Some(ty) = ty {
+                    subst.map.insert(p.name.clone(), ty);
+                }
+            }
+        }
+        subst
+    }
+
     /// Binds a function's type parameters to `user` types, in order; the
     /// turbofish to write, if one is allowed.
     pub(super) fn bind_generics(

@@ -314,18 +314,29 @@ impl<'a> Planner<'a> {
         let (owner_args, user) = owner_args(owner, user).map_err(|e| format!("`{path}`: {e}"))?;
         let self_ty = self.named(owner, &owner_path, owner_args.clone())?;
         let methods = api.methods(&owner.id, member);
+        let field = api.field(&owner.id, member);
         if let Some((method, imp)) = methods.first() {
-            let mut subst = Subst::default();
-            subst.map.insert("Self".into(), self_ty.clone());
-            self.bind_impl_params(owner, imp, &owner_args, &mut subst)
-                .map_err(|e| format!("`{path}`: {e}"))?;
-            self.bind_generics(method, user, &mut subst)
-                .map_err(|e| format!("`{path}`: {e}"))?;
-            let call = format!("<{}>::{member}", self_ty.rust());
-            return self.function(method, &subst, name, &call, path);
+            let before = self.handles.clone();
+            let planned = (|| {
+                let mut subst = Subst::default();
+                subst.map.insert("Self".into(), self_ty.clone());
+                self.bind_impl_params(owner, imp, &owner_args, &mut subst)
+                    .map_err(|e| format!("`{path}`: {e}"))?;
+                self.bind_generics(method, user, &mut subst)
+                    .map_err(|e| format!("`{path}`: {e}"))?;
+                let call = format!("<{}>::{member}", self_ty.rust());
+                self.function(method, &subst, name, &call, path)
+            })();
+            match planned {
+                // A method that cannot cross gives way to a public field of
+                // its name (`Complex::re`: the field, not `ComplexFloat::re`
+                // with its associated type).
+                Err(_) if field.is_some() => self.handles = before,
+                done => return done,
+            }
         }
-        if let Some(field) = api.field(&owner.id, member) {
-            let fty = api.ty(field, &Subst::default());
+        if let Some(field) = field {
+            let fty = api.ty(field, &self.owner_subst(owner, &owner_args));
             let recv = Ty::Ref {
                 mutable: false,
                 inner: Box::new(self_ty),
