@@ -444,10 +444,10 @@ fn bad_specs_are_clear_errors() {
         .unwrap();
         d
     };
+    let fails = |name: &str, rimport: &str| rt.load_bundle(bundle(name, rimport)).unwrap_err();
     // Items that do not exist, and one that cannot be wrapped as asked (an
     // open generic parameter), all named in one error.
-    let d = bundle("bad_items", "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\", \"Version::frobnicate\", \"Nope::new\", \"Version::hash\"]");
-    let e = rt.load_bundle(&d).unwrap_err().to_string();
+    let e = fails("bad_items", "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\", \"Version::frobnicate\", \"Nope::new\", \"Version::hash\"]").to_string();
     assert!(
         e.contains("`semver::Version` has no public method or field `frobnicate`"),
         "{e}"
@@ -462,11 +462,11 @@ fn bad_specs_are_clear_errors() {
         "{e}"
     );
     // A generic type's method without the type's own parameter.
-    let d = bundle(
+    let e = fails(
         "open_owner",
         "crate = \"indexmap\"\nversion = \"2\"\nitems = [\"IndexSet::new\"]",
-    );
-    let e = rt.load_bundle(&d).unwrap_err().to_string();
+    )
+    .to_string();
     assert!(
         e.contains(
             "`IndexSet::new`: its type is generic over T: give their types first in `generics`"
@@ -475,11 +475,10 @@ fn bad_specs_are_clear_errors() {
     );
     // Generated code that does not compile (a JSON type without the crate's
     // serde feature): the compiler's message, and where the file is.
-    let d = bundle(
+    match fails(
         "no_serde",
         "crate = \"semver\"\nversion = \"1\"\nitems = [\"Version::parse\"]\njson = [\"Version\"]",
-    );
-    match rt.load_bundle(&d).unwrap_err() {
+    ) {
         Error::Build { output, .. } => {
             assert!(output.contains("Serialize"), "{output}");
             assert!(output.contains("src/lib.rs:"), "{output}");
@@ -488,31 +487,29 @@ fn bad_specs_are_clear_errors() {
         other => panic!("{other:?}"),
     }
     // An unknown crate: cargo's message.
-    let d = bundle(
+    let e = fails(
         "no_crate",
         "crate = \"polyload-no-such-crate-anywhere\"\nitems = [\"f\"]",
     );
-    let e = rt.load_bundle(&d).unwrap_err();
     assert!(
         matches!(&e, Error::Build { output, .. } if output.contains("no matching package named `polyload-no-such-crate-anywhere`")),
         "{e:?}"
     );
     // A version that does not exist.
-    let d = bundle(
+    let e = fails(
         "no_version",
         "crate = \"semver\"\nversion = \"=0.0.999\"\nitems = [\"Version::parse\"]",
     );
-    let e = rt.load_bundle(&d).unwrap_err();
     assert!(
         matches!(&e, Error::Build { output, .. } if output.contains("semver = \"=0.0.999\"")),
         "{e:?}"
     );
     // A manifest error names the file, the line and the field.
-    let d = bundle(
+    let e = fails(
         "bad_req",
         "crate = \"semver\"\nversion = \"one\"\nitems = [\"Version::parse\"]",
-    );
-    let e = rt.load_bundle(&d).unwrap_err().to_string();
+    )
+    .to_string();
     assert!(
         e.contains("manifest.toml:3: rimport.version: `one` is not a version requirement"),
         "{e}"

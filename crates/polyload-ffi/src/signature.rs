@@ -206,11 +206,10 @@ impl Parser<'_> {
             }
             out.push_str("::");
         }
-        if self.peek_is('<') {
+        if self.eat("<") {
             if depth == MAX_DEPTH {
                 return Err(self.error("a shallower type name (16 levels of `<..>` at most)"));
             }
-            self.expect("<", "`<`")?;
             out.push('<');
             loop {
                 self.type_name(out, depth + 1)?;

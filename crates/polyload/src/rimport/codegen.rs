@@ -1,7 +1,7 @@
 //! The generated wrapper crate: `Cargo.toml`, `manifest.toml` and
 //! `src/lib.rs`, from a [`Plan`].
 
-use super::plan::{sig_word, HandleType, Lock, Plan, Wrapper};
+use super::plan::{short_ident, sig_word, HandleType, Lock, Plan, Wrapper};
 use crate::manifest::RimportSpec;
 use std::fmt::Write as _;
 
@@ -49,10 +49,6 @@ pub(crate) fn definitions(plan: &Plan) -> Vec<(String, String)> {
     out
 }
 
-fn short(path: &str) -> String {
-    super::plan::short_ident(path)
-}
-
 /// A definition the generator adds beside the items.
 enum Extra<'p> {
     Drop(&'p HandleType),
@@ -70,14 +66,14 @@ fn extras(plan: &Plan) -> Vec<Named<'_>> {
     let taken = |n: &str| plan.wrappers.iter().any(|w| w.name == n);
     let mut out = Vec::new();
     for h in plan.handles.values() {
-        let drop = format!("{}_drop", short(&h.path));
+        let drop = format!("{}_drop", short_ident(&h.path));
         if !taken(&drop) {
             out.push(Named {
                 name: drop,
                 kind: Extra::Drop(h),
             });
         }
-        let to_string = format!("{}_to_string", short(&h.path));
+        let to_string = format!("{}_to_string", short_ident(&h.path));
         if (h.display || h.debug) && !taken(&to_string) {
             out.push(Named {
                 name: to_string,

@@ -6,24 +6,37 @@ use crate::rimport::api::Subst;
 use rustdoc_types::{GenericParamDefKind, Item, ItemEnum};
 
 impl Planner<'_> {
-    /// The owner's own type parameters bound for its fields' types: those
-    /// without defaults to `owner_args` (in order), the others to their
-    /// defaults (`Complex<T>`'s `re: T` at `T = f64`).
-    pub(super) fn owner_subst(&self, owner: &Item, owner_args: &[Ty]) -> Subst {
-        let mut subst = Subst::default();
+    /// The owner's type parameters in order, each with its type: those
+    /// without defaults take `owner_args` (in order), the others their
+    /// defaults (`IndexSet<T, S = RandomState>` at `T = i64`).
+    fn owner_params<'o>(&self, owner: &'o Item, owner_args: &[Ty]) -> Vec<(&'o str, Option<Ty>)> {
         let Some(generics) = type_generics(owner) else {
-            return subst;
+            return Vec::new();
         };
         let mut given = owner_args.iter();
-        for p in &generics.params {
-            if let GenericParamDefKind::Type { default, .. } = &p.kind {
-                let ty = match default {
-                    None => given.next().cloned(),
-                    Some(d) => Some(self.api.ty(d, &Subst::default())),
-                };
-                if let Some(ty) = ty {
-                    subst.map.insert(p.name.clone(), ty);
-                }
+        generics
+            .params
+            .iter()
+            .filter_map(|p| match &p.kind {
+                GenericParamDefKind::Type { default, .. } => Some((
+                    p.name.as_str(),
+                    match default {
+                        None => given.next().cloned(),
+                        Some(d) => Some(self.api.ty(d, &Subst::default())),
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The owner's own type parameters bound for its fields' types
+    /// (`Complex<T>`'s `re: T` at `T = f64`).
+    pub(super) fn owner_subst(&self, owner: &Item, owner_args: &[Ty]) -> Subst {
+        let mut subst = Subst::default();
+        for (name, ty) in self.owner_params(owner, owner_args) {
+            if let Some(ty) = ty {
+                subst.map.insert(name.to_string(), ty);
             }
         }
         subst
@@ -82,10 +95,9 @@ impl Planner<'_> {
         })
     }
 
-    /// Binds an impl's type parameters to the owner's arguments: the
-    /// types the user gave for its parameters without defaults
-    /// (`owner_args`, `impl<T, S> IndexSet<T, S>` at `T = i64`), then the
-    /// defaults (`impl<F> NamedTempFile<F>` at `F = File`).
+    /// Binds an impl's type parameters to the owner's ([`Self::owner_params`]):
+    /// `impl<T, S> IndexSet<T, S>` at `T = i64` and `S`'s default,
+    /// `impl<F> NamedTempFile<F>` at `F = File`.
     pub(super) fn bind_impl_params(
         &self,
         owner: &Item,
@@ -103,18 +115,7 @@ impl Planner<'_> {
         if params.is_empty() {
             return Ok(());
         }
-        let defaults: Vec<Option<&rustdoc_types::Type>> = match &owner.inner {
-            ItemEnum::Struct(s) => &s.generics,
-            ItemEnum::Enum(e) => &e.generics,
-            _ => return Err("methods of generic impls are not supported".into()),
-        }
-        .params
-        .iter()
-        .filter_map(|p| match &p.kind {
-            GenericParamDefKind::Type { default, .. } => Some(default.as_ref()),
-            _ => None,
-        })
-        .collect();
+        let owner_params = self.owner_params(owner, owner_args);
         let rustdoc_types::Type::ResolvedPath(for_) = &imp.for_ else {
             return Err("methods of generic impls are not supported".into());
         };
@@ -132,13 +133,8 @@ impl Planner<'_> {
             let at = args
                 .iter()
                 .position(|a| matches!(a, rustdoc_types::Type::Generic(g) if g == name));
-            if let Some(given) = at.and_then(|i| owner_args.get(i)) {
-                subst.map.insert(name.to_string(), given.clone());
-                continue;
-            }
-            match at.and_then(|i| defaults.get(i).copied().flatten()) {
-                Some(default) => {
-                    let ty = self.api.ty(default, &Subst::default());
+            match at.and_then(|i| owner_params.get(i)?.1.clone()) {
+                Some(ty) => {
                     subst.map.insert(name.to_string(), ty);
                 }
                 None => {
@@ -212,13 +208,10 @@ pub(crate) fn handle_name(path: &str) -> String {
         if matches!(c, '<' | '>' | ',') {
             out.push_str(short(&token));
             token.clear();
-            out.push_str(if c == ',' {
-                ", "
-            } else if c == '<' {
-                "<"
-            } else {
-                ">"
-            });
+            match c {
+                ',' => out.push_str(", "),
+                c => out.push(c),
+            }
         } else {
             token.push(c);
         }

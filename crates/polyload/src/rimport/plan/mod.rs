@@ -316,7 +316,8 @@ impl<'a> Planner<'a> {
         let methods = api.methods(&owner.id, member);
         let field = api.field(&owner.id, member);
         if let Some((method, imp)) = methods.first() {
-            let before = self.handles.clone();
+            // Handle types a failed plan recorded are dropped with it.
+            let before = field.is_some().then(|| self.handles.clone());
             let planned = (|| {
                 let mut subst = Subst::default();
                 subst.map.insert("Self".into(), self_ty.clone());
@@ -327,12 +328,12 @@ impl<'a> Planner<'a> {
                 let call = format!("<{}>::{member}", self_ty.rust());
                 self.function(method, &subst, name, &call, path)
             })();
-            match planned {
+            match (planned, before) {
                 // A method that cannot cross gives way to a public field of
                 // its name (`Complex::re`: the field, not `ComplexFloat::re`
                 // with its associated type).
-                Err(_) if field.is_some() => self.handles = before,
-                done => return done,
+                (Err(_), Some(before)) => self.handles = before,
+                (done, _) => return done,
             }
         }
         if let Some(field) = field {
@@ -395,9 +396,6 @@ impl<'a> Planner<'a> {
             return Err(format!(
                 "`{path}` has const generic parameters, which rimport does not instantiate"
             ));
-        }
-        if let Some(Ty::Bad(why)) = args.iter().find(|a| !is_concrete(a)) {
-            return Err(format!("`{path}`: {why}"));
         }
         Ok(Ty::Named {
             id: item.id,
