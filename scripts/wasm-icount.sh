@@ -4,10 +4,12 @@
 # `TypedFunc::call` (crates/polyload-wasm/examples/add_loop.rs), beside the
 # criterion timings of `cargo bench -p polyload-wasm --bench call`.
 #
-#   scripts/wasm-icount.sh [PATH ...]     (default: wasmtime typed dynamic)
+#   scripts/wasm-icount.sh [PATH ...]
+#
+# (default: wasmtime wasmtime-unchecked wasmtime-mutex typed dynamic)
 set -euo pipefail
 paths=("$@")
 if [ ${#paths[@]} -eq 0 ]; then
-    paths=(wasmtime typed dynamic)
+    paths=(wasmtime wasmtime-unchecked wasmtime-mutex typed dynamic)
 fi
 exec "$(dirname "$0")/icount.sh" polyload-wasm add_loop 1000 101000 "${paths[@]}"

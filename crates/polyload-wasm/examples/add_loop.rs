@@ -1,6 +1,11 @@
 //! `fn(i64, i64) -> i64` called N times through one path, for counting
 //! instructions per call with callgrind (`scripts/wasm-icount.sh`):
-//! `add_loop typed|dynamic|wasmtime N`.
+//! `add_loop PATH N`, PATH one of `typed`, `dynamic` (polyload's typed
+//! handle and `Runtime::call`), `wasmtime` (`TypedFunc::call`),
+//! `wasmtime-unchecked` (`Func::call_unchecked` on raw values, as a loader
+//! that knows the signature only at run time calls it) and
+//! `wasmtime-mutex` (`TypedFunc::call` with the store behind a
+//! `std::sync::Mutex`, as an instance shared by threads must be).
 
 use polyload::{Runtime, Value};
 use std::hint::black_box;
@@ -13,7 +18,7 @@ fn main() {
         .map_or(1000, |s| s.parse().expect("N is a number"));
     let wat = r#"(module (func (export "add") (param i64 i64) (result i64)
         (i64.add (local.get 0) (local.get 1))))"#;
-    if path == "wasmtime" {
+    if path.starts_with("wasmtime") {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config).unwrap();
@@ -24,8 +29,33 @@ fn main() {
         let f = instance
             .get_typed_func::<(i64, i64), i64>(&mut store, "add")
             .unwrap();
-        for i in 0..n {
-            black_box(f.call(&mut store, (black_box(i as i64), 40)).unwrap());
+        match path.as_str() {
+            "wasmtime" => {
+                for i in 0..n {
+                    black_box(f.call(&mut store, (black_box(i as i64), 40)).unwrap());
+                }
+            }
+            "wasmtime-unchecked" => {
+                let func = instance.get_func(&mut store, "add").unwrap();
+                for i in 0..n {
+                    let mut raw = [
+                        wasmtime::ValRaw::i64(black_box(i as i64)),
+                        wasmtime::ValRaw::i64(40),
+                    ];
+                    // SAFETY: `add` takes two i64s and returns one i64;
+                    // `raw` holds both, with room for the result.
+                    unsafe { func.call_unchecked(&mut store, &mut raw as *mut [_]) }.unwrap();
+                    black_box(raw[0].get_i64());
+                }
+            }
+            "wasmtime-mutex" => {
+                let m = std::sync::Mutex::new(store);
+                for i in 0..n {
+                    let mut s = m.lock().unwrap();
+                    black_box(f.call(&mut *s, (black_box(i as i64), 40)).unwrap());
+                }
+            }
+            other => panic!("unknown path {other}"),
         }
         return;
     }
@@ -59,6 +89,8 @@ fn main() {
                 black_box(rt.call("wadd.add", &args).unwrap());
             }
         }
-        other => panic!("unknown path {other} (typed, dynamic, wasmtime)"),
+        other => panic!(
+            "unknown path {other} (typed, dynamic, wasmtime, wasmtime-unchecked, wasmtime-mutex)"
+        ),
     }
 }

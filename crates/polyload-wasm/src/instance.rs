@@ -395,7 +395,42 @@ impl Shared {
         }
         self.enter(&e.name, |store, funcs| {
             call_scalar_in(store, funcs, e, &mut raw)
+        })?;
+        // The types that need no range check, inline; the rest (and their
+        // errors) out of line.
+        Ok(match (e.shape, &e.signature.ret) {
+            (ResultShape::Scalar, FfiType::I64) => Value::I64(raw[0].get_i64()),
+            (ResultShape::Scalar, FfiType::I32) => Value::I32(raw[0].get_i32()),
+            (ResultShape::Scalar, FfiType::F64) => Value::F64(f64::from_bits(raw[0].get_f64())),
+            (ResultShape::Scalar, ret) => lift_result(raw[0], ret)?,
+            _ => Value::Void,
         })
+    }
+
+    /// As [`call_scalar`](Self::call_scalar), with the arguments and the
+    /// result in raw slots (`polyload::loader::SlotFn`), whose encoding is
+    /// wasmtime's `ValRaw`'s: a slot is its value's raw bits as they are.
+    pub(crate) fn call_slots(&self, e: &ExportPlan, slots: &mut [u64]) -> Result<(), GuestError> {
+        let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
+        for (r, s) in raw.iter_mut().zip(slots.iter()) {
+            *r = ValRaw::u64(*s);
+        }
+        self.enter(&e.name, |store, funcs| {
+            call_scalar_in(store, funcs, e, &mut raw)
+        })?;
+        if let (ResultShape::Scalar, Some(out)) = (e.shape, slots.first_mut()) {
+            *out = match &e.signature.ret {
+                FfiType::I64 | FfiType::U64 | FfiType::F64 => raw[0].get_u64(),
+                FfiType::I32 | FfiType::U32 | FfiType::F32 => raw[0].get_u32().into(),
+                ret => {
+                    // A narrow integer or `bool`: range-checked; in range,
+                    // its 32 bits are its slot.
+                    lift_result(raw[0], ret)?;
+                    raw[0].get_u32().into()
+                }
+            };
+        }
+        Ok(())
     }
 
     /// Calls a polyload-ABI export (any signature; scalar ones have the
@@ -521,7 +556,7 @@ fn call_scalar_in(
     funcs: &[Func],
     e: &ExportPlan,
     raw: &mut [ValRaw; SCALAR_SLOTS],
-) -> Result<Value, Fault> {
+) -> Result<(), Fault> {
     let raw = &mut raw[..e.slots];
     store.data_mut().error = None;
     // SAFETY: `raw` holds the parameters of the wasm type the export was
@@ -533,21 +568,13 @@ fn call_scalar_in(
     if let Some(message) = store.data_mut().error.take() {
         return Err(Fault::Guest(GuestError::new(message)));
     }
-    // The types that need no range check, inline; the rest (and their
-    // errors) out of line.
-    Ok(match (e.shape, &e.signature.ret) {
-        (ResultShape::Scalar, FfiType::I64) => Value::I64(raw[0].get_i64()),
-        (ResultShape::Scalar, FfiType::I32) => Value::I32(raw[0].get_i32()),
-        (ResultShape::Scalar, FfiType::F64) => Value::F64(f64::from_bits(raw[0].get_f64())),
-        (ResultShape::Scalar, ret) => lift_result(raw[0], ret)?,
-        _ => Value::Void,
-    })
+    Ok(())
 }
 
+/// A scalar result of a type with a range check (or any, slower).
 #[inline(never)]
-fn lift_result(raw: ValRaw, ret: &FfiType) -> Result<Value, Fault> {
-    abi::lift(raw, ret, false)
-        .map_err(|m| Fault::Guest(GuestError::new(format!("return value: {m}"))))
+fn lift_result(raw: ValRaw, ret: &FfiType) -> Result<Value, GuestError> {
+    abi::lift(raw, ret, false).map_err(|m| GuestError::new(format!("return value: {m}")))
 }
 
 /// The guest's memory and allocator.

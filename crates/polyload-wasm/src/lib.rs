@@ -14,7 +14,7 @@ use config::{Abi, WasmSection};
 use instance::{ExportPlan, Shared, Template, WasiSpec};
 use polyload::loader::{
     BundleInstance, BundleLoader, DynamicFn, Export, ExportEntry, GuestError, LoadContext,
-    LoadedBundle, Source,
+    LoadedBundle, SlotFn, Source,
 };
 use polyload::{Error, Manifest, Result, Value};
 use std::sync::Arc;
@@ -298,9 +298,20 @@ impl BundleLoader for WasmLoader {
                 let vm = shared.clone();
                 let name = plan.name.clone();
                 let signature = plan.signature.clone();
+                let plan = Arc::new(plan);
                 let f: Arc<DynamicFn> = match vm.abi() {
                     Abi::Polyload if plan.scalar => {
-                        Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args))
+                        let (vm2, plan2) = (vm.clone(), plan.clone());
+                        let slots: Arc<SlotFn> =
+                            Arc::new(move |slots: &mut [u64]| vm2.call_slots(&plan2, slots));
+                        return Export {
+                            name,
+                            signature,
+                            entry: ExportEntry::DynamicSlots {
+                                values: Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args)),
+                                slots,
+                            },
+                        };
                     }
                     Abi::Polyload => Arc::new(
                         move |args: &[Value]| -> std::result::Result<Value, GuestError> {

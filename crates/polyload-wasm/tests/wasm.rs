@@ -131,6 +131,93 @@ fn numbers_cross_as_wasm_values_and_narrow_results_are_range_checked() {
 }
 
 #[test]
+fn typed_handles_pass_every_scalar_kind_through_raw_slots() {
+    // Typed handles of numbers and `bool` take the loader's raw-slot entry
+    // (`SlotFn`): each kind's encoding, both ways, against `Runtime::call`.
+    let s = Scratch::new();
+    let wat = r#"(module
+        (func (export "id32") (param i32) (result i32) (local.get 0))
+        (func (export "neg32") (param f32) (result f32) (f32.neg (local.get 0)))
+        (func (export "not64") (param i64) (result i64) (i64.xor (local.get 0) (i64.const -1)))
+        (func (export "mix") (param i32 f32 f64 i64 i32) (result f64)
+            (f64.add
+                (f64.add (f64.convert_i32_s (local.get 0)) (f64.promote_f32 (local.get 1)))
+                (f64.add (local.get 2)
+                    (f64.add (f64.convert_i64_s (local.get 3)) (f64.convert_i32_u (local.get 4))))))
+        (global $n (mut i32) (i32.const 0))
+        (func (export "bump") (global.set $n (i32.add (global.get $n) (i32.const 1))))
+        (func (export "bumps") (result i32) (global.get $n)))"#;
+    let exports = r#"
+[exports]
+i8_id = "fn(i8) -> i8"
+u8_id = "fn(u8) -> u8"
+i16_id = "fn(i16) -> i16"
+u16_id = "fn(u16) -> u16"
+u32_id = "fn(u32) -> u32"
+bool_id = "fn(bool) -> bool"
+neg32 = "fn(f32) -> f32"
+not64 = "fn(u64) -> u64"
+mix = "fn(i8, f32, f64, i64, bool) -> f64"
+bump = "fn() -> void"
+bumps = "fn() -> i32"
+narrowed = "fn(i32) -> u8"
+"#;
+    // One wasm function serves the identity of every 32-bit kind.
+    let wat = wat.replace(
+        r#"(func (export "id32") (param i32) (result i32) (local.get 0))"#,
+        &[
+            "i8_id", "u8_id", "i16_id", "u16_id", "u32_id", "bool_id", "narrowed",
+        ]
+        .iter()
+        .map(|n| format!(r#"(func (export "{n}") (param i32) (result i32) (local.get 0))"#))
+        .collect::<String>(),
+    );
+    let dir = wasm_bundle(&s, "kinds", "kinds.wat", wat.as_bytes(), exports);
+    let rt = runtime(&s);
+    rt.load_bundle(&dir).unwrap();
+    macro_rules! same {
+        ($name:literal, $f:ty, ($($a:expr),*) => $want:expr, $v:ident) => {{
+            let f = rt.function::<$f>(concat!("kinds.", $name)).unwrap();
+            assert_eq!(f.call(($($a,)*)).unwrap(), $want, $name);
+            assert_eq!(
+                rt.call(concat!("kinds.", $name), &[$(Value::from($a)),*]).unwrap(),
+                Value::$v($want),
+                $name
+            );
+        }};
+    }
+    same!("i8_id", extern "C" fn(i8) -> i8, (-100i8) => -100, I8);
+    same!("u8_id", extern "C" fn(u8) -> u8, (250u8) => 250, U8);
+    same!("i16_id", extern "C" fn(i16) -> i16, (i16::MIN) => i16::MIN, I16);
+    same!("u16_id", extern "C" fn(u16) -> u16, (u16::MAX) => u16::MAX, U16);
+    same!("u32_id", extern "C" fn(u32) -> u32, (u32::MAX) => u32::MAX, U32);
+    same!("bool_id", extern "C" fn(bool) -> bool, (true) => true, Bool);
+    same!("neg32", extern "C" fn(f32) -> f32, (1.5f32) => -1.5, F32);
+    same!("not64", extern "C" fn(u64) -> u64, (0u64) => u64::MAX, U64);
+    same!("mix", extern "C" fn(i8, f32, f64, i64, bool) -> f64,
+        (-3i8, 0.5f32, 0.25f64, 1i64 << 40, true) => -3.0 + 0.5 + 0.25 + (1u64 << 40) as f64 + 1.0, F64);
+    let bump = rt.function::<extern "C" fn()>("kinds.bump").unwrap();
+    bump.call(()).unwrap();
+    bump.call(()).unwrap();
+    let bumps = rt
+        .function::<extern "C" fn() -> i32>("kinds.bumps")
+        .unwrap();
+    assert_eq!(bumps.call(()).unwrap(), 2, "a void export ran twice");
+    // A narrow result out of range is an error on the slot path too.
+    let narrowed = rt
+        .function::<extern "C" fn(i32) -> u8>("kinds.narrowed")
+        .unwrap();
+    assert_eq!(narrowed.call((255,)).unwrap(), 255);
+    let e = narrowed.call((256,)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`kinds.narrowed` failed: return value: 256 is out of range for u8"
+    );
+    let e = narrowed.call((-1,)).unwrap_err();
+    assert!(e.to_string().contains("-1 is out of range for u8"), "{e}");
+}
+
+#[test]
 fn buffers_cross_through_the_guest_allocator() {
     let s = Scratch::new();
     let (rt, _) = calc(&s);

@@ -1,7 +1,7 @@
 //! Typed handles: call a definition as a Rust `extern "C" fn` type.
 
 use crate::host;
-use crate::loader::{DynamicFn, GuestError};
+use crate::loader::{DynamicFn, GuestError, SlotFn};
 use crate::namespace::{code_at_published, table_at_published, Invoke, Slot};
 use crate::reclaim::CallGuard;
 use crate::scope::Scope;
@@ -40,10 +40,24 @@ pub unsafe trait CType: Copy {
     fn from_value(_v: &Value) -> Option<Self> {
         None
     }
+
+    /// `self` in a 64-bit slot, encoded as [`SlotFn`] says; only called
+    /// when [`BY_VALUE`](Self::BY_VALUE).
+    #[doc(hidden)]
+    fn to_slot(self) -> u64 {
+        unreachable!("to_slot on a type that does not convert by value")
+    }
+
+    /// `Self` from a result slot ([`SlotFn`]); only called when
+    /// [`BY_VALUE`](Self::BY_VALUE).
+    #[doc(hidden)]
+    fn from_slot(_s: u64) -> Self {
+        unreachable!("from_slot on a type that does not convert by value")
+    }
 }
 
 macro_rules! ctype {
-    ($($t:ty => $v:ident),* $(,)?) => {$(
+    ($($t:ty => $v:ident, |$x:ident| $to:expr, |$s:ident| $from:expr;)*) => {$(
         // SAFETY: the Rust primitive has exactly this C representation.
         unsafe impl CType for $t {
             fn ffi_type() -> FfiType { FfiType::$v }
@@ -54,11 +68,28 @@ macro_rules! ctype {
             fn from_value(v: &Value) -> Option<Self> {
                 match v { Value::$v(x) => Some(*x), _ => None }
             }
+            #[inline(always)]
+            fn to_slot(self) -> u64 { let $x = self; $to }
+            #[inline(always)]
+            fn from_slot($s: u64) -> Self { $from }
         }
     )*};
 }
-ctype!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+// The slot encoding of `SlotFn`: 32-bit and narrower integers as their
+// 32 bits zero-extended, results truncated back.
+ctype! {
+    bool => Bool, |x| u64::from(x), |s| s != 0;
+    i8 => I8, |x| u64::from(i32::from(x) as u32), |s| s as i8;
+    i16 => I16, |x| u64::from(i32::from(x) as u32), |s| s as i16;
+    i32 => I32, |x| u64::from(x as u32), |s| s as i32;
+    i64 => I64, |x| x as u64, |s| s as i64;
+    u8 => U8, |x| u64::from(x), |s| s as u8;
+    u16 => U16, |x| u64::from(x), |s| s as u16;
+    u32 => U32, |x| u64::from(x), |s| s as u32;
+    u64 => U64, |x| x, |s| s;
+    f32 => F32, |x| u64::from(x.to_bits()), |s| f32::from_bits(s as u32);
+    f64 => F64, |x| x.to_bits(), |s| f64::from_bits(s);
+}
 
 // SAFETY: `PolyloadStr`/`PolyloadBytes` are the `#[repr(C)]` pointer +
 // length pairs of `str` and `bytes` (polyload.h).
@@ -131,6 +162,11 @@ pub unsafe trait CFunction: Copy + Send + Sync + 'static {
         f: &DynamicFn,
         args: Self::Args,
     ) -> std::result::Result<Option<Self::Ret>, GuestError>;
+
+    /// Calls a raw-slot entry ([`SlotFn`]); only called when
+    /// [`BY_VALUE`](Self::BY_VALUE).
+    #[doc(hidden)]
+    fn invoke_slots(f: &SlotFn, args: Self::Args) -> std::result::Result<Self::Ret, GuestError>;
 }
 
 /// A return type of a [`CFunction`]: a [`CType`] or `()`.
@@ -143,6 +179,9 @@ pub trait CReturn: Sized {
     /// As [`CType::from_value`].
     #[doc(hidden)]
     fn from_value(v: &Value) -> Option<Self>;
+    /// As [`CType::from_slot`].
+    #[doc(hidden)]
+    fn from_slot(s: u64) -> Self;
 }
 impl CReturn for () {
     fn ffi_type() -> FfiType {
@@ -153,6 +192,8 @@ impl CReturn for () {
     fn from_value(v: &Value) -> Option<Self> {
         matches!(v, Value::Void).then_some(())
     }
+    #[inline(always)]
+    fn from_slot(_s: u64) -> Self {}
 }
 impl<T: CType> CReturn for T {
     fn ffi_type() -> FfiType {
@@ -162,6 +203,10 @@ impl<T: CType> CReturn for T {
     #[inline(always)]
     fn from_value(v: &Value) -> Option<Self> {
         T::from_value(v)
+    }
+    #[inline(always)]
+    fn from_slot(s: u64) -> Self {
+        T::from_slot(s)
     }
 }
 
@@ -202,6 +247,16 @@ macro_rules! cfunction {
                     }
                     r
                 })
+            }
+            #[inline(always)]
+            #[allow(non_snake_case, reason = "type parameters double as argument names")]
+            fn invoke_slots(f: &SlotFn, args: Self::Args) -> std::result::Result<R, GuestError> {
+                let ($($a,)*) = args;
+                // One slot per parameter and one more, so the result has a
+                // slot even without parameters.
+                let mut slots = [$($a.to_slot(),)* 0];
+                f(&mut slots)?;
+                Ok(R::from_slot(slots[0]))
             }
         }
     };
@@ -369,7 +424,13 @@ impl<F: CFunction> Function<F> {
         // use of the table, its entries and its code.
         let table = unsafe { table_at_published(&*self.cell) };
         if table.dynamic {
-            if let Some(Invoke::Dynamic(f)) = table.entry(self.index).map(|e| &e.invoke) {
+            if let Some(Invoke::Dynamic(f, slots)) = table.entry(self.index).map(|e| &e.invoke) {
+                if let Some(slots) = slots {
+                    // Its raw-slot entry: no values built on either side.
+                    let r = F::invoke_slots(&**slots, args);
+                    inside.leave();
+                    return r.map_err(|e| self.dynamic_error(e));
+                }
                 // A VM definition: straight to its value entry, skipping
                 // the C entry point's trampoline and conversions.
                 let r = F::invoke_dynamic(&**f, args);

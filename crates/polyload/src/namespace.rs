@@ -14,7 +14,7 @@
 //! is retired through the [`Reclaimer`].
 
 use crate::host;
-use crate::loader::DynamicFn;
+use crate::loader::{DynamicFn, SlotFn};
 use crate::reclaim::{CallGuard, Reclaimer};
 use crate::{Error, Result};
 use polyload_abi::{PolyloadCodeTable, PolyloadSlot};
@@ -41,8 +41,9 @@ pub(crate) enum Invoke {
     /// Native code: a call (stub or libffi) prepared at publish time,
     /// bound to the definition's address.
     Native(Box<Call>),
-    /// A VM function (or other Rust closure).
-    Dynamic(Arc<DynamicFn>),
+    /// A VM function (or other Rust closure), and its raw-slot entry if
+    /// its loader gave one.
+    Dynamic(Arc<DynamicFn>, Option<Arc<SlotFn>>),
 }
 
 /// One published definition inside a [`CodeTable`].
@@ -403,7 +404,7 @@ impl Namespace {
                 .table()
                 .and_then(|t| t.entry(index))
                 .ok_or_else(|| not_found(qualified))?;
-            let dynamic = matches!(e.invoke, Invoke::Dynamic(_));
+            let dynamic = matches!(e.invoke, Invoke::Dynamic(..));
             (index, e.signature.clone(), dynamic)
         };
         Ok(Resolved {
@@ -471,7 +472,7 @@ impl Namespace {
             let dynamic = entries
                 .iter()
                 .flatten()
-                .any(|e| matches!(e.invoke, Invoke::Dynamic(_)));
+                .any(|e| matches!(e.invoke, Invoke::Dynamic(..)));
             let table = CodeTable::new(generation, code, entries, dynamic, false);
             (cell.swap(table), generation)
         };
@@ -737,7 +738,7 @@ fn call_at(
             }
             r.map_err(|source| call_error(entry, source))
         }
-        Invoke::Dynamic(f) => call_dynamic(entry, &**f, args),
+        Invoke::Dynamic(f, _) => call_dynamic(entry, &**f, args),
     }
 }
 

@@ -58,6 +58,30 @@ use std::sync::Arc;
 /// A definition's dynamic entry point: called with values, by signature.
 pub type DynamicFn = dyn Fn(&[Value]) -> std::result::Result<Value, GuestError> + Send + Sync;
 
+/// A VM definition's second entry point, for a signature of numbers and
+/// `bool` only: the arguments in 64-bit slots, the result written back to
+/// slot 0 ([`ExportEntry::DynamicSlots`]).
+///
+/// Typed handles whose types are all numbers or `bool` call it instead of
+/// the [`DynamicFn`], so a call builds no [`Value`]s on either side. The
+/// slice holds one slot per parameter, in order, and at least one slot
+/// (for the result). Each slot holds its value's bits as a WebAssembly
+/// engine holds them in its raw value array (wasmtime's `ValRaw`):
+///
+/// * `i64`, `u64`: the 64 bits;
+/// * `i8`, `i16`, `i32`, `u8`, `u16`, `u32`: the value as a 32-bit integer
+///   (signed types sign-extended to 32 bits), zero-extended to 64;
+/// * `bool`: 0 or 1;
+/// * `f32`: its IEEE 754 bits in the low 32 bits, the rest zero; `f64`:
+///   its 64 bits.
+///
+/// The result is read back from slot 0 by truncation to its type's width
+/// (so the upper bits of a 32-bit result need not be cleared), `bool` as
+/// "not 0"; the entry range-checks a narrow result (`i8`, `u16`, `bool`,
+/// ...) before writing it, as its [`DynamicFn`] does. A `void` function
+/// leaves slot 0 as it likes.
+pub type SlotFn = dyn Fn(&mut [u64]) -> std::result::Result<(), GuestError> + Send + Sync;
+
 /// An error raised by guest code: message plus optional traceback.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestError {
@@ -137,6 +161,16 @@ pub enum ExportEntry {
     /// not convert by value, such as `str`) reach it; typed handles of
     /// numbers and `bool` call the function with values directly.
     Dynamic(Arc<DynamicFn>),
+    /// As [`Dynamic`](Self::Dynamic), with a [`SlotFn`] beside the value
+    /// entry: only for a signature whose parameters and result are numbers,
+    /// `bool` or `void` (typed handles of such types call `slots`; every
+    /// other caller calls `values`). Both must do the same.
+    DynamicSlots {
+        /// The entry called with values.
+        values: Arc<DynamicFn>,
+        /// The entry called with raw slots.
+        slots: Arc<SlotFn>,
+    },
 }
 
 impl std::fmt::Debug for ExportEntry {
@@ -144,6 +178,7 @@ impl std::fmt::Debug for ExportEntry {
         match self {
             ExportEntry::Native(p) => write!(f, "Native({:p})", p.0),
             ExportEntry::Dynamic(_) => f.write_str("Dynamic(..)"),
+            ExportEntry::DynamicSlots { .. } => f.write_str("DynamicSlots(..)"),
         }
     }
 }

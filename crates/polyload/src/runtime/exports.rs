@@ -1,9 +1,11 @@
 //! The check of what a loader produced against its manifest.
 
-use crate::loader::ExportEntry;
+use crate::loader::{DynamicFn, ExportEntry, SlotFn};
 use crate::manifest::Manifest;
 use crate::namespace::{CodePtr, Invoke, NewDefinition};
 use crate::{Error, ExportProblem, Result};
+use polyload_ffi::Signature;
+use std::sync::Arc;
 
 /// Checks what a loader produced against the manifest and prepares the
 /// definitions for publishing.
@@ -54,24 +56,9 @@ pub(crate) fn check_exports(
                 })?;
                 (code, Invoke::Native(Box::new(call)), None)
             }
-            ExportEntry::Dynamic(f) => {
-                // A C entry point for C callers and typed handles of types that
-                // do not convert by value; guest
-                // errors land in the calling thread's error flag, as a C
-                // bundle's `set_error` would.
-                let inner = f.clone();
-                let entry = polyload_ffi::Callback::new_with_error_hook(
-                    &e.signature,
-                    move |args| inner(args).map_err(|e| e.to_string()),
-                    crate::host::set_error,
-                )
-                .map_err(|source| Error::Call {
-                    name: format!("{}.{}", manifest.id, e.name),
-                    source,
-                })?;
-                let code = CodePtr(entry.code_ptr());
-                let keep: Box<dyn Send + Sync> = Box::new(entry);
-                (code, Invoke::Dynamic(f), Some(keep))
+            ExportEntry::Dynamic(f) => dynamic(manifest, &e.name, &e.signature, f, None)?,
+            ExportEntry::DynamicSlots { values, slots } => {
+                dynamic(manifest, &e.name, &e.signature, values, Some(slots))?
             }
         };
         defs.push(NewDefinition {
@@ -83,4 +70,34 @@ pub(crate) fn check_exports(
         });
     }
     Ok(defs)
+}
+
+/// A definition's C entry point, how the namespace calls it, and what
+/// keeps its entry point alive.
+type Prepared = (CodePtr, Invoke, Option<Box<dyn Send + Sync>>);
+
+/// A VM definition's C entry point (for C callers and typed handles of
+/// types that do not convert by value), and how the namespace calls it.
+/// Guest errors land in the calling thread's error flag, as a C bundle's
+/// `set_error` would.
+fn dynamic(
+    manifest: &Manifest,
+    name: &str,
+    signature: &Signature,
+    f: Arc<DynamicFn>,
+    slots: Option<Arc<SlotFn>>,
+) -> Result<Prepared> {
+    let inner = f.clone();
+    let entry = polyload_ffi::Callback::new_with_error_hook(
+        signature,
+        move |args| inner(args).map_err(|e| e.to_string()),
+        crate::host::set_error,
+    )
+    .map_err(|source| Error::Call {
+        name: format!("{}.{}", manifest.id, name),
+        source,
+    })?;
+    let code = CodePtr(entry.code_ptr());
+    let keep: Box<dyn Send + Sync> = Box::new(entry);
+    Ok((code, Invoke::Dynamic(f, slots), Some(keep)))
 }
