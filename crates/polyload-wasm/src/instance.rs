@@ -276,6 +276,33 @@ pub(crate) struct ExportPlan {
     pub(crate) scalar: bool,
     /// How many results the wasm function returns.
     pub(crate) results: usize,
+    /// How [`Shared::call_slots`] writes the result back.
+    pub(crate) slot_ret: SlotRet,
+}
+
+/// How a scalar export's result goes back into its slot, decided at load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotRet {
+    /// No result.
+    Void,
+    /// An `i64`, `u64` or `f64`: its 64 bits.
+    Bits64,
+    /// An `i32`, `u32` or `f32`: its 32 bits.
+    Bits32,
+    /// A narrow integer or `bool`: range-checked first.
+    Checked,
+}
+
+impl SlotRet {
+    /// The way back for a result of `ret` in `shape`.
+    pub(crate) fn of(shape: ResultShape, ret: &FfiType) -> Self {
+        match (shape, ret) {
+            (ResultShape::Scalar, FfiType::I64 | FfiType::U64 | FfiType::F64) => Self::Bits64,
+            (ResultShape::Scalar, FfiType::I32 | FfiType::U32 | FfiType::F32) => Self::Bits32,
+            (ResultShape::Scalar, _) => Self::Checked,
+            _ => Self::Void,
+        }
+    }
 }
 
 /// Most slots a call on the scalar fast path takes.
@@ -418,17 +445,18 @@ impl Shared {
         self.enter(&e.name, |store, funcs| {
             call_scalar_in(store, funcs, e, &mut raw)
         })?;
-        if let (ResultShape::Scalar, Some(out)) = (e.shape, slots.first_mut()) {
-            *out = match &e.signature.ret {
-                FfiType::I64 | FfiType::U64 | FfiType::F64 => raw[0].get_u64(),
-                FfiType::I32 | FfiType::U32 | FfiType::F32 => raw[0].get_u32().into(),
-                ret => {
-                    // A narrow integer or `bool`: range-checked; in range,
-                    // its 32 bits are its slot.
-                    lift_result(raw[0], ret)?;
-                    raw[0].get_u32().into()
-                }
-            };
+        let out = match e.slot_ret {
+            SlotRet::Void => return Ok(()),
+            SlotRet::Bits64 => raw[0].get_u64(),
+            SlotRet::Bits32 => raw[0].get_u32().into(),
+            SlotRet::Checked => {
+                // In range, its 32 bits are its slot.
+                lift_result(raw[0], &e.signature.ret)?;
+                raw[0].get_u32().into()
+            }
+        };
+        if let Some(slot) = slots.first_mut() {
+            *slot = out;
         }
         Ok(())
     }

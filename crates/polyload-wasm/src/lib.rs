@@ -11,7 +11,7 @@ mod instance;
 pub use engine::compiled_modules;
 
 use config::{Abi, WasmSection};
-use instance::{ExportPlan, Shared, Template, WasiSpec};
+use instance::{ExportPlan, Shared, SlotRet, Template, WasiSpec};
 use polyload::loader::{
     BundleInstance, BundleLoader, DynamicFn, Export, ExportEntry, GuestError, LoadContext,
     LoadedBundle, SlotFn, Source,
@@ -277,6 +277,7 @@ impl BundleLoader for WasmLoader {
                 slots,
                 scalar,
                 results: ty.results().len(),
+                slot_ret: SlotRet::of(shape, &decl.signature.ret),
             });
         }
 

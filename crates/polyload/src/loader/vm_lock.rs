@@ -31,6 +31,7 @@ fn waits() -> std::sync::MutexGuard<'static, Option<Waits>> {
 }
 
 /// A nonzero id for the calling thread.
+#[inline]
 fn token() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
@@ -135,6 +136,7 @@ impl VmLock {
     /// Takes the lock for the calling thread: at once if it is free or this
     /// thread holds it, else when its holder lets go, or at once (handed
     /// over) if its holder is waiting for a lock this thread holds.
+    #[inline]
     pub fn lock(&self) -> VmLockGuard<'_> {
         let me = token();
         if self.owner.load(Ordering::Acquire) == me {
@@ -203,6 +205,7 @@ impl VmLock {
         }
     }
 
+    #[inline]
     fn unlock(&self) {
         let d = self.depth.load(Ordering::Relaxed) - 1;
         if d > 0 {
@@ -219,8 +222,7 @@ impl VmLock {
         // either sees it free now or is woken here (its heavy barrier
         // orders the store above before this load).
         if self.contended.load(Ordering::Relaxed) {
-            let _w = waits();
-            WAKE.notify_all();
+            wake_all();
         }
     }
 
@@ -248,6 +250,14 @@ impl VmLock {
     }
 }
 
+/// Wakes every waiter (after a contended lock was let go).
+#[cold]
+#[inline(never)]
+fn wake_all() {
+    let _w = waits();
+    WAKE.notify_all();
+}
+
 /// Whether thread `holder` waits, directly or through a chain of waiting
 /// threads, for a lock that thread `me` holds.
 fn waits_for(w: &Waits, mut holder: u64, me: u64) -> bool {
@@ -271,6 +281,7 @@ fn waits_for(w: &Waits, mut holder: u64, me: u64) -> bool {
 }
 
 impl Drop for VmLockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.unlock();
     }
