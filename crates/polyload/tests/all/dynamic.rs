@@ -4,11 +4,16 @@
 use crate::support::Scratch;
 use polyload::loader::{
     BundleInstance, BundleLoader, DynamicFn, Export, ExportEntry, GuestError, LoadContext,
-    LoadedBundle,
+    LoadedBundle, SlotFn,
 };
 use polyload::{BundleSource, Error, Manifest, Value};
 use polyload_abi::PolyloadStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Calls of `dyn.scale`'s value entry and of its raw-slot entry.
+static BY_VALUE: AtomicUsize = AtomicUsize::new(0);
+static BY_SLOTS: AtomicUsize = AtomicUsize::new(0);
 
 /// A loader whose bundles are Rust closures: the runtime mechanics a VM
 /// loader relies on, without a VM.
@@ -35,8 +40,39 @@ impl BundleLoader for ClosureLoader {
             [Value::Str(s)] => Ok(Value::Str(s.to_uppercase())),
             _ => Err(GuestError::new("bad arguments")),
         });
+        // `fn(i32, f32) -> i32`: a * b, truncated; the slot entry checks the
+        // encoding `SlotFn` documents (32-bit values zero-extended).
+        let values: Arc<DynamicFn> = Arc::new(|args: &[Value]| {
+            BY_VALUE.fetch_add(1, Ordering::Relaxed);
+            match args {
+                [Value::I32(a), Value::F32(b)] => Ok(Value::I32((*a as f32 * b) as i32)),
+                _ => Err(GuestError::new("bad arguments")),
+            }
+        });
+        let slots: Arc<SlotFn> = Arc::new(|slots: &mut [u64]| {
+            BY_SLOTS.fetch_add(1, Ordering::Relaxed);
+            let [a, b, _] = slots else {
+                return Err(GuestError::new(format!("{} slots", slots.len())));
+            };
+            if *a >> 32 != 0 || *b >> 32 != 0 {
+                return Err(GuestError::new("upper bits set"));
+            }
+            let product = (*a as u32 as i32) as f32 * f32::from_bits(*b as u32);
+            if product.is_nan() {
+                return Err(GuestError::new("not a number"));
+            }
+            // The result goes to slot 0, with garbage in the upper half:
+            // the handle truncates.
+            slots[0] = 0xdead_beef_0000_0000 | u64::from(product as i32 as u32);
+            Ok(())
+        });
         Ok(LoadedBundle {
             exports: vec![
+                Export {
+                    name: "scale".into(),
+                    signature: sig("scale"),
+                    entry: ExportEntry::DynamicSlots { values, slots },
+                },
                 Export {
                     name: "mul".into(),
                     signature: sig("mul"),
@@ -61,7 +97,7 @@ fn typed_handles_and_c_bundles_reach_dynamic_definitions() {
         .loader(ClosureLoader)
         .build()
         .unwrap();
-    let text = "id = \"dyn\"\nversion = \"0.1.0\"\nloader = \"closures\"\nfile = \"none\"\nabi = \"1.0\"\n[exports]\nmul = \"fn(i64, i64) -> i64\"\nshout = \"fn(str) -> str\"\n";
+    let text = "id = \"dyn\"\nversion = \"0.1.0\"\nloader = \"closures\"\nfile = \"none\"\nabi = \"1.0\"\n[exports]\nmul = \"fn(i64, i64) -> i64\"\nshout = \"fn(str) -> str\"\nscale = \"fn(i32, f32) -> i32\"\n";
     let m = Manifest::parse(text, &s.dir.path().join("dyn/manifest.toml")).unwrap();
     rt.load_manifest(m, BundleSource::Code(String::new()))
         .unwrap();
@@ -114,4 +150,48 @@ int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
         rt.call("csq.square", &[Value::I64(9)]).unwrap(),
         Value::I64(81)
     );
+}
+
+#[test]
+fn typed_handles_of_numbers_take_the_raw_slot_entry_and_others_the_value_entry() {
+    let s = Scratch::new();
+    let rt = polyload::Runtime::builder()
+        .cache_dir(s.dir.path().join("cache"))
+        .loader(ClosureLoader)
+        .build()
+        .unwrap();
+    let text = "id = \"dyn\"\nversion = \"0.1.0\"\nloader = \"closures\"\nfile = \"none\"\nabi = \"1.0\"\n[exports]\nmul = \"fn(i64, i64) -> i64\"\nshout = \"fn(str) -> str\"\nscale = \"fn(i32, f32) -> i32\"\n";
+    let m = Manifest::parse(text, &s.dir.path().join("dyn/manifest.toml")).unwrap();
+    rt.load_manifest(m, BundleSource::Code(String::new()))
+        .unwrap();
+    let (v0, s0) = (
+        BY_VALUE.load(Ordering::Relaxed),
+        BY_SLOTS.load(Ordering::Relaxed),
+    );
+
+    let scale = rt
+        .function::<extern "C" fn(i32, f32) -> i32>("dyn.scale")
+        .unwrap();
+    assert_eq!(scale.call((-7, 1.5)).unwrap(), -10);
+    rt.enter(|scope| assert_eq!(scale.call_in(scope, (4, -0.5)).unwrap(), -2));
+    let e = scale.call((1, f32::NAN)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Guest { name, message, .. } if name == "dyn.scale" && message == "not a number"),
+        "{e}"
+    );
+    assert_eq!(
+        BY_SLOTS.load(Ordering::Relaxed) - s0,
+        3,
+        "typed calls take the slots"
+    );
+    assert_eq!(BY_VALUE.load(Ordering::Relaxed) - v0, 0);
+
+    // By name, and from a dynamic handle: the value entry.
+    assert_eq!(
+        rt.call("dyn.scale", &[Value::I32(-7), Value::F32(1.5)])
+            .unwrap(),
+        Value::I32(-10)
+    );
+    assert_eq!(BY_VALUE.load(Ordering::Relaxed) - v0, 1);
+    assert_eq!(BY_SLOTS.load(Ordering::Relaxed) - s0, 3);
 }
