@@ -100,7 +100,7 @@ fn semver_parses_compares_and_matches() {
     let e = call("semver.Version_major", &[Value::U64(req)]).unwrap_err();
     assert!(
         e.to_string()
-            .contains("holds a semver::VersionReq, not a semver::Version"),
+            .contains("holds a `semver::VersionReq`, not a `semver::Version`"),
         "{e}"
     );
     // An Err of the crate is an error value with its Display.

@@ -25,7 +25,7 @@
 //! let id = handle::write().insert(String::from("hi"));
 //! assert_eq!(handle::read().get::<String>(id).unwrap(), "hi");
 //! let e = handle::read().get::<u32>(id).unwrap_err();
-//! assert!(e.contains("holds a alloc::string::String, not a u32"), "{e}");
+//! assert!(e.contains("holds a `String`, not a `u32`"), "{e}");
 //! handle::write().remove(id).unwrap();
 //! assert!(handle::read().get::<String>(id).unwrap_err().contains("not live"));
 //! ```
@@ -272,9 +272,34 @@ fn not_live(id: u64) -> String {
 
 fn wrong_type<T>(id: u64, held: &str) -> String {
     format!(
-        "handle {id} holds a {held}, not a {}",
-        std::any::type_name::<T>()
+        "handle {id} holds a `{}`, not a `{}`",
+        readable(held),
+        readable(std::any::type_name::<T>())
     )
+}
+
+/// A type's name as a Rust user writes it: `std::any::type_name` spells
+/// std's types by their defining modules (`alloc::string::String`), which
+/// this shortens to the prelude's or `std`'s names (`String`); other
+/// crates' paths stay as they are.
+fn readable(type_name: &str) -> String {
+    const SHORT: [(&str, &str); 10] = [
+        ("alloc::string::", ""),
+        ("alloc::vec::", ""),
+        ("alloc::boxed::", ""),
+        ("core::option::", ""),
+        ("core::result::", ""),
+        ("alloc::borrow::", "std::borrow::"),
+        ("alloc::sync::", "std::sync::"),
+        ("alloc::rc::", "std::rc::"),
+        ("std::collections::hash::map::", "std::collections::"),
+        ("std::collections::hash::set::", "std::collections::"),
+    ];
+    SHORT
+        .iter()
+        .fold(type_name.to_string(), |name, (long, short)| {
+            name.replace(long, short)
+        })
 }
 
 #[cfg(test)]
@@ -295,6 +320,19 @@ mod tests {
         assert_eq!(write().take::<u32>(b).unwrap(), 2);
         assert!(read().get::<u32>(b).unwrap_err().contains("not live"));
         assert!(write().remove(b).is_err());
+        write().remove(a).unwrap();
+    }
+
+    #[test]
+    fn type_errors_name_types_as_users_write_them() {
+        let a = write().insert(vec![Some(String::new())]);
+        let e = read()
+            .get::<std::collections::HashMap<u8, Box<u8>>>(a)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            format!("handle {a} holds a `Vec<Option<String>>`, not a `std::collections::HashMap<u8, Box<u8>>`")
+        );
         write().remove(a).unwrap();
     }
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the generated code changes shape.
-const GENERATOR: &str = "polyload-rimport 5";
+const GENERATOR: &str = "polyload-rimport 6";
 
 /// Where the Rust guest SDK is (the generated crate's path dependency):
 /// `$POLYLOAD_GUEST_DIR`, else the source tree polyload was built from.
