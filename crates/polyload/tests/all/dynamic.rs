@@ -89,9 +89,8 @@ impl BundleLoader for ClosureLoader {
     }
 }
 
-#[test]
-fn typed_handles_and_c_bundles_reach_dynamic_definitions() {
-    let s = Scratch::new();
+/// A runtime with the closure bundle `dyn` loaded.
+fn closures(s: &Scratch) -> polyload::Runtime {
     let rt = polyload::Runtime::builder()
         .cache_dir(s.dir.path().join("cache"))
         .loader(ClosureLoader)
@@ -101,6 +100,13 @@ fn typed_handles_and_c_bundles_reach_dynamic_definitions() {
     let m = Manifest::parse(text, &s.dir.path().join("dyn/manifest.toml")).unwrap();
     rt.load_manifest(m, BundleSource::Code(String::new()))
         .unwrap();
+    rt
+}
+
+#[test]
+fn typed_handles_and_c_bundles_reach_dynamic_definitions() {
+    let s = Scratch::new();
+    let rt = closures(&s);
 
     // Dynamic call: straight to the closure, with its traceback.
     assert_eq!(
@@ -155,15 +161,7 @@ int32_t polyload_bundle_init(const PolyloadHost *h, PolyloadBundle *b) {
 #[test]
 fn typed_handles_of_numbers_take_the_raw_slot_entry_and_others_the_value_entry() {
     let s = Scratch::new();
-    let rt = polyload::Runtime::builder()
-        .cache_dir(s.dir.path().join("cache"))
-        .loader(ClosureLoader)
-        .build()
-        .unwrap();
-    let text = "id = \"dyn\"\nversion = \"0.1.0\"\nloader = \"closures\"\nfile = \"none\"\nabi = \"1.0\"\n[exports]\nmul = \"fn(i64, i64) -> i64\"\nshout = \"fn(str) -> str\"\nscale = \"fn(i32, f32) -> i32\"\n";
-    let m = Manifest::parse(text, &s.dir.path().join("dyn/manifest.toml")).unwrap();
-    rt.load_manifest(m, BundleSource::Code(String::new()))
-        .unwrap();
+    let rt = closures(&s);
     let (v0, s0) = (
         BY_VALUE.load(Ordering::Relaxed),
         BY_SLOTS.load(Ordering::Relaxed),
