@@ -412,31 +412,36 @@ impl Shared {
 
     /// Calls a polyload-ABI export whose parameters and result are all
     /// numbers (or void): no buffers, so no guest allocation. The loader
-    /// picks this entry at load for such exports ([`ExportPlan::scalar`]).
+    /// picks this entry at load for such exports ([`ExportPlan::scalar`]);
+    /// it is [`call_slots`](Self::call_slots) with the values lowered to
+    /// slots and the result lifted back.
     pub(crate) fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
-        let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
-        for (slot, v) in raw.iter_mut().zip(args) {
+        let mut slots = [0u64; SCALAR_SLOTS];
+        for (slot, v) in slots.iter_mut().zip(args) {
             // Arguments were checked against the signature (all scalars)
             // by the caller.
-            *slot = abi::lower(v).unwrap_or(ValRaw::i64(0));
+            *slot = abi::lower(v).map_or(0, |r| r.get_u64());
         }
-        self.enter(&e.name, |store, funcs| {
-            call_scalar_in(store, funcs, e, &mut raw)
-        })?;
-        // The types that need no range check, inline; the rest (and their
-        // errors) out of line.
-        Ok(match (e.shape, &e.signature.ret) {
-            (ResultShape::Scalar, FfiType::I64) => Value::I64(raw[0].get_i64()),
-            (ResultShape::Scalar, FfiType::I32) => Value::I32(raw[0].get_i32()),
-            (ResultShape::Scalar, FfiType::F64) => Value::F64(f64::from_bits(raw[0].get_f64())),
-            (ResultShape::Scalar, ret) => lift_result(raw[0], ret)?,
-            _ => Value::Void,
+        // As a typed handle passes them: one per argument, at least one.
+        let n = args.len().clamp(1, SCALAR_SLOTS);
+        self.call_slots(e, &mut slots[..n])?;
+        let s = slots[0];
+        // The types that need no range check, inline; the rest out of line
+        // (`call_slots` checked their range already).
+        Ok(match (e.slot_ret, &e.signature.ret) {
+            (SlotRet::Void, _) => Value::Void,
+            (_, FfiType::I64) => Value::I64(s as i64),
+            (_, FfiType::I32) => Value::I32(s as i32),
+            (_, FfiType::F64) => Value::F64(f64::from_bits(s)),
+            (_, ret) => lift_result(ValRaw::u64(s), ret)?,
         })
     }
 
-    /// As [`call_scalar`](Self::call_scalar), with the arguments and the
-    /// result in raw slots (`polyload::loader::SlotFn`), whose encoding is
-    /// wasmtime's `ValRaw`'s: a slot is its value's raw bits as they are.
+    /// Calls a scalar export ([`ExportPlan::scalar`]) with the arguments
+    /// and the result in raw slots (`polyload::loader::SlotFn`), whose
+    /// encoding is wasmtime's `ValRaw`'s: a slot is its value's raw bits as
+    /// they are.
+    #[inline(always)]
     pub(crate) fn call_slots(&self, e: &ExportPlan, slots: &mut [u64]) -> Result<(), GuestError> {
         let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
         for (r, s) in raw.iter_mut().zip(slots.iter()) {

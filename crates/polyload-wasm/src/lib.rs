@@ -300,31 +300,28 @@ impl BundleLoader for WasmLoader {
                 let name = plan.name.clone();
                 let signature = plan.signature.clone();
                 let plan = Arc::new(plan);
-                let f: Arc<DynamicFn> = match vm.abi() {
+                let entry = match vm.abi() {
                     Abi::Polyload if plan.scalar => {
                         let (vm2, plan2) = (vm.clone(), plan.clone());
+                        let values: Arc<DynamicFn> =
+                            Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args));
                         let slots: Arc<SlotFn> =
                             Arc::new(move |slots: &mut [u64]| vm2.call_slots(&plan2, slots));
-                        return Export {
-                            name,
-                            signature,
-                            entry: ExportEntry::DynamicSlots {
-                                values: Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args)),
-                                slots,
-                            },
-                        };
+                        ExportEntry::DynamicSlots { values, slots }
                     }
-                    Abi::Polyload => Arc::new(
+                    Abi::Polyload => ExportEntry::Dynamic(Arc::new(
                         move |args: &[Value]| -> std::result::Result<Value, GuestError> {
                             vm.call(&plan, args)
                         },
-                    ),
-                    Abi::Extism => Arc::new(move |args: &[Value]| vm.call_extism(&plan, args)),
+                    )),
+                    Abi::Extism => ExportEntry::Dynamic(Arc::new(move |args: &[Value]| {
+                        vm.call_extism(&plan, args)
+                    })),
                 };
                 Export {
                     name,
                     signature,
-                    entry: ExportEntry::Dynamic(f),
+                    entry,
                 }
             })
             .collect();

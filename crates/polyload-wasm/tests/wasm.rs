@@ -135,8 +135,14 @@ fn typed_handles_pass_every_scalar_kind_through_raw_slots() {
     // Typed handles of numbers and `bool` take the loader's raw-slot entry
     // (`SlotFn`): each kind's encoding, both ways, against `Runtime::call`.
     let s = Scratch::new();
-    let wat = r#"(module
-        (func (export "id32") (param i32) (result i32) (local.get 0))
+    // One identity function for every 32-bit kind.
+    let identities: String = [
+        "i8_id", "u8_id", "i16_id", "u16_id", "u32_id", "bool_id", "narrowed",
+    ]
+    .iter()
+    .map(|n| format!(r#"(func (export "{n}") (param i32) (result i32) (local.get 0))"#))
+    .collect();
+    let rest = r#"
         (func (export "neg32") (param f32) (result f32) (f32.neg (local.get 0)))
         (func (export "not64") (param i64) (result i64) (i64.xor (local.get 0) (i64.const -1)))
         (func (export "mix") (param i32 f32 f64 i64 i32) (result f64)
@@ -147,6 +153,7 @@ fn typed_handles_pass_every_scalar_kind_through_raw_slots() {
         (global $n (mut i32) (i32.const 0))
         (func (export "bump") (global.set $n (i32.add (global.get $n) (i32.const 1))))
         (func (export "bumps") (result i32) (global.get $n)))"#;
+    let wat = format!("(module {identities}{rest}");
     let exports = r#"
 [exports]
 i8_id = "fn(i8) -> i8"
@@ -162,16 +169,6 @@ bump = "fn() -> void"
 bumps = "fn() -> i32"
 narrowed = "fn(i32) -> u8"
 "#;
-    // One wasm function serves the identity of every 32-bit kind.
-    let wat = wat.replace(
-        r#"(func (export "id32") (param i32) (result i32) (local.get 0))"#,
-        &[
-            "i8_id", "u8_id", "i16_id", "u16_id", "u32_id", "bool_id", "narrowed",
-        ]
-        .iter()
-        .map(|n| format!(r#"(func (export "{n}") (param i32) (result i32) (local.get 0))"#))
-        .collect::<String>(),
-    );
     let dir = wasm_bundle(&s, "kinds", "kinds.wat", wat.as_bytes(), exports);
     let rt = runtime(&s);
     rt.load_bundle(&dir).unwrap();
