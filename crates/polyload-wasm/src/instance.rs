@@ -5,7 +5,7 @@ use crate::abi::{self, ResultShape};
 use crate::config::{Abi, Limits};
 use crate::engine::{one_line, TICK};
 use crate::extism::Kernel;
-use polyload::loader::{GuestError, VmLock};
+use polyload::loader::{GuestError, SlotFn, VmLock};
 use polyload::{FfiType, Signature, Value};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
@@ -159,6 +159,13 @@ impl Template {
         self.limits
             .timeout_ms
             .map_or(u64::MAX / 4, |ms| ms.div_ceil(TICK.as_millis() as u64) + 1)
+    }
+
+    /// Whether a call must re-arm its limits ([`arm`](Self::arm)): with
+    /// neither `timeout_ms` nor `fuel` the deadline armed at instantiation
+    /// (`u64::MAX / 4` ticks away) never comes, and there is no fuel.
+    fn rearms(&self) -> bool {
+        self.limits.timeout_ms.is_some() || self.limits.fuel.is_some()
     }
 
     /// Arms the per-call limits (deadline, fuel).
@@ -321,6 +328,8 @@ pub(crate) struct Shared {
     template: Template,
     /// [`Template::deadline_ticks`], computed once.
     ticks: u64,
+    /// [`Template::rearms`], computed once.
+    rearm: bool,
 }
 
 // SAFETY: `busy` and `live` are only touched by `Shared::enter`, which
@@ -344,6 +353,7 @@ impl Shared {
             busy: Cell::new(false),
             live: UnsafeCell::new(Some(live)),
             ticks: template.deadline_ticks(),
+            rearm: template.rearms(),
             template,
         })
     }
@@ -369,7 +379,11 @@ impl Shared {
             Some(live) => live,
             None => self.recreate(slot)?,
         };
-        self.template.arm(&mut live.store, self.ticks);
+        if self.rearm {
+            self.template.arm(&mut live.store, self.ticks);
+        } else {
+            live.store.data_mut().refused = None;
+        }
         match f(&mut live.store, &live.funcs) {
             Ok(r) => Ok(r),
             Err(fault) => Err(self.fault(slot, what, fault)),
@@ -413,8 +427,8 @@ impl Shared {
     /// Calls a polyload-ABI export whose parameters and result are all
     /// numbers (or void): no buffers, so no guest allocation. The loader
     /// picks this entry at load for such exports ([`ExportPlan::scalar`]);
-    /// it is [`call_slots`](Self::call_slots) with the values lowered to
-    /// slots and the result lifted back.
+    /// it is the raw-slot entry ([`slot_entry`](Self::slot_entry)) with the
+    /// values lowered to slots and the result lifted back.
     pub(crate) fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
         let mut slots = [0u64; SCALAR_SLOTS];
         for (slot, v) in slots.iter_mut().zip(args) {
@@ -422,9 +436,15 @@ impl Shared {
             // by the caller.
             *slot = abi::lower(v).map_or(0, |r| r.get_u64());
         }
-        // As a typed handle passes them: one per argument, at least one.
-        let n = args.len().clamp(1, SCALAR_SLOTS);
-        self.call_slots(e, &mut slots[..n])?;
+        macro_rules! by_count {
+            ($($n:literal)*) => {
+                match e.slots {
+                    $($n => self.call_slots::<$n>(e, &mut slots),)*
+                    _ => unreachable!("a scalar export takes at most {SCALAR_SLOTS} slots"),
+                }
+            };
+        }
+        by_count!(0 1 2 3 4 5 6 7 8)?;
         let s = slots[0];
         // The types that need no range check, inline; the rest out of line
         // (`call_slots` checked their range already).
@@ -437,32 +457,55 @@ impl Shared {
         })
     }
 
-    /// Calls a scalar export ([`ExportPlan::scalar`]) with the arguments
-    /// and the result in raw slots (`polyload::loader::SlotFn`), whose
-    /// encoding is wasmtime's `ValRaw`'s: a slot is its value's raw bits as
-    /// they are.
-    #[inline(always)]
-    pub(crate) fn call_slots(&self, e: &ExportPlan, slots: &mut [u64]) -> Result<(), GuestError> {
-        let mut raw = [ValRaw::i64(0); SCALAR_SLOTS];
-        for (r, s) in raw.iter_mut().zip(slots.iter()) {
-            *r = ValRaw::u64(*s);
+    /// The raw-slot entry (`polyload::loader::SlotFn`) of a scalar export
+    /// ([`ExportPlan::scalar`]), made for its slot count
+    /// ([`ExportPlan::slots`]) at load, so a call copies exactly that many
+    /// slots.
+    pub(crate) fn slot_entry(self: &Arc<Self>, e: Arc<ExportPlan>) -> Arc<SlotFn> {
+        let vm = self.clone();
+        macro_rules! by_count {
+            ($($n:literal)*) => {
+                match e.slots {
+                    $($n => Arc::new(move |s: &mut [u64]| vm.call_slots::<$n>(&e, s)),)*
+                    _ => unreachable!("a scalar export takes at most {SCALAR_SLOTS} slots"),
+                }
+            };
         }
+        by_count!(0 1 2 3 4 5 6 7 8)
+    }
+
+    /// Calls a scalar export of `N` raw slots ([`ExportPlan::slots`]) with
+    /// the arguments and the result in `slots` (at least `N` and one;
+    /// `polyload::loader::SlotFn`), whose encoding is wasmtime's `ValRaw`'s:
+    /// a slot is its value's raw bits as they are.
+    #[inline(always)]
+    fn call_slots<const N: usize>(
+        &self,
+        e: &ExportPlan,
+        slots: &mut [u64],
+    ) -> Result<(), GuestError> {
+        let Some(args) = slots.get(..N.max(1)) else {
+            return Err(too_few_slots(e, slots.len()));
+        };
+        let mut raw: [ValRaw; N] = std::array::from_fn(|i| ValRaw::u64(args[i]));
         self.enter(&e.name, |store, funcs| {
             call_scalar_in(store, funcs, e, &mut raw)
         })?;
+        let Some(r) = raw.first() else {
+            // No parameters and no result.
+            return Ok(());
+        };
         let out = match e.slot_ret {
             SlotRet::Void => return Ok(()),
-            SlotRet::Bits64 => raw[0].get_u64(),
-            SlotRet::Bits32 => raw[0].get_u32().into(),
+            SlotRet::Bits64 => r.get_u64(),
+            SlotRet::Bits32 => r.get_u32().into(),
             SlotRet::Checked => {
                 // In range, its 32 bits are its slot.
-                lift_result(raw[0], &e.signature.ret)?;
-                raw[0].get_u32().into()
+                lift_result(*r, &e.signature.ret)?;
+                r.get_u32().into()
             }
         };
-        if let Some(slot) = slots.first_mut() {
-            *slot = out;
-        }
+        slots[0] = out;
         Ok(())
     }
 
@@ -588,9 +631,8 @@ fn call_scalar_in(
     store: &mut Store<State>,
     funcs: &[Func],
     e: &ExportPlan,
-    raw: &mut [ValRaw; SCALAR_SLOTS],
+    raw: &mut [ValRaw],
 ) -> Result<(), Fault> {
-    let raw = &mut raw[..e.slots];
     store.data_mut().error = None;
     // SAFETY: `raw` holds the parameters of the wasm type the export was
     // checked to have at load (`check_polyload_export`), each lowered from
@@ -602,6 +644,18 @@ fn call_scalar_in(
         return Err(Fault::Guest(GuestError::new(message)));
     }
     Ok(())
+}
+
+/// The error of a raw-slot call given fewer slots than the export takes
+/// (a caller that broke `SlotFn`'s contract).
+#[cold]
+#[inline(never)]
+fn too_few_slots(e: &ExportPlan, n: usize) -> GuestError {
+    GuestError::new(format!(
+        "{}: called with {n} raw slots, the export takes {}",
+        e.name,
+        e.slots.max(1)
+    ))
 }
 
 /// A scalar result of a type with a range check (or any, slower).

@@ -14,7 +14,7 @@ use config::{Abi, WasmSection};
 use instance::{ExportPlan, Shared, SlotRet, Template, WasiSpec};
 use polyload::loader::{
     BundleInstance, BundleLoader, DynamicFn, Export, ExportEntry, GuestError, LoadContext,
-    LoadedBundle, SlotFn, Source,
+    LoadedBundle, Source,
 };
 use polyload::{Error, Manifest, Result, Value};
 use std::sync::Arc;
@@ -302,11 +302,9 @@ impl BundleLoader for WasmLoader {
                 let plan = Arc::new(plan);
                 let entry = match vm.abi() {
                     Abi::Polyload if plan.scalar => {
-                        let (vm2, plan2) = (vm.clone(), plan.clone());
+                        let slots = vm.slot_entry(plan.clone());
                         let values: Arc<DynamicFn> =
                             Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args));
-                        let slots: Arc<SlotFn> =
-                            Arc::new(move |slots: &mut [u64]| vm2.call_slots(&plan2, slots));
                         ExportEntry::DynamicSlots { values, slots }
                     }
                     Abi::Polyload => ExportEntry::Dynamic(Arc::new(

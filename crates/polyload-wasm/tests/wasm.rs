@@ -382,6 +382,43 @@ fn fuel_bounds_the_instructions_a_call_may_run() {
 }
 
 #[test]
+fn without_time_or_fuel_limits_each_call_still_starts_clean() {
+    // `timeout_ms = 0` and no fuel: a call arms nothing (the deadline set
+    // at instantiation never comes), but what one call left behind (a
+    // refused memory growth) is not blamed on the next.
+    let s = Scratch::new();
+    let rt = runtime(&s);
+    let dir = wasm_bundle(
+        &s,
+        "unlimited",
+        "calc.wat",
+        CALC.as_bytes(),
+        &CALC_EXPORTS
+            .replace("timeout_ms = 200", "timeout_ms = 0")
+            .replace(
+                "\"env.self_add\" = \"wcalc.add\"",
+                "\"env.self_add\" = \"unlimited.add\"",
+            ),
+    );
+    rt.load_bundle(rates(&s)).unwrap();
+    rt.load_bundle(&dir).unwrap();
+    let add = rt
+        .function::<extern "C" fn(i64, i64) -> i64>("unlimited.add")
+        .unwrap();
+    for i in 0..1000 {
+        assert_eq!(add.call((i, 1)).unwrap(), i + 1);
+    }
+    assert_eq!(rt.call("unlimited.hog", &[]).unwrap(), Value::I32(16));
+    let e = rt.call("unlimited.crash", &[]).unwrap_err().to_string();
+    assert!(e.contains("unreachable"), "{e}");
+    assert!(
+        !e.contains("max_memory"),
+        "a refusal of an earlier call: {e}"
+    );
+    assert_eq!(add.call((2, 3)).unwrap(), 5);
+}
+
+#[test]
 fn memory_cannot_grow_past_max_memory() {
     let s = Scratch::new();
     let (rt, _) = calc(&s);
