@@ -7,10 +7,11 @@ use crate::vm::{c_string, Vm};
 use polyload::loader::{report_guest_error, take_reported_error, GuestError, HostCalls, Source};
 use polyload::{FfiType, Signature, Value};
 use polyload_ffi::{Call, CallBuilder, OutSlotTrampoline};
+use std::collections::BTreeMap;
 use std::ffi::{c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Copies the assembly to `<cache>/assemblies/<hash>.dll` (once per
 /// content). Mono caches images by path for the life of the process, so a
@@ -88,19 +89,26 @@ impl Domain {
             };
             let support = open(support)?;
             let image = open(assembly)?;
-            let wrappers = class(api, support, "PolyloadSupport.Wrappers")?;
-            let wrap = find_methods(api, wrappers, &["Wrap".into()], 1)
+            let errors = class(api, support, "PolyloadSupport.Errors")?;
+            let report = find_methods(api, errors, &["Report".into()], 1)
                 .into_iter()
                 .next()
-                .ok_or("the support assembly has no `Wrap`")?;
-            // SAFETY: `Wrap` is `static long Wrap(MethodInfo)`: its thunk
+                .ok_or("the support assembly has no `Errors.Report`")?;
+            // SAFETY: `report` is a method of a loaded class.
+            let report = unsafe { (api.mono_method_get_unmanaged_thunk)(report) };
+            if report.is_null() {
+                return Err("Mono made no thunk for `PolyloadSupport.Errors.Report`".into());
+            }
+            // SAFETY: `Report` is `static void Report(Exception)`: its thunk
             // takes the object and the exception slot.
-            let wrap_thunk = unsafe { (api.mono_method_get_unmanaged_thunk)(wrap) };
+            let report = unsafe { std::mem::transmute::<*const c_void, ReportThunk>(report) };
+            REPORTERS
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(self.ptr, report);
             Ok(Assembly {
                 domain: self,
                 image: image as usize,
-                // SAFETY: as above.
-                wrap: unsafe { std::mem::transmute::<*const c_void, WrapThunk>(wrap_thunk) },
             })
         })
     }
@@ -110,6 +118,10 @@ impl Drop for Domain {
     fn drop(&mut self) {
         let vm = self.vm;
         vm.unregister(self.ptr());
+        REPORTERS
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.ptr);
         vm.attach();
         let mut exc: Ptr = std::ptr::null_mut();
         // SAFETY: the runtime drops a version only once no thread can be
@@ -125,13 +137,51 @@ impl Drop for Domain {
     }
 }
 
-type WrapThunk = unsafe extern "C" fn(Ptr, *mut Ptr) -> i64;
+/// The thunk of `PolyloadSupport.Errors.Report(Exception)`.
+type ReportThunk = unsafe extern "C" fn(Ptr, *mut Ptr);
+
+/// Each live domain's [`ReportThunk`], for turning an exception an export
+/// threw into a guest error ([`exception_error`]).
+static REPORTERS: RwLock<BTreeMap<usize, ReportThunk>> = RwLock::new(BTreeMap::new());
+
+/// The guest error of the exception `exc` that a call of an export of
+/// `domain` left in its thunk's exception slot: its type, message and
+/// stack trace as `Errors.Report` formats them, run in `domain`.
+///
+/// # Safety
+/// `domain` is alive and `exc` is the exception object Mono stored, kept
+/// alive by the caller's frame (Mono's GC scans native stacks
+/// conservatively).
+#[cold]
+#[inline(never)]
+unsafe fn exception_error(vm: &Vm, domain: Ptr, exc: Ptr) -> GuestError {
+    let report = REPORTERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(domain as usize))
+        .copied();
+    let Some(report) = report else {
+        return GuestError::new(UNDESCRIBED);
+    };
+    let mut again: Ptr = std::ptr::null_mut();
+    vm.in_domain(domain, || {
+        // SAFETY: `report` is the thunk of `static void Report(Exception)`
+        // in `domain`, now current; `exc` is an exception of it.
+        unsafe { report(exc, &mut again) }
+    });
+    match take_reported_error() {
+        Some(e) if again.is_null() => e,
+        _ => GuestError::new(UNDESCRIBED),
+    }
+}
+
+/// The error of an exception `Errors.Report` could not describe.
+const UNDESCRIBED: &str = "a .NET exception was thrown and describing it failed";
 
 /// The bundle's assembly, opened in its domain.
 pub(crate) struct Assembly<'d> {
     domain: &'d Domain,
     image: usize,
-    wrap: WrapThunk,
 }
 
 /// Where an export is: a class (or the section's) and method names to try.
@@ -295,28 +345,11 @@ impl Assembly<'_> {
                 return Err(format!("export `{export}`: `{shown}` is not `public static`"));
             }
             check_signature(api, method, &shown, export, sig)?;
-            // SAFETY: the reflection object of a method of a class of this
-            // domain, created in it.
-            let info = unsafe { (api.mono_method_get_object)(self.domain.ptr(), method, k) };
-            let mut exc: Ptr = std::ptr::null_mut();
-            // SAFETY: `wrap` is the thunk of `long Wrap(MethodInfo)`; the
-            // thread is in the domain, so an exception lands in `exc`.
-            let wrapper = unsafe { (self.wrap)(info, &mut exc) };
-            if !exc.is_null() || wrapper == 0 {
-                let detail = if exc.is_null() {
-                    take_reported_error().map(|e| e.message).unwrap_or_default()
-                } else {
-                    let mut again: Ptr = std::ptr::null_mut();
-                    // SAFETY: `exc` is the exception object Mono stored.
-                    unsafe { values::string(api, (api.mono_object_to_string)(exc, &mut again)) }
-                        .unwrap_or_default()
-                };
-                return Err(format!("export `{export}`: making the wrapper of `{shown}` failed: {detail}"));
-            }
-            // SAFETY: `wrapper` is the MonoMethod * of the wrapper just made
-            // in this domain; its thunk takes the method's parameters and
-            // then a `MonoException **`.
-            let thunk = unsafe { (api.mono_method_get_unmanaged_thunk)(wrapper as Ptr) };
+            // SAFETY: `method` is a static method of a class of this
+            // domain; its thunk takes the method's parameters and then a
+            // `MonoException **`, where an exception the method throws
+            // lands (the callers make this domain current first).
+            let thunk = unsafe { (api.mono_method_get_unmanaged_thunk)(method) };
             if thunk.is_null() {
                 return Err(format!("export `{export}`: Mono made no thunk for `{shown}`"));
             }
@@ -329,7 +362,7 @@ impl Assembly<'_> {
                     OutSlotTrampoline::with_hooks(
                         sig,
                         thunk,
-                        escaped,
+                        thrown,
                         Some((crate::vm::enter, crate::vm::leave)),
                         self.domain.ptr(),
                     )
@@ -408,14 +441,15 @@ fn check_signature(
     Ok(())
 }
 
-/// The error when an exception leaves a wrapper (it catches all, so only
-/// Mono's own re-raised aborts can).
-const ESCAPED: &str =
-    "a .NET exception escaped the export's wrapper (was its domain being unloaded?)";
-
-/// The native path's out-slot hook: [`ESCAPED`] as the call's error.
-unsafe extern "C" fn escaped(_context: *mut c_void, _exception: *mut c_void) {
-    report_guest_error(GuestError::new(ESCAPED));
+/// The native path's out-slot hook: the exception the export threw, as
+/// the call's guest error. `context` is the export's domain.
+unsafe extern "C" fn thrown(context: *mut c_void, exception: *mut c_void) {
+    let _ = std::panic::catch_unwind(|| {
+        let Ok(vm) = crate::vm::vm() else { return };
+        // SAFETY: the trampoline passes its domain (alive while a call can
+        // reach the export) and the exception its thunk stored.
+        report_guest_error(unsafe { exception_error(vm, context, exception) });
+    });
 }
 
 /// An export called with .NET objects.
@@ -479,15 +513,14 @@ impl DynamicCall {
         raw.push(Value::Ptr(&mut exc as *mut Ptr as usize));
         let result = self.vm.calling(domain, || {
             // SAFETY: the thunk's C signature is the call's; every pointer
-            // is a live, pinned object of the type the wrapper expects, or
+            // is a live, pinned object of the type the method takes, or
             // the exception slot on this frame; the domain is current.
             unsafe { self.call.call(&raw) }
         });
-        if let Some(e) = take_reported_error() {
-            return Err(e);
-        }
         if !exc.is_null() {
-            return Err(GuestError::new(ESCAPED));
+            // SAFETY: the domain is alive (as above); `exc` is what Mono
+            // stored, on this frame.
+            return Err(unsafe { exception_error(self.vm, domain, exc) });
         }
         let result = result.map_err(|e| GuestError::new(e.to_string()))?;
         drop(pinned);
@@ -496,7 +529,7 @@ impl DynamicCall {
             other => return Ok(other),
         };
         let bad = |e: String| GuestError::new(format!("return value: {e}"));
-        // SAFETY: the wrapper returned an object of the checked return type
+        // SAFETY: the method returned an object of the checked return type
         // (or null), held in this frame while it is read.
         unsafe {
             match &self.sig.ret {

@@ -86,7 +86,6 @@ api! {
     mono_method_get_name: fn(Ptr) -> *const c_char;
     mono_method_get_flags: fn(Ptr, *mut u32) -> u32;
     mono_method_signature: fn(Ptr) -> Ptr;
-    mono_method_get_object: fn(Ptr, Ptr, Ptr) -> Ptr;
     mono_method_get_unmanaged_thunk: fn(Ptr) -> *const c_void;
     mono_signature_get_return_type: fn(Ptr) -> Ptr;
     mono_signature_get_params: fn(Ptr, *mut Ptr) -> Ptr;
@@ -117,7 +116,6 @@ api! {
     mono_get_string_class: fn() -> Ptr;
     mono_get_object_class: fn() -> Ptr;
     mono_object_get_class: fn(Ptr) -> Ptr;
-    mono_object_to_string: fn(Ptr, *mut Ptr) -> Ptr;
     mono_class_get_element_class: fn(Ptr) -> Ptr;
     mono_class_get_rank: fn(Ptr) -> c_int;
     mono_object_unbox: fn(Ptr) -> *mut c_void;

@@ -86,7 +86,7 @@ fn init() -> Result<Vm, String> {
                         call_raw as *const c_void,
                     );
                     (api.mono_add_internal_call)(
-                        c"PolyloadSupport.Wrappers::Fail".as_ptr(),
+                        c"PolyloadSupport.Errors::Fail".as_ptr(),
                         fail as *const c_void,
                     );
                 }
@@ -334,13 +334,13 @@ fn leave_scope() {
     unsafe { switch_back(home) };
 }
 
-/// `PolyloadSupport.Wrappers::Fail(string type, string message, string
-/// stackTrace)`: a bundle's exception, caught by its wrapper, becomes the
+/// `PolyloadSupport.Errors::Fail(string type, string message, string
+/// stackTrace)`: a bundle's exception, described by `Errors.Report`, becomes the
 /// calling thread's guest error.
 unsafe extern "C" fn fail(ty: Ptr, message: Ptr, trace: Ptr) {
     let _ = std::panic::catch_unwind(|| {
         let Ok(vm) = vm() else { return };
-        // SAFETY: Mono passes the wrapper's three strings (or null), alive
+        // SAFETY: Mono passes `Report`'s three strings (or null), alive
         // for this call.
         let (ty, message, trace) = unsafe {
             (

@@ -374,6 +374,9 @@ fn calls_in_a_scope_stay_in_a_domain_and_switch_when_the_bundle_changes() {
     let count = |name: &str| rt.function::<extern "C" fn() -> i64>(name).unwrap();
     let (calc, other) = (count("calc.count"), count("other.count"));
     let via_other = count("calc.via_other");
+    let checked = rt
+        .function::<extern "C" fn(i64) -> i64>("calc.checked")
+        .unwrap();
 
     rt.enter(|scope| {
         for i in 1..=3 {
@@ -385,7 +388,19 @@ fn calls_in_a_scope_stay_in_a_domain_and_switch_when_the_bundle_changes() {
             // Between calls the thread stays in the last one's domain.
             assert_eq!(polyload_dotnet::thread_in_root_domain(), Some(false));
         }
-        // By name, from the other domain.
+        // An exception thrown in calc's domain, called from other's (the
+        // thunk's exception slot catches it there), and again with the
+        // thread staying in calc's: an error each time, described in calc's
+        // domain, and the thread's domain stays right for the next calls.
+        for _ in 0..2 {
+            let e = checked.call_in(scope, (-1,)).unwrap_err().to_string();
+            assert!(
+                e.contains("System.ArgumentOutOfRangeException: must not be negative"),
+                "{e}"
+            );
+        }
+        assert_eq!(checked.call_in(scope, (5,)).unwrap(), 5);
+        // By name.
         assert_eq!(rt.call("calc.count", &[]).unwrap(), Value::I64(7));
         // Nested: calc calls other, whose call must hand the thread back
         // to calc before calc reads its own counter.
