@@ -35,11 +35,13 @@
 //! naming the method, the parameter and both types.
 //!
 //! # Calls
-//! Each export is called through the unmanaged thunk
-//! (`mono_method_get_unmanaged_thunk`) of a wrapper the loader makes for
-//! it (Reflection.Emit, in the bundle's domain) that catches every
-//! exception: an exception reaching a thunk called from another
-//! application domain would abort the process. An export whose types are
+//! Each export is called through its method's unmanaged thunk
+//! (`mono_method_get_unmanaged_thunk`), always with the bundle's domain
+//! current: an exception the method throws then lands in the thunk's
+//! exception slot (called from another application domain, it would be
+//! unhandled and abort the process), and the support assembly's
+//! `Errors.Report` (`cs/Support.cs`), run in the domain, describes it.
+//! An export whose types are
 //! all numbers and `bool` is published as native code, an
 //! [`OutSlotTrampoline`](polyload_ffi::OutSlotTrampoline) in front of the
 //! thunk: typed handles and C slots call it directly, with no boxing. One
@@ -75,7 +77,7 @@
 //!
 //! # Reload and unload
 //! A reload loads the new assembly into a fresh domain beside the old one
-//! and makes its wrappers there; any failure (a compile error, a missing
+//! and makes its entry points there; any failure (a compile error, a missing
 //! method, a wrong type) leaves the old version serving. The old domain is
 //! unloaded (`mono_domain_try_unload`) when the runtime's reclaimer drops
 //! the old version, which is when no thread can be inside it.
@@ -160,7 +162,7 @@ impl BundleLoader for DotnetLoader {
     }
 
     /// Loads the assembly into a new application domain, checks every
-    /// export's method, and makes its wrapper and entry point. Runs no
+    /// export's method, and makes its entry point. Runs no
     /// bundle code (static constructors run on first call).
     fn load(&self, cx: &LoadContext<'_>) -> Result<LoadedBundle> {
         let m = cx.manifest();
