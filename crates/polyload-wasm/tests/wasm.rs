@@ -351,24 +351,24 @@ fn an_endless_loop_times_out_and_the_bundle_keeps_working() {
     assert!(e.to_string().contains("timed out"), "{e}");
 }
 
+/// The calc guest as bundle `id` with `limits` instead of its
+/// `timeout_ms = 200`, loaded (with the rates bundle it imports from).
+fn calc_limited(s: &Scratch, id: &str, limits: &str) -> Runtime {
+    let rt = runtime(s);
+    let manifest = CALC_EXPORTS.replace("timeout_ms = 200", limits).replace(
+        "\"env.self_add\" = \"wcalc.add\"",
+        &format!("\"env.self_add\" = \"{id}.add\""),
+    );
+    let dir = wasm_bundle(s, id, "calc.wat", CALC.as_bytes(), &manifest);
+    rt.load_bundle(rates(s)).unwrap();
+    rt.load_bundle(&dir).unwrap();
+    rt
+}
+
 #[test]
 fn fuel_bounds_the_instructions_a_call_may_run() {
     let s = Scratch::new();
-    let rt = runtime(&s);
-    let dir = wasm_bundle(
-        &s,
-        "fueled",
-        "calc.wat",
-        CALC.as_bytes(),
-        &CALC_EXPORTS
-            .replace("timeout_ms = 200", "timeout_ms = 0\nfuel = 100_000")
-            .replace(
-                "\"env.self_add\" = \"wcalc.add\"",
-                "\"env.self_add\" = \"fueled.add\"",
-            ),
-    );
-    rt.load_bundle(rates(&s)).unwrap();
-    rt.load_bundle(&dir).unwrap();
+    let rt = calc_limited(&s, "fueled", "timeout_ms = 0\nfuel = 100_000");
     let e = rt.call("fueled.spin", &[]).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -387,21 +387,7 @@ fn without_time_or_fuel_limits_each_call_still_starts_clean() {
     // at instantiation never comes), but what one call left behind (a
     // refused memory growth) is not blamed on the next.
     let s = Scratch::new();
-    let rt = runtime(&s);
-    let dir = wasm_bundle(
-        &s,
-        "unlimited",
-        "calc.wat",
-        CALC.as_bytes(),
-        &CALC_EXPORTS
-            .replace("timeout_ms = 200", "timeout_ms = 0")
-            .replace(
-                "\"env.self_add\" = \"wcalc.add\"",
-                "\"env.self_add\" = \"unlimited.add\"",
-            ),
-    );
-    rt.load_bundle(rates(&s)).unwrap();
-    rt.load_bundle(&dir).unwrap();
+    let rt = calc_limited(&s, "unlimited", "timeout_ms = 0");
     let add = rt
         .function::<extern "C" fn(i64, i64) -> i64>("unlimited.add")
         .unwrap();
