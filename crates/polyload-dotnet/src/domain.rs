@@ -3,15 +3,14 @@
 
 use crate::mono::{self, Ptr};
 use crate::values;
-use crate::vm::{c_string, Vm};
+use crate::vm::{c_string, ReportThunk, Vm};
 use polyload::loader::{report_guest_error, take_reported_error, GuestError, HostCalls, Source};
 use polyload::{FfiType, Signature, Value};
 use polyload_ffi::{Call, CallBuilder, OutSlotTrampoline};
-use std::collections::BTreeMap;
 use std::ffi::{c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Copies the assembly to `<cache>/assemblies/<hash>.dll` (once per
 /// content). Mono caches images by path for the life of the process, so a
@@ -102,10 +101,7 @@ impl Domain {
             // SAFETY: `Report` is `static void Report(Exception)`: its thunk
             // takes the object and the exception slot.
             let report = unsafe { std::mem::transmute::<*const c_void, ReportThunk>(report) };
-            REPORTERS
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(self.ptr, report);
+            self.vm.set_reporter(self.ptr(), report);
             Ok(Assembly {
                 domain: self,
                 image: image as usize,
@@ -118,10 +114,6 @@ impl Drop for Domain {
     fn drop(&mut self) {
         let vm = self.vm;
         vm.unregister(self.ptr());
-        REPORTERS
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.ptr);
         vm.attach();
         let mut exc: Ptr = std::ptr::null_mut();
         // SAFETY: the runtime drops a version only once no thread can be
@@ -137,13 +129,6 @@ impl Drop for Domain {
     }
 }
 
-/// The thunk of `PolyloadSupport.Errors.Report(Exception)`.
-type ReportThunk = unsafe extern "C" fn(Ptr, *mut Ptr);
-
-/// Each live domain's [`ReportThunk`], for turning an exception an export
-/// threw into a guest error ([`exception_error`]).
-static REPORTERS: RwLock<BTreeMap<usize, ReportThunk>> = RwLock::new(BTreeMap::new());
-
 /// The guest error of the exception `exc` that a call of an export of
 /// `domain` left in its thunk's exception slot: its type, message and
 /// stack trace as `Errors.Report` formats them, run in `domain`.
@@ -155,12 +140,7 @@ static REPORTERS: RwLock<BTreeMap<usize, ReportThunk>> = RwLock::new(BTreeMap::n
 #[cold]
 #[inline(never)]
 unsafe fn exception_error(vm: &Vm, domain: Ptr, exc: Ptr) -> GuestError {
-    let report = REPORTERS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&(domain as usize))
-        .copied();
-    let Some(report) = report else {
+    let Some(report) = vm.reporter(domain) else {
         return GuestError::new(UNDESCRIBED);
     };
     let mut again: Ptr = std::ptr::null_mut();

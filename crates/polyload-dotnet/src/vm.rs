@@ -44,8 +44,19 @@ pub(crate) struct Vm {
 
 static VM: OnceLock<Result<Vm, String>> = OnceLock::new();
 
-/// The bundles' host calls, by the address of their application domain.
-static DOMAINS: LazyLock<RwLock<HashMap<usize, HostCalls>>> = LazyLock::new(Default::default);
+/// What the loader keeps per live application domain, by its address.
+struct DomainEntry {
+    /// The host calls of the bundle living there (`Polyload.Call`).
+    host: HostCalls,
+    /// `Errors.Report`'s thunk there, once the support assembly is open.
+    report: Option<ReportThunk>,
+}
+
+/// The thunk of `PolyloadSupport.Errors.Report(Exception)`: the exception
+/// and the thunk's exception slot.
+pub(crate) type ReportThunk = unsafe extern "C" fn(Ptr, *mut Ptr);
+
+static DOMAINS: LazyLock<RwLock<HashMap<usize, DomainEntry>>> = LazyLock::new(Default::default);
 
 /// The process's Mono, initialising it on first use.
 ///
@@ -180,7 +191,21 @@ impl Vm {
     /// Registers the host calls of the bundle living in `domain`.
     pub(crate) fn register(&self, domain: Ptr, host: HostCalls) {
         let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(domain as usize, host);
+        map.insert(domain as usize, DomainEntry { host, report: None });
+    }
+
+    /// Records `Errors.Report`'s thunk in the registered `domain`.
+    pub(crate) fn set_reporter(&self, domain: Ptr, report: ReportThunk) {
+        let mut map = DOMAINS.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(&(domain as usize)) {
+            entry.report = Some(report);
+        }
+    }
+
+    /// `Errors.Report`'s thunk in `domain`, if it is live and has one.
+    pub(crate) fn reporter(&self, domain: Ptr) -> Option<ReportThunk> {
+        let map = DOMAINS.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&(domain as usize)).and_then(|e| e.report)
     }
 
     /// Forgets `domain` (before it is unloaded).
@@ -191,7 +216,7 @@ impl Vm {
 
     fn host_of(&self, domain: Ptr) -> Option<HostCalls> {
         let map = DOMAINS.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&(domain as usize)).cloned()
+        map.get(&(domain as usize)).map(|e| e.host.clone())
     }
 }
 

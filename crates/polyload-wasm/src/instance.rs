@@ -172,7 +172,6 @@ impl Template {
     #[inline(always)]
     fn arm(&self, store: &mut Store<State>, ticks: u64) {
         store.set_epoch_deadline(ticks);
-        store.data_mut().refused = None;
         if let Some(fuel) = self.limits.fuel {
             // Cannot fail: the fueled engine meters fuel.
             let _ = store.set_fuel(fuel);
@@ -379,10 +378,9 @@ impl Shared {
             Some(live) => live,
             None => self.recreate(slot)?,
         };
+        live.store.data_mut().refused = None;
         if self.rearm {
             self.template.arm(&mut live.store, self.ticks);
-        } else {
-            live.store.data_mut().refused = None;
         }
         match f(&mut live.store, &live.funcs) {
             Ok(r) => Ok(r),
@@ -427,24 +425,20 @@ impl Shared {
     /// Calls a polyload-ABI export whose parameters and result are all
     /// numbers (or void): no buffers, so no guest allocation. The loader
     /// picks this entry at load for such exports ([`ExportPlan::scalar`]);
-    /// it is the raw-slot entry ([`slot_entry`](Self::slot_entry)) with the
-    /// values lowered to slots and the result lifted back.
-    pub(crate) fn call_scalar(&self, e: &ExportPlan, args: &[Value]) -> Result<Value, GuestError> {
+    /// it is its raw-slot `entry` ([`slot_entry`](Self::slot_entry)) with
+    /// the values lowered to slots and the result lifted back.
+    pub(crate) fn call_scalar(
+        e: &ExportPlan,
+        entry: &SlotFn,
+        args: &[Value],
+    ) -> Result<Value, GuestError> {
         let mut slots = [0u64; SCALAR_SLOTS];
         for (slot, v) in slots.iter_mut().zip(args) {
             // Arguments were checked against the signature (all scalars)
             // by the caller.
             *slot = abi::lower(v).map_or(0, |r| r.get_u64());
         }
-        macro_rules! by_count {
-            ($($n:literal)*) => {
-                match e.slots {
-                    $($n => self.call_slots::<$n>(e, &mut slots),)*
-                    _ => unreachable!("a scalar export takes at most {SCALAR_SLOTS} slots"),
-                }
-            };
-        }
-        by_count!(0 1 2 3 4 5 6 7 8)?;
+        entry(&mut slots)?;
         let s = slots[0];
         // The types that need no range check, inline; the rest out of line
         // (`call_slots` checked their range already).

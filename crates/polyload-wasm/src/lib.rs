@@ -303,8 +303,10 @@ impl BundleLoader for WasmLoader {
                 let entry = match vm.abi() {
                     Abi::Polyload if plan.scalar => {
                         let slots = vm.slot_entry(plan.clone());
-                        let values: Arc<DynamicFn> =
-                            Arc::new(move |args: &[Value]| vm.call_scalar(&plan, args));
+                        let entry = slots.clone();
+                        let values: Arc<DynamicFn> = Arc::new(move |args: &[Value]| {
+                            Shared::call_scalar(&plan, &*entry, args)
+                        });
                         ExportEntry::DynamicSlots { values, slots }
                     }
                     Abi::Polyload => ExportEntry::Dynamic(Arc::new(
